@@ -1,0 +1,13 @@
+/*
+ * cmd_opinion: placeholder until the engine lands; its issue replaces this file.
+ */
+#include <stdio.h>
+
+#include "cli/commands.h"
+
+int cmd_opinion(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "commonground opinion: not available in this build yet\n");
+    return 1;
+}
