@@ -47,13 +47,25 @@ UNIT_BIN := $(patsubst tests/%.c,build/test/tests/%,$(UNIT_SRC))
 SERVER_SRC := $(sort $(wildcard tests/server/test_*.c))
 SERVER_BIN := $(patsubst tests/%.c,build/test/tests/%,$(SERVER_SRC))
 
-.PHONY: all deps build test unit-tests run bench clean format check-format npm-deps
+.PHONY: all deps build assets test unit-tests run bench clean format check-format npm-deps
 all: build
 
 deps:
 	@scripts/deps.sh
 
-build: deps $(BIN)
+build: deps $(BIN) assets
+
+# Static assets served under /static/: the stylesheet compiled from GOV.UK Frontend's
+# Sass sources (npm) plus our own files in static/.
+STATIC_OWN := $(filter-out static/scss/%,$(shell find static -type f))
+assets: npm-deps build/static/app.css $(patsubst static/%,build/static/%,$(STATIC_OWN))
+
+build/static/app.css: $(wildcard static/scss/*.scss) scripts/build-css.mjs package-lock.json
+	@node scripts/build-css.mjs
+
+build/static/%: static/%
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 $(BIN): $(REL_OBJ)
 	@mkdir -p $(dir $@)
@@ -92,7 +104,7 @@ build/test/tests/server/%: tests/server/%.c tests/server/harness.c tests/server/
 unit-tests: deps $(UNIT_BIN) $(SERVER_BIN) $(TEST_BIN)
 
 # Everything: unit tests, HTTP tests against the real server, browser tests.
-test: deps unit-tests npm-deps
+test: deps unit-tests assets
 	@tests/run.sh
 
 npm-deps:
