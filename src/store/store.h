@@ -24,8 +24,9 @@
  * where the caller's notion of now matters (expiry, rate windows) take it as argument.
  *
  * Text. Strings passed in must be valid UTF-8 without NUL or control characters other
- * than tab/CR/LF (utf8_valid_text); otherwise the call returns STORE_INVALID and
- * changes nothing. They are stored and returned byte-exact (except emails, lowercased).
+ * than tab/CR/LF (utf8_valid_text); otherwise a change returns STORE_INVALID and
+ * changes nothing, and a look-up returns STORE_NOT_FOUND (such text was never stored).
+ * They are stored and returned byte-exact (except emails, lowercased).
  *
  * Ownership. Strings and arrays returned inside structs are allocated in the arena the
  * caller passes and live as long as it; the store keeps no pointer to caller memory
@@ -84,7 +85,8 @@ int store_schema_version(store *s, int *version_out);
 /* ---- Who is acting -------------------------------------------------------------- */
 
 /* The actor of a state change, recorded in the audit log. user_id 0 = the system or an
- * anonymous visitor (e.g. sign-up, `commonground init`). ip may be NULL (command line). */
+ * anonymous visitor (e.g. sign-up, `commonground init`). ip may be NULL (command line).
+ * Every function taking an actor also accepts NULL, meaning {0, NULL}. */
 typedef struct store_actor {
     int64_t user_id;
     const char *ip;
@@ -147,6 +149,11 @@ int store_user_set_role(store *s, const store_actor *actor, int64_t user_id, sto
 int store_user_set_password(store *s, const store_actor *actor, int64_t user_id,
                             const char *password_hash);
 
+/* Changes the display name; audit "user.update" with {"display_name":{"from":..,"to":..}}.
+ * STORE_INVALID when empty. */
+int store_user_set_display_name(store *s, const store_actor *actor, int64_t user_id,
+                                const char *display_name);
+
 int store_user_count(store *s, int64_t *count_out);
 
 /* ---- Sessions ------------------------------------------------------------------- */
@@ -203,6 +210,10 @@ int store_ratelimit_hit(store *s, const char *key, int64_t now, int64_t window_s
 
 /* Forgets every attempt under key (after a successful sign-in). */
 int store_ratelimit_clear(store *s, const char *key);
+
+/* Forgets attempts under every key made at or before `before` (housekeeping: pass now
+ * minus the longest window in use); *deleted_out (may be NULL) = how many. */
+int store_ratelimit_purge(store *s, int64_t before, int64_t *deleted_out);
 
 /* ---- Places --------------------------------------------------------------------- */
 
@@ -283,7 +294,7 @@ typedef struct store_audit_entry {
     char *actor_name;     /* display name of user_id; NULL when 0 or removed */
     char *ip;             /* NULL when not over HTTP */
     char *action;         /* "user.create", "user.role", "place.update", ... */
-    char *entity_type;    /* "user", "place", "session" */
+    char *entity_type;    /* "user" (also for sign-in/out), "place" */
     char *entity_id;      /* the entity's public id (UUID) */
     char *detail;         /* a JSON object, "{}" when nothing more */
 } store_audit_entry;
