@@ -1,0 +1,241 @@
+/*
+ * app: per-request context, CSRF, language, page rendering and error pages (see
+ * app.h). Sessions themselves (tokens, hashing, sign-in) belong to src/account.
+ */
+#include "app/app.h"
+
+#include <sodium.h>
+#include <string.h>
+#include <time.h>
+
+#include "account/account.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/rand.h"
+#include "web/escape.h"
+#include "web/i18n.h"
+
+#define CSRF_COOKIE "cg_csrf"
+#define LANG_COOKIE "cg_lang"
+#define FLASH_COOKIE "cg_flash"
+#define PAGE_MAX ((size_t)4 << 20)
+
+app_ctx *app_ctx_of(http_request *req) {
+    if (!req->user) {
+        /* Requests rejected before the hook ran (400/413) still render pages. */
+        app_ctx *c = arena_calloc(req->arena, 1, sizeof *c);
+        c->lang = i18n_negotiate(http_header(req, "Accept-Language"), http_cookie(req, LANG_COOKIE));
+        c->csrf = "";
+        req->user = c;
+        req->lang = c->lang;
+    }
+    return req->user;
+}
+
+static bool is_hex_token(const char *s) {
+    if (!s || strlen(s) != 64) return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) return false;
+    return true;
+}
+
+static http_cookie_opts cookie_opts(http_request *req, long max_age) {
+    const app *a = req->app;
+    http_cookie_opts o = {.max_age = max_age, .same_site = "Lax", .secure = a->secure_cookies};
+    return o;
+}
+
+/* One-time messages, by the key carried in the flash cookie. */
+static const struct {
+    const char *key, *text;
+} flashes[] = {
+    {"signed_in", N_("You are signed in.")},
+    {"signed_out", N_("You have signed out.")},
+    {"signed_up", N_("Your account has been created and you are signed in.")},
+    {"place_saved", N_("The place has been saved.")},
+    {"role_changed", N_("The role has been changed.")},
+};
+
+void app_flash(http_request *req, http_response *resp, const char *key) {
+    http_cookie_opts o = cookie_opts(req, 60);
+    http_cookie_set(resp, FLASH_COOKIE, key, &o);
+}
+
+int app_before(http_request *req, http_response *resp) {
+    app *a = req->app;
+    app_ctx *c = arena_calloc(req->arena, 1, sizeof *c);
+    req->user = c;
+    c->lang = i18n_negotiate(http_header(req, "Accept-Language"), http_cookie(req, LANG_COOKIE));
+    req->lang = c->lang;
+
+    account_session_load(a, req, c);
+    if (!c->signed_in) {
+        /* Visitors who are not signed in get a stateless double-submit token: the
+         * cookie and the form field must agree. Nothing is written to the database
+         * for a page view. */
+        const char *tok = http_cookie(req, CSRF_COOKIE);
+        if (is_hex_token(tok)) {
+            c->csrf = tok;
+        } else {
+            char *fresh = arena_alloc(req->arena, 65);
+            rand_hex(fresh, 32);
+            c->csrf = fresh;
+            http_cookie_opts o = cookie_opts(req, 0);
+            http_cookie_set(resp, CSRF_COOKIE, fresh, &o);
+        }
+    }
+
+    const char *fk = http_cookie(req, FLASH_COOKIE);
+    if (fk) {
+        for (size_t i = 0; i < sizeof flashes / sizeof flashes[0]; i++)
+            if (strcmp(fk, flashes[i].key) == 0) c->flash = T(c->lang, flashes[i].text);
+        http_cookie_clear(resp, FLASH_COOKIE, NULL);
+    }
+
+    if (req->method & (HTTP_POST | HTTP_PUT | HTTP_PATCH | HTTP_DELETE)) {
+        const char *sent = http_form(req, APP_CSRF_FIELD);
+        if (!sent) sent = http_header(req, "X-CSRF-Token");
+        size_t n = strlen(c->csrf);
+        if (!sent || n == 0 || strlen(sent) != n || sodium_memcmp(sent, c->csrf, n) != 0) {
+            log_info("csrf: refused %s %s from %s", req->method_name, req->path, req->remote_addr);
+            http_error(req, resp, 403,
+                       T(c->lang, "This form has expired or did not come from this site. "
+                                  "Go back, reload the page and try again."));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+bool app_local_path(const char *s) {
+    return s && s[0] == '/' && s[1] != '/' && s[1] != '\\' && !strpbrk(s, "\r\n");
+}
+
+store_actor app_actor(http_request *req) {
+    app_ctx *c = app_ctx_of(req);
+    store_actor actor = {.user_id = c->signed_in ? c->user.id : 0, .ip = req->remote_addr};
+    return actor;
+}
+
+bool app_require(http_request *req, http_response *resp, store_role min_role) {
+    app_ctx *c = app_ctx_of(req);
+    if (!c->signed_in) {
+        buf b;
+        buf_init(&b, 8192);
+        buf_puts(&b, "/signin?return_to=");
+        url_encode(&b, req->path);
+        http_redirect(resp, 303, arena_strdup(req->arena, buf_cstr(&b)));
+        buf_free(&b);
+        return false;
+    }
+    if (c->user.role < min_role) {
+        http_error(req, resp, 403, T(c->lang, "Your account does not have permission to see this page."));
+        return false;
+    }
+    return true;
+}
+
+static const char *const months[] = {N_("January"), N_("February"), N_("March"),
+                                     N_("April"),   N_("May"),      N_("June"),
+                                     N_("July"),    N_("August"),   N_("September"),
+                                     N_("October"), N_("November"), N_("December")};
+
+const char *app_date_text(http_request *req, int64_t t) {
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    return arena_sprintf(req->arena, "%d %s %d", tm.tm_mday, T(app_ctx_of(req)->lang, months[tm.tm_mon]),
+                         tm.tm_year + 1900);
+}
+
+const char *app_iso_time(http_request *req, int64_t t) {
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    char s[32];
+    strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return arena_strdup(req->arena, s);
+}
+
+tv *app_page(http_request *req) { return tv_map(req->arena); }
+
+static void add_globals(http_request *req, tv *ctx, const char *title) {
+    app *a = req->app;
+    app_ctx *c = app_ctx_of(req);
+    tv *site = tv_set_map(ctx, "site");
+    tv_set_str(site, "name", a->site_name);
+    if (title) tv_set_str(ctx, "page_title", title);
+    tv_set_str(ctx, "lang", c->lang);
+    tv_set_str(ctx, "csrf", c->csrf);
+    tv_set_str(ctx, "path", req->path);
+    if (c->flash) tv_set_str(ctx, "flash", c->flash);
+    tv *alt = tv_set_map(ctx, "lang_alt");
+    if (strcmp(c->lang, "cy") == 0) {
+        tv_set_str(alt, "code", "en");
+        tv_set_str(alt, "label", "English");
+    } else {
+        tv_set_str(alt, "code", "cy");
+        tv_set_str(alt, "label", "Cymraeg");
+    }
+    if (c->signed_in) {
+        tv *u = tv_set_map(ctx, "user");
+        tv_set_str(u, "name", c->user.display_name);
+        tv_set_str(u, "role", store_role_name(c->user.role));
+        tv_set_bool(u, "is_admin", c->user.role >= STORE_ROLE_ADMIN);
+        tv_set_bool(u, "is_officer", c->user.role >= STORE_ROLE_OFFICER);
+    }
+}
+
+void app_render(http_request *req, http_response *resp, int status, const char *template_name,
+                const char *title, tv *ctx) {
+    app *a = req->app;
+    app_ctx *c = app_ctx_of(req);
+    if (!ctx) ctx = app_page(req);
+    add_globals(req, ctx, title);
+    buf body;
+    buf_init(&body, PAGE_MAX);
+    int rc = tmpl_render(a->tmpl, template_name, ctx, c->lang, &body);
+    if (rc == TMPL_OK) {
+        tv_set_html(ctx, "content", buf_cstr(&body));
+        buf page;
+        buf_init(&page, PAGE_MAX);
+        rc = tmpl_render(a->tmpl, "layout.html", ctx, c->lang, &page);
+        if (rc == TMPL_OK) {
+            http_html_buf(resp, status, &page);
+            http_header_set(resp, "Content-Language", c->lang);
+            http_header_set(resp, "Vary", "Accept-Language, Cookie");
+        }
+        buf_free(&page);
+    }
+    buf_free(&body);
+    if (rc != TMPL_OK) {
+        log_error("render %s failed (%d)", template_name, rc);
+        http_text(resp, 500, "Internal error rendering the page.");
+    }
+}
+
+void app_error_page(http_request *req, http_response *resp, int status, const char *message) {
+    app_ctx *c = app_ctx_of(req);
+    const char *heading;
+    switch (status) {
+    case 400: heading = T(c->lang, "There is a problem with the request"); break;
+    case 403: heading = T(c->lang, "You cannot do that"); break;
+    case 404: heading = T(c->lang, "Page not found"); break;
+    case 405: heading = T(c->lang, "That action is not possible here"); break;
+    case 413: heading = T(c->lang, "Too much was sent"); break;
+    case 429: heading = T(c->lang, "Too many attempts"); break;
+    default: heading = T(c->lang, "Sorry, there is a problem with the service"); break;
+    }
+    if (!message || !*message) {
+        switch (status) {
+        case 404: message = T(c->lang, "If you typed the web address, check it is correct."); break;
+        case 413: message = T(c->lang, "The form or file you sent is larger than this service accepts."); break;
+        case 500: message = T(c->lang, "Try again later."); break;
+        default: message = ""; break;
+        }
+    }
+    tv *ctx = app_page(req);
+    tv_set_str(ctx, "heading", heading);
+    tv_set_str(ctx, "message", message);
+    app_render(req, resp, status, "error.html", heading, ctx);
+}
