@@ -123,3 +123,23 @@ clean:
 	rm -rf build
 
 -include $(REL_OBJ:.o=.d) $(TST_OBJ:.o=.d)
+
+# ---- i18n (owned by src/web; see docs/templates.md) -----------------------------------
+# po/<lang>.po (edited by translators) compiles into build/locale/<lang>/commonground.mo,
+# which i18n_load("build/locale") reads at start-up. `make i18n-extract` refreshes
+# po/commonground.pot and the .po files from the C sources and templates.
+PO_FILES := $(wildcard po/*.po)
+MO_FILES := $(patsubst po/%.po,build/locale/%/commonground.mo,$(PO_FILES))
+
+.PHONY: locale i18n-extract
+locale: $(MO_FILES)
+build: $(MO_FILES)
+unit-tests: $(MO_FILES)
+
+build/locale/%/commonground.mo: po/%.po
+	@mkdir -p $(dir $@)
+	msgfmt --check -o $@ $<
+
+i18n-extract:
+	scripts/i18n-extract.sh
+# ---- end i18n --------------------------------------------------------------------------
