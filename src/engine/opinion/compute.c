@@ -1,0 +1,591 @@
+/*
+ * opinion/compute: one full analysis of a conversation, in Pol.is's order — who is
+ * in the analysis, PCA, participant projections, base clusters, opinion groups,
+ * group vote counts, representative comments, consensus, group-aware consensus and
+ * comment priorities — and the result it hands to the caller.
+ *
+ * Rows are taken in ascending participant id and columns in ascending comment id, so
+ * the result does not depend on the order in which votes arrived (only on which vote
+ * was last).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/xalloc.h"
+#include "engine/opinion/internal.h"
+
+typedef struct idpair {
+    int64_t id;
+    size_t idx;
+} idpair;
+
+static int cmp_idpair(const void *a, const void *b) {
+    const idpair *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+typedef struct centre {
+    double x, y, w;
+    size_t old;
+} centre;
+
+static int cmp_centre_xy(const void *a, const void *b) {
+    const centre *p = a, *q = b;
+    if (p->x != q->x) return p->x < q->x ? -1 : 1;
+    if (p->y != q->y) return p->y < q->y ? -1 : 1;
+    return (p->old > q->old) - (p->old < q->old);
+}
+
+static int cmp_centre_weight(const void *a, const void *b) {
+    const centre *p = a, *q = b;
+    if (p->w != q->w) return p->w > q->w ? -1 : 1;
+    return cmp_centre_xy(a, b);
+}
+
+/* Base clustering of n points: k-means from the given (or k-means++) centres, then
+ * clusters renumbered by centre position. Writes centres (at most k) and assignment;
+ * returns the number of clusters. */
+static size_t base_cluster(const double *px, const double *py, size_t n, size_t k,
+                           const double *warm_x, const double *warm_y, size_t warm_n,
+                           double *cx, double *cy, int *assign, uint64_t seed) {
+    if (n == 0) return 0;
+    if (k > n) k = n;
+    size_t got;
+    if (warm_n > 0 && warm_n >= k) {
+        got = warm_n < k ? warm_n : k;
+        memcpy(cx, warm_x, got * sizeof *cx);
+        memcpy(cy, warm_y, got * sizeof *cy);
+    } else {
+        uint64_t rng = seed;
+        got = op_kmeans_seed(px, py, NULL, n, k, cx, cy, &rng);
+    }
+    size_t nb = op_kmeans(px, py, NULL, n, cx, cy, got, assign, 500);
+    centre *cs = xmalloc(nb * sizeof *cs);
+    for (size_t b = 0; b < nb; b++) cs[b] = (centre){cx[b], cy[b], 0, b};
+    qsort(cs, nb, sizeof *cs, cmp_centre_xy);
+    int *map = xmalloc(nb * sizeof *map);
+    for (size_t b = 0; b < nb; b++) {
+        map[cs[b].old] = (int)b;
+        cx[b] = cs[b].x;
+        cy[b] = cs[b].y;
+    }
+    for (size_t i = 0; i < n; i++) assign[i] = map[assign[i]];
+    free(map);
+    free(cs);
+    return nb;
+}
+
+/* Opinion groups over nb weighted base centres: weighted k-means for k = 2..kmax
+ * (best of several seeded restarts), k chosen by silhouette. Returns the number of
+ * groups; gassign[b] is each base cluster's group. */
+static size_t group_cluster(const double *bx, const double *by, const double *bw, size_t nb,
+                            int max_k, int *gassign, double sil[6]) {
+    if (nb < 2) {
+        for (size_t b = 0; b < nb; b++) gassign[b] = 0;
+        return nb;
+    }
+    size_t kmax = 2 + nb / 12; /* Pol.is max-k-fn */
+    if (kmax > (size_t)max_k) kmax = (size_t)max_k;
+    if (kmax > nb) kmax = nb;
+    if (kmax < 2) kmax = 2;
+    int *cur = xmalloc(nb * sizeof *cur), *best = xmalloc(nb * sizeof *best);
+    double cx[8], cy[8], bcx[8], bcy[8];
+    double best_sil = -2;
+    size_t best_k = 0;
+    for (size_t k = 2; k <= kmax && k <= 5; k++) {
+        uint64_t rng = 0x67726f757073ULL + k; /* fixed seed per k */
+        double best_cost = INFINITY;
+        size_t got_k = 0;
+        int *kbest = xmalloc(nb * sizeof *kbest);
+        for (int rep = 0; rep < 24; rep++) {
+            size_t s = op_kmeans_seed(bx, by, bw, nb, k, cx, cy, &rng);
+            size_t m = op_kmeans(bx, by, bw, nb, cx, cy, s, cur, 500);
+            double cost = op_kmeans_cost(bx, by, bw, nb, cx, cy, cur);
+            if (m == k && cost < best_cost * (1 - 1e-12)) {
+                best_cost = cost;
+                got_k = m;
+                memcpy(kbest, cur, nb * sizeof *cur);
+                memcpy(bcx, cx, k * sizeof *cx);
+                memcpy(bcy, cy, k * sizeof *cy);
+            }
+        }
+        if (got_k == k) {
+            double s = op_silhouette(bx, by, nb, kbest, k);
+            sil[k] = s;
+            if (s > best_sil + 1e-12) {
+                best_sil = s;
+                best_k = k;
+                memcpy(best, kbest, nb * sizeof *best);
+            }
+        }
+        free(kbest);
+    }
+    (void)bcx;
+    (void)bcy;
+    if (best_k == 0) { /* fewer than two distinct points: one group */
+        for (size_t b = 0; b < nb; b++) gassign[b] = 0;
+        free(cur);
+        free(best);
+        return 1;
+    }
+    memcpy(gassign, best, nb * sizeof *best);
+    free(cur);
+    free(best);
+    return best_k;
+}
+
+opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
+    opinion_opts o;
+    if (opts)
+        o = *opts;
+    else
+        opinion_opts_default(&o);
+    opinion_result *R = xcalloc(1, sizeof *R);
+    size_t np = c->np, nc = c->nc;
+
+    /* Participants in ascending id. */
+    idpair *pp = xmalloc((np + 1) * sizeof *pp);
+    for (size_t i = 0; i < np; i++) pp[i] = (idpair){c->pids[i], i};
+    qsort(pp, np, sizeof *pp, cmp_idpair);
+    /* Comments that have votes, in ascending id. */
+    int *cvotes = xcalloc(nc + 1, sizeof *cvotes);
+    for (size_t i = 0; i < np; i++)
+        for (uint32_t k = 0; k < c->rows[i].len; k++) cvotes[c->rows[i].e[k] >> 2]++;
+    idpair *cp = xmalloc((nc + 1) * sizeof *cp);
+    size_t ncol = 0;
+    for (size_t i = 0; i < nc; i++)
+        if (cvotes[i] > 0) cp[ncol++] = (idpair){c->cmts[i].tid, i};
+    qsort(cp, ncol, sizeof *cp, cmp_idpair);
+    int *colof = xmalloc((nc + 1) * sizeof *colof);
+    for (size_t i = 0; i < nc; i++) colof[i] = -1;
+    for (size_t j = 0; j < ncol; j++) colof[cp[j].idx] = (int)j;
+
+    R->n_ptpt = np;
+    R->n_cmt = ncol;
+    R->pid = xmalloc((np + 1) * sizeof *R->pid);
+    R->x = xcalloc(np + 1, sizeof *R->x);
+    R->y = xcalloc(np + 1, sizeof *R->y);
+    R->n_votes = xmalloc((np + 1) * sizeof *R->n_votes);
+    R->in_conv = xcalloc(np + 1, sizeof *R->in_conv);
+    R->group = xmalloc((np + 1) * sizeof *R->group);
+    R->base = xmalloc((np + 1) * sizeof *R->base);
+    R->tid = xmalloc((ncol + 1) * sizeof *R->tid);
+    R->mod_out = xmalloc((ncol + 1) * sizeof *R->mod_out);
+    R->meta = xmalloc((ncol + 1) * sizeof *R->meta);
+    R->active = xmalloc((ncol + 1) * sizeof *R->active);
+    R->center = xcalloc(ncol + 1, sizeof *R->center);
+    for (int k = 0; k < 2; k++) {
+        R->comp[k] = xcalloc(ncol + 1, sizeof *R->comp[k]);
+        R->cproj[k] = xcalloc(ncol + 1, sizeof *R->cproj[k]);
+    }
+    R->extremity = xcalloc(ncol + 1, sizeof *R->extremity);
+    R->gac = xcalloc(ncol + 1, sizeof *R->gac);
+    R->priority = xcalloc(ncol + 1, sizeof *R->priority);
+
+    int *actof = xmalloc((ncol + 1) * sizeof *actof);
+    size_t nact = 0;
+    for (size_t j = 0; j < ncol; j++) {
+        const op_comment *cm = &c->cmts[cp[j].idx];
+        R->tid[j] = cm->tid;
+        R->mod_out[j] = cm->moderated < 0;
+        R->meta[j] = cm->meta;
+        R->active[j] = !R->mod_out[j] && !R->meta[j];
+        actof[j] = R->active[j] ? (int)nact++ : -1;
+    }
+    R->n_active = nact;
+
+    /* Who is in the analysis: at least min(7, comments) votes, topped up to 15 with
+     * the most active voters (ties to the lower id). */
+    size_t thresh = (size_t)o.min_votes < ncol ? (size_t)o.min_votes : ncol;
+    size_t nin = 0;
+    for (size_t r = 0; r < np; r++) {
+        R->pid[r] = pp[r].id;
+        R->n_votes[r] = (int)c->rows[pp[r].idx].len;
+        R->group[r] = R->base[r] = -1;
+        if ((size_t)R->n_votes[r] >= thresh && R->n_votes[r] > 0) {
+            R->in_conv[r] = 1;
+            nin++;
+        }
+    }
+    while (nin < (size_t)o.greedy_n) {
+        size_t best = np;
+        for (size_t r = 0; r < np; r++)
+            if (!R->in_conv[r] && R->n_votes[r] > 0 && (best == np || R->n_votes[r] > R->n_votes[best]))
+                best = r;
+        if (best == np) break;
+        R->in_conv[best] = 1;
+        nin++;
+    }
+    R->n_in_conv = nin;
+
+    /* Column means over the votes cast, then the centred sparse matrix. */
+    double *sum = xcalloc(nact + 1, sizeof *sum);
+    int *cnt = xcalloc(nact + 1, sizeof *cnt);
+    size_t nnz = 0;
+    for (size_t r = 0; r < np; r++) {
+        const op_row *row = &c->rows[pp[r].idx];
+        for (uint32_t k = 0; k < row->len; k++) {
+            int a = actof[colof[row->e[k] >> 2]];
+            if (a < 0) continue;
+            sum[a] += (double)(int)(row->e[k] & 3) - 1;
+            cnt[a]++;
+            nnz++;
+        }
+    }
+    double *acenter = xmalloc((nact + 1) * sizeof *acenter);
+    for (size_t a = 0; a < nact; a++) acenter[a] = cnt[a] ? sum[a] / cnt[a] : 0;
+    op_csr X = {np, nact, xmalloc((np + 1) * sizeof(size_t)), xmalloc((nnz + 1) * sizeof(uint32_t)),
+                xmalloc((nnz + 1) * sizeof(double))};
+    size_t at = 0;
+    for (size_t r = 0; r < np; r++) {
+        X.rowptr[r] = at;
+        const op_row *row = &c->rows[pp[r].idx];
+        for (uint32_t k = 0; k < row->len; k++) {
+            int a = actof[colof[row->e[k] >> 2]];
+            if (a < 0) continue;
+            X.col[at] = (uint32_t)a;
+            X.val[at] = (double)(int)(row->e[k] & 3) - 1 - acenter[a];
+            at++;
+        }
+    }
+    X.rowptr[np] = at;
+
+    /* PCA, warm-started from the last components when there are any. */
+    double *start = NULL;
+    if (c->warm && c->warm_comp[0]) {
+        start = xcalloc(nact + 1, sizeof *start);
+        uint64_t rng = 0x7761726dULL;
+        for (size_t j = 0; j < ncol; j++) {
+            if (actof[j] < 0) continue;
+            size_t ci = cp[j].idx;
+            double v = 1e-3 * (op_unit(&rng) - 0.5);
+            if (ci < c->warm_nc) v += c->warm_comp[0][ci] + 0.5 * c->warm_comp[1][ci];
+            start[actof[j]] = v;
+        }
+    }
+    double *ac0 = xcalloc(nact + 1, sizeof *ac0), *ac1 = xcalloc(nact + 1, sizeof *ac1);
+    R->n_comps = op_pca(&X, start, ac0, ac1, R->eigenvalue, &R->pca_steps);
+    free(start);
+    for (size_t j = 0; j < ncol; j++) {
+        int a = actof[j];
+        if (a < 0) continue;
+        R->center[j] = acenter[a];
+        R->comp[0][j] = ac0[a];
+        R->comp[1][j] = ac1[a];
+        /* Projection of a lone agree vote (Pol.is pca-project-cmnts). */
+        double s = sqrt((double)nact);
+        R->cproj[0][j] = (1 - acenter[a]) * ac0[a] * s;
+        R->cproj[1][j] = (1 - acenter[a]) * ac1[a] * s;
+        R->extremity[j] = hypot(R->cproj[0][j], R->cproj[1][j]);
+    }
+    /* Participant projections, pushed out by sqrt(comments / votes cast) so sparse
+     * voters are not all drawn at the centre (Pol.is sparsity-aware-project-ptpt). */
+    for (size_t r = 0; r < np; r++) {
+        double p0 = 0, p1 = 0;
+        size_t nv = X.rowptr[r + 1] - X.rowptr[r];
+        for (size_t k = X.rowptr[r]; k < X.rowptr[r + 1]; k++) {
+            p0 += X.val[k] * ac0[X.col[k]];
+            p1 += X.val[k] * ac1[X.col[k]];
+        }
+        double s = sqrt((double)nact / (double)(nv > 0 ? nv : 1));
+        R->x[r] = p0 * s;
+        R->y[r] = p1 * s;
+    }
+
+    /* Base clusters and opinion groups. */
+    size_t *members = xmalloc((np + 1) * sizeof *members); /* row indexes */
+    double *px = xmalloc((np + 1) * sizeof *px), *py = xmalloc((np + 1) * sizeof *py);
+    int *asg = xmalloc((np + 1) * sizeof *asg);
+    size_t kcap = (size_t)(o.base_k > 0 ? o.base_k : 1) + 64;
+    double *bx = NULL, *by = NULL, *bw = NULL;
+    int *bgroup = NULL;      /* base cluster -> group index */
+    size_t nb = 0, ng = 0;
+    int *gid = NULL;         /* group index -> id */
+    if (c->nfixed > 0) {
+        /* Fixed groups: ids as given, base clusters found inside each group. */
+        R->groups_fixed = 1;
+        idpair *gp = xmalloc((np + 1) * sizeof *gp);
+        size_t nf = 0;
+        for (size_t r = 0; r < np; r++)
+            if (c->fixed[pp[r].idx] >= 0) gp[nf++] = (idpair){c->fixed[pp[r].idx], r};
+        qsort(gp, nf, sizeof *gp, cmp_idpair); /* stable enough: equal ids keep row order? */
+        /* qsort is not stable; restore row order within each group id. */
+        for (size_t i = 0; i < nf;) {
+            size_t j = i;
+            while (j < nf && gp[j].id == gp[i].id) j++;
+            for (size_t a = i + 1; a < j; a++) { /* insertion sort by row */
+                idpair t = gp[a];
+                size_t b = a;
+                while (b > i && gp[b - 1].idx > t.idx) {
+                    gp[b] = gp[b - 1];
+                    b--;
+                }
+                gp[b] = t;
+            }
+            i = j;
+        }
+        gid = xmalloc((nf + 1) * sizeof *gid);
+        bx = xmalloc((kcap + nf) * sizeof *bx);
+        by = xmalloc((kcap + nf) * sizeof *by);
+        bw = xmalloc((kcap + nf) * sizeof *bw);
+        bgroup = xmalloc((kcap + nf) * sizeof *bgroup);
+        for (size_t i = 0; i < nf;) {
+            size_t j = i;
+            while (j < nf && gp[j].id == gp[i].id) j++;
+            size_t n = j - i;
+            for (size_t a = 0; a < n; a++) {
+                px[a] = R->x[gp[i + a].idx];
+                py[a] = R->y[gp[i + a].idx];
+            }
+            size_t k = (size_t)lround((double)o.base_k * (double)n / (double)nf);
+            if (k < 1) k = 1;
+            size_t m = base_cluster(px, py, n, k, NULL, NULL, 0, bx + nb, by + nb, asg,
+                                    0x62617365ULL + (uint64_t)gp[i].id);
+            for (size_t b = 0; b < m; b++) {
+                bw[nb + b] = 0;
+                bgroup[nb + b] = (int)ng;
+            }
+            for (size_t a = 0; a < n; a++) {
+                size_t r = gp[i + a].idx;
+                R->base[r] = (int)nb + asg[a];
+                R->group[r] = (int)ng;
+                bw[nb + asg[a]] += 1;
+            }
+            gid[ng++] = (int)gp[i].id;
+            nb += m;
+            i = j;
+        }
+        free(gp);
+    } else {
+        size_t n = 0;
+        for (size_t r = 0; r < np; r++)
+            if (R->in_conv[r]) {
+                members[n] = r;
+                px[n] = R->x[r];
+                py[n] = R->y[r];
+                n++;
+            }
+        size_t k = (size_t)(o.base_k > 0 ? o.base_k : 1);
+        bx = xmalloc((kcap + 1) * sizeof *bx);
+        by = xmalloc((kcap + 1) * sizeof *by);
+        bw = xcalloc(kcap + 1, sizeof *bw);
+        bgroup = xmalloc((kcap + 1) * sizeof *bgroup);
+        size_t want = k < n ? k : n;
+        size_t wn = c->warm && c->warm_nbase >= want && c->warm_nbase <= kcap ? c->warm_nbase : 0;
+        nb = base_cluster(px, py, n, k, c->warm_bx, c->warm_by, wn, bx, by, asg, 0x62617365ULL);
+        for (size_t a = 0; a < n; a++) {
+            R->base[members[a]] = asg[a];
+            bw[asg[a]] += 1;
+        }
+        ng = group_cluster(bx, by, bw, nb, o.max_k, bgroup, R->silhouette);
+        /* Group indexes by size, largest first. */
+        centre *gs = xcalloc(ng + 1, sizeof *gs);
+        for (size_t g = 0; g < ng; g++) gs[g].old = g;
+        for (size_t b = 0; b < nb; b++) {
+            gs[bgroup[b]].w += bw[b];
+            gs[bgroup[b]].x += bw[b] * bx[b];
+            gs[bgroup[b]].y += bw[b] * by[b];
+        }
+        int *gmap = xmalloc((ng + 1) * sizeof *gmap);
+        qsort(gs, ng, sizeof *gs, cmp_centre_weight);
+        for (size_t g = 0; g < ng; g++) gmap[gs[g].old] = (int)g;
+        for (size_t b = 0; b < nb; b++) bgroup[b] = gmap[bgroup[b]];
+        free(gmap);
+        free(gs);
+        gid = xmalloc((ng + 1) * sizeof *gid);
+        for (size_t g = 0; g < ng; g++) gid[g] = (int)g;
+        for (size_t a = 0; a < n; a++) R->group[members[a]] = bgroup[asg[a]];
+        /* Remember the base centres for the next computation. */
+        free(c->warm_bx);
+        free(c->warm_by);
+        c->warm_bx = xmalloc((nb + 1) * sizeof *c->warm_bx);
+        c->warm_by = xmalloc((nb + 1) * sizeof *c->warm_by);
+        memcpy(c->warm_bx, bx, nb * sizeof *bx);
+        memcpy(c->warm_by, by, nb * sizeof *by);
+        c->warm_nbase = nb;
+    }
+
+    /* Base clusters into the result. */
+    R->n_base = nb;
+    R->base_x = xmalloc((nb + 1) * sizeof *R->base_x);
+    R->base_y = xmalloc((nb + 1) * sizeof *R->base_y);
+    R->base_off = xcalloc(nb + 2, sizeof *R->base_off);
+    memcpy(R->base_x, bx, nb * sizeof *bx);
+    memcpy(R->base_y, by, nb * sizeof *by);
+    for (size_t r = 0; r < np; r++)
+        if (R->base[r] >= 0) R->base_off[R->base[r] + 1]++;
+    for (size_t b = 0; b < nb; b++) R->base_off[b + 1] += R->base_off[b];
+    R->base_member = xmalloc((R->base_off[nb] + 1) * sizeof *R->base_member);
+    {
+        size_t *fill = xmalloc((nb + 1) * sizeof *fill);
+        memcpy(fill, R->base_off, nb * sizeof *fill);
+        for (size_t r = 0; r < np; r++)
+            if (R->base[r] >= 0) R->base_member[fill[R->base[r]]++] = R->pid[r];
+        free(fill);
+    }
+
+    /* Vote counts per group and over everyone (all comments, as Pol.is's group-votes). */
+    R->n_groups = ng;
+    R->votes_a = xcalloc(ng * ncol + 1, sizeof(int));
+    R->votes_d = xcalloc(ng * ncol + 1, sizeof(int));
+    R->votes_s = xcalloc(ng * ncol + 1, sizeof(int));
+    int *ta = xcalloc(ncol + 1, sizeof(int)), *td = xcalloc(ncol + 1, sizeof(int));
+    int *ts = xcalloc(ncol + 1, sizeof(int));
+    int *ga = xcalloc(ncol + 1, sizeof(int)), *gd = xcalloc(ncol + 1, sizeof(int));
+    int *gs_ = xcalloc(ncol + 1, sizeof(int));
+    for (size_t r = 0; r < np; r++) {
+        const op_row *row = &c->rows[pp[r].idx];
+        int g = R->group[r];
+        for (uint32_t k = 0; k < row->len; k++) {
+            int j = colof[row->e[k] >> 2];
+            int v = (int)(row->e[k] & 3) - 1;
+            ta[j] += v > 0;
+            td[j] += v < 0;
+            ts[j]++;
+            if (g < 0) continue;
+            size_t at2 = (size_t)g * ncol + (size_t)j;
+            R->votes_a[at2] += v > 0;
+            R->votes_d[at2] += v < 0;
+            R->votes_s[at2]++;
+            ga[j] += v > 0;
+            gd[j] += v < 0;
+            gs_[j]++;
+        }
+    }
+
+    /* Groups, representative comments. */
+    R->groups = xcalloc(ng + 1, sizeof *R->groups);
+    int *ra = xmalloc((ncol + 1) * sizeof(int)), *rd = xmalloc((ncol + 1) * sizeof(int));
+    int *rs = xmalloc((ncol + 1) * sizeof(int));
+    for (size_t g = 0; g < ng; g++) {
+        opinion_group *G = &R->groups[g];
+        G->id = gid[g];
+        for (size_t r = 0; r < np; r++) G->n_members += R->group[r] == (int)g;
+        G->members = xmalloc((G->n_members + 1) * sizeof *G->members);
+        size_t m = 0;
+        double wx = 0, wy = 0;
+        for (size_t r = 0; r < np; r++)
+            if (R->group[r] == (int)g) G->members[m++] = R->pid[r];
+        for (size_t b = 0; b < nb; b++) G->n_base += bgroup[b] == (int)g;
+        G->base_ids = xmalloc((G->n_base + 1) * sizeof *G->base_ids);
+        m = 0;
+        double tw = 0;
+        for (size_t b = 0; b < nb; b++)
+            if (bgroup[b] == (int)g) {
+                G->base_ids[m++] = (int)b;
+                wx += bw[b] * bx[b];
+                wy += bw[b] * by[b];
+                tw += bw[b];
+            }
+        G->center[0] = tw > 0 ? wx / tw : 0;
+        G->center[1] = tw > 0 ? wy / tw : 0;
+        const int *na = R->votes_a + g * ncol, *nd = R->votes_d + g * ncol;
+        const int *ns = R->votes_s + g * ncol;
+        for (size_t j = 0; j < ncol; j++) {
+            ra[j] = ga[j] - na[j];
+            rd[j] = gd[j] - nd[j];
+            rs[j] = gs_[j] - ns[j];
+        }
+        G->n_reps = op_repness(ncol, R->tid, R->active, na, nd, ns, ra, rd, rs, G->reps);
+    }
+    op_consensus(ncol, R->tid, R->active, ta, td, ts, R->cons_agree, &R->n_cons_agree,
+                 R->cons_disagree, &R->n_cons_disagree);
+
+    /* Group-aware consensus and comment priorities (Pol.is conversation.clj). */
+    for (size_t j = 0; j < ncol; j++) {
+        double prod = ng > 0 ? 1 : 0;
+        for (size_t g = 0; g < ng; g++)
+            prod *= (R->votes_a[g * ncol + j] + 1.0) / (R->votes_s[g * ncol + j] + 2.0);
+        R->gac[j] = prod;
+        if (R->meta[j]) {
+            R->priority[j] = 49; /* meta-priority 7, squared */
+            continue;
+        }
+        double A = ga[j], S = gs_[j], P = S - ga[j] - gd[j];
+        double imp = (1 - (P + 1) / (S + 2)) * (R->extremity[j] + 1) * ((A + 1) / (S + 2));
+        double pr = imp * (1 + 8 * pow(2, S / -5));
+        R->priority[j] = pr * pr;
+    }
+
+    /* Keep the components for the next computation's warm start. */
+    free(c->warm_comp[0]);
+    free(c->warm_comp[1]);
+    c->warm_comp[0] = xcalloc(nc + 1, sizeof(double));
+    c->warm_comp[1] = xcalloc(nc + 1, sizeof(double));
+    for (size_t j = 0; j < ncol; j++) {
+        c->warm_comp[0][cp[j].idx] = R->comp[0][j];
+        c->warm_comp[1][cp[j].idx] = R->comp[1][j];
+    }
+    c->warm_nc = nc;
+    c->warm = 1;
+
+    free(pp);
+    free(cvotes);
+    free(cp);
+    free(colof);
+    free(actof);
+    free(sum);
+    free(cnt);
+    free(acenter);
+    free(X.rowptr);
+    free(X.col);
+    free(X.val);
+    free(ac0);
+    free(ac1);
+    free(members);
+    free(px);
+    free(py);
+    free(asg);
+    free(bx);
+    free(by);
+    free(bw);
+    free(bgroup);
+    free(gid);
+    free(ta);
+    free(td);
+    free(ts);
+    free(ga);
+    free(gd);
+    free(gs_);
+    free(ra);
+    free(rd);
+    free(rs);
+    return R;
+}
+
+void opinion_result_free(opinion_result *R) {
+    if (!R) return;
+    free(R->pid);
+    free(R->x);
+    free(R->y);
+    free(R->n_votes);
+    free(R->in_conv);
+    free(R->group);
+    free(R->base);
+    free(R->tid);
+    free(R->mod_out);
+    free(R->meta);
+    free(R->active);
+    free(R->center);
+    for (int k = 0; k < 2; k++) {
+        free(R->comp[k]);
+        free(R->cproj[k]);
+    }
+    free(R->extremity);
+    free(R->gac);
+    free(R->priority);
+    free(R->votes_a);
+    free(R->votes_d);
+    free(R->votes_s);
+    free(R->base_x);
+    free(R->base_y);
+    free(R->base_off);
+    free(R->base_member);
+    for (size_t g = 0; g < R->n_groups; g++) {
+        free(R->groups[g].members);
+        free(R->groups[g].base_ids);
+    }
+    free(R->groups);
+    free(R);
+}
