@@ -382,7 +382,8 @@ static int64_t now_utc(void) { return (int64_t)time(NULL); }
  * is consumed. */
 static int audit_add(conn *c, const store_actor *actor, const char *action,
                      const char *entity_type, const char *entity_id, json_t *detail) {
-    char *text = json_dumps(detail ? detail : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+    if (!detail) detail = json_object();
+    char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text) {
         log_error("store: out of memory serialising audit detail");
         abort();
