@@ -84,6 +84,7 @@ typedef struct op {
     uint8_t kind;
     uint8_t negate;
     uint8_t nkeys;
+    uint8_t counter; /* OP_IF on @index (1) or @number (2) */
     uint16_t levels; /* candidate scope levels, bit i = level i */
     uint32_t jump, jump2;
     const char *s;
@@ -347,7 +348,7 @@ static int parse_file(loader *L, tfile *f, const char *src, size_t len)
                 return fail(L, f->path, tag_line, "unknown block '{{#%s}}'", kw);
             if (!*arg)
                 return fail(L, f->path, tag_line, "'{{#%s}}' needs a name", kw);
-            if (!valid_name(arg) || arg[0] == '@')
+            if (!valid_name(arg) || (k == N_EACH && arg[0] == '@'))
                 return fail(L, f->path, tag_line, "invalid name '%s' in {{#%s}}", arg, kw);
             if (k == N_EACH && strcmp(arg, ".") == 0)
                 return fail(L, f->path, tag_line, "'{{#each .}}' is not supported");
@@ -581,7 +582,12 @@ static int compile_node(loader *L, const tfile *f, const node *nd)
     case N_UNLESS: {
         op tmp;
         memset(&tmp, 0, sizeof tmp);
-        if (bind_name(L, f, nd, &tmp, NULL) != 0)
+        if (nd->s[0] == '@') {
+            if (L->depth == 0)
+                return fail(L, f->path, nd->line, "'%s' outside {{#each}}%s", nd->s,
+                            where_suffix(L, sfx, sizeof sfx));
+            tmp.counter = strcmp(nd->s, "@number") == 0 ? 2 : 1;
+        } else if (bind_name(L, f, nd, &tmp, NULL) != 0)
             return -1;
         size_t at = L->nops;
         op *o = emit(L, OP_IF);
@@ -589,6 +595,7 @@ static int compile_node(loader *L, const tfile *f, const node *nd)
         o->keys = tmp.keys;
         o->nkeys = tmp.nkeys;
         o->negate = nd->kind == N_UNLESS;
+        o->counter = tmp.counter;
         if (compile_list(L, f, &nd->body) != 0)
             return -1;
         if (nd->has_else) {
@@ -913,7 +920,8 @@ int tmpl_render(const tmpl_set *set, const char *name, const tv *ctx, const char
             break;
         }
         case OP_IF: {
-            bool truth = tv_truthy(lookup(o, fr, depth));
+            bool truth = o->counter ? fr[depth].idx + (o->counter == 2) != 0
+                                    : tv_truthy(lookup(o, fr, depth));
             if (truth == (bool)o->negate) {
                 pc = o->jump;
                 continue;

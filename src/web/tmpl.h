@@ -9,7 +9,8 @@
  *   {{#each list}}..{{else}}..{{/each}}  the else part renders when the list is empty or
  *                               missing; inside, names resolve against the current item
  *                               first, then outward; {{.}} is the item itself;
- *                               {{@index}} is 0-based, {{@number}} 1-based
+ *                               {{@index}} is 0-based, {{@number}} 1-based; both
+ *                               may be tested: {{#if @index}}, {{#unless @index}}
  *   {{> name}}                  includes partials/name.html (same rules, same scope)
  *   {{_ "Text"}}                Text translated to the render language (i18n.h),
  *                               escaped; \" and \\ may appear inside the quotes

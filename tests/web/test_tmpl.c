@@ -174,7 +174,9 @@ static void each_scopes_index_and_else(void **state)
     put(f, "e.html",
         "{{#each wards}}{{@index}}/{{@number}}:{{name}}({{code}}) in {{council}}"
         "{{#each councillors}}[{{.}}@{{name}}#{{@index}}]{{/each}};{{/each}}"
-        "{{#each tags}}<{{.}}>{{/each}}{{#each none}}x{{else}}empty{{/each}}");
+        "{{#each tags}}<{{.}}>{{/each}}{{#each none}}x{{else}}empty{{/each}}"
+        "{{#each wards}}{{#if @index}}, {{/if}}{{#unless @index}}first:{{/unless}}{{name}}"
+        "{{/each}}");
     static const char *const vars[] = {"wards.name", "wards.code", "wards.councillors",
                                        "council", "tags", "none", NULL};
     const tmpl_schema schemas[] = {{"e.html", vars}, {NULL, NULL}};
@@ -195,7 +197,8 @@ static void each_scopes_index_and_else(void **state)
     tv_push_str(tags, "a&b");
     assert_string_equal(render(f, set, "e.html", ctx),
                         "0/1:Buckingham(E05007562) in Adur[Ann@Buckingham#0]"
-                        "[&lt;Bob&gt;@Buckingham#1];1/2:Cokeham() in Adur;<a&amp;b>empty");
+                        "[&lt;Bob&gt;@Buckingham#1];1/2:Cokeham() in Adur;<a&amp;b>empty"
+                        "first:Buckingham, Cokeham");
     tmpl_free(set);
 }
 
@@ -311,6 +314,8 @@ static void unknown_variable_is_a_load_error(void **state)
     load_fails(f, schemas, "p.html", 1, "outside {{#each}}");
     put(f, "p.html", "x\n{{.}}");
     load_fails(f, schemas, "p.html", 2, "outside {{#each}}");
+    put(f, "p.html", "x\n\n{{#if @number}}{{/if}}");
+    load_fails(f, schemas, "p.html", 3, "outside {{#each}}");
 
     /* A schema naming a missing template is an error too. */
     put(f, "p.html", "{{place.name}}");
