@@ -115,18 +115,18 @@ int http_parse_urlencoded(arena *a, const char *s, size_t len, const http_form_l
             const char *eq = memchr(pair, '=', plen);
             size_t nlen = eq ? (size_t)(eq - pair) : plen;
             char *name, *value;
-            size_t vlen;
+            size_t dnlen, vlen;
             if (out->n >= lim->max_fields) {
                 return fail(err, errlen, 413, "%s: too many fields (the limit is %zu)", what,
                             lim->max_fields);
             }
-            if (http_pct_decode(a, pair, nlen, 1, &name, NULL)) {
+            if (http_pct_decode(a, pair, nlen, 1, &name, &dnlen)) {
                 return fail(err, errlen, 400, "%s: malformed percent-encoding in a field name",
                             what);
             }
-            int rc = check_text(a, what, "the name", NULL, name, nlen, err, errlen);
+            int rc = check_text(a, what, "the name", NULL, name, dnlen, err, errlen);
             if (rc) return rc;
-            if (strlen(name) > lim->max_field_size) {
+            if (dnlen > lim->max_field_size) {
                 return fail(err, errlen, 413, "%s: a field name is too long", what);
             }
             const char *vs = eq ? eq + 1 : pair + plen;

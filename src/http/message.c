@@ -88,12 +88,14 @@ static void header_push(http_response *resp, const char *name, const char *value
      * are replaced rather than trusted to every caller's validation. */
     assert(*name && !strpbrk(name, "\r\n: "));
     char *v = arena_strdup(resp->arena, value);
+    bool replaced = false;
     for (char *c = v; *c; c++) {
         if ((unsigned char)*c < 0x20 || *c == 0x7F) {
-            log_warn("http: control character replaced in response header %s", name);
             *c = ' ';
+            replaced = true;
         }
     }
+    if (replaced) log_warn("http: control characters replaced in response header %s", name);
     if (resp->nheaders == resp->capheaders) {
         size_t cap = resp->capheaders ? resp->capheaders * 2 : 16;
         http_header_entry *h = arena_alloc(resp->arena, cap * sizeof *h);
