@@ -275,6 +275,19 @@ static void unknown_template_and_cap(void **state)
     assert_int_equal(tmpl_render(set, "big.html", ctx, "en", &small), TMPL_TOO_BIG);
     assert_true(buf_len(&small) <= 100);
     buf_free(&small);
+    /* Every cap below the page's size fails cleanly; the exact size succeeds. */
+    for (size_t cap = 0; cap < 200; cap += 7) {
+        buf b;
+        buf_init(&b, cap);
+        assert_int_equal(tmpl_render(set, "big.html", ctx, "en", &b), TMPL_TOO_BIG);
+        assert_true(buf_len(&b) <= cap);
+        buf_free(&b);
+    }
+    buf exact;
+    buf_init(&exact, 400);
+    assert_int_equal(tmpl_render(set, "big.html", ctx, "en", &exact), TMPL_OK);
+    assert_int_equal(buf_len(&exact), 400);
+    buf_free(&exact);
     tmpl_free(set);
 }
 
