@@ -439,8 +439,8 @@ static int margins_from_census(int argc, char **argv) {
                    "Writes margins.csv (variable,category,target) for one local authority\n"
                    "(code or name, e.g. E07000223 or Adur) or one of its wards, from the\n"
                    "Census 2021 extracts in DIR (../shared/data/census).\n"
-                   "  --variables  comma-separated, in raking order (default age6,sex,tenure4;\n"
-                   "               by ward age6,tenure4); known: %s\n"
+                   "  --variables  comma-separated, in raking order (default age6,sex,tenure;\n"
+                   "               by ward age6,tenure); known: %s\n"
                    "  --ages 16+   leave out 'Aged 15 years and under' (default), or all\n"
                    "  --out FILE   '-' for standard output\n",
                    weighting_census_variable_names());
@@ -467,7 +467,7 @@ static int margins_from_census(int argc, char **argv) {
                         "and --out FILE (--ages is 16+ or all); see --help\n");
         return 2;
     }
-    char *list = xstrdup(vars_arg ? vars_arg : ward ? "age6,tenure4" : "age6,sex,tenure4");
+    char *list = xstrdup(vars_arg ? vars_arg : ward ? "age6,tenure" : "age6,sex,tenure");
     const char *vars[32];
     size_t nvars = 0;
     for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {

@@ -18,7 +18,7 @@ static const char *const AGE6[] = {"Aged 15 years and under", "Aged 16 to 24 yea
                                    "Aged 25 to 34 years",     "Aged 35 to 49 years",
                                    "Aged 50 to 64 years",     "Aged 65 years and over"};
 
-/* tenure (TS054, 8 categories) to 4, as in the adur_age_sex_tenure reference case. */
+/* tenure8 (TS054, 8 categories) to tenure (4), as in the adur_age_sex_tenure case. */
 static const struct {
     const char *from, *to;
 } TENURE4[] = {
@@ -33,7 +33,7 @@ static const struct {
 };
 
 const char *weighting_census_variable_names(void) {
-    return "age6,sex,disability,ethnic_group5,ethnic_group19,tenure,tenure4,ward";
+    return "age6,sex,disability,ethnic_group5,ethnic_group19,tenure,tenure8,ward";
 }
 
 /* Categories and their summed values, in order of first appearance. */
@@ -225,7 +225,7 @@ static int one_variable(const char *dir, const char *area, const char *ward, con
         q.topic = "disability_equality_act_usual_residents";
     } else if (strcmp(var, "ethnic_group5") == 0) {
         q.topic = "ethnic_group5_usual_residents";
-    } else if (strcmp(var, "tenure") == 0 || strcmp(var, "tenure4") == 0) {
+    } else if (strcmp(var, "tenure") == 0 || strcmp(var, "tenure8") == 0) {
         q.topic = "tenure_households";
     } else if (strcmp(var, "ethnic_group19") == 0) {
         if (ward) {
@@ -256,7 +256,7 @@ static int one_variable(const char *dir, const char *area, const char *ward, con
         for (size_t k = 0; k < sizeof AGE6 / sizeof AGE6[0]; k++)
             for (size_t i = 0; i < a.n; i++)
                 if (strcmp(a.cats[i], AGE6[k]) == 0) add_row(m, var, a.cats[i], a.vals[i]);
-    } else if (strcmp(var, "tenure4") == 0) {
+    } else if (strcmp(var, "tenure") == 0) {
         static const char *const order[] = {"Owned outright", "Owned with mortgage or shared ownership",
                                             "Social rented", "Private rented or lives rent free"};
         for (size_t k = 0; k < 4; k++) {
@@ -272,7 +272,7 @@ static int one_variable(const char *dir, const char *area, const char *ward, con
             for (size_t t = 0; t < sizeof TENURE4 / sizeof TENURE4[0]; t++)
                 if (strcmp(a.cats[i], TENURE4[t].from) == 0) known = true;
             if (!known) {
-                snprintf(err, errlen, "tenure category '%s' has no place in tenure4", a.cats[i]);
+                snprintf(err, errlen, "tenure category '%s' has no place in the 4 tenure groups", a.cats[i]);
                 acc_free(&a);
                 return -1;
             }

@@ -11,9 +11,10 @@
  *   disability     Equality Act disabled / not disabled, usual residents
  *   ethnic_group5  5 broad ethnic groups, usual residents
  *   ethnic_group19 19 detailed ethnic groups, usual residents (la_ethnicity19; not by ward)
- *   tenure         8 tenure categories, households
- *   tenure4        the same collapsed to 4: Owned outright; Owned with mortgage or shared
- *                  ownership; Social rented; Private rented or lives rent free
+ *   tenure         4 tenure groups, households: Owned outright; Owned with mortgage or
+ *                  shared ownership; Social rented; Private rented or lives rent free (the
+ *                  8 census categories collapsed, as in the adur_age_sex_tenure case)
+ *   tenure8        the 8 census tenure categories, households
  *   ward           one category per ward of the authority, target = its residents (the
  *                  sum of its age6 bands, 16+ with adults_only); Adur and Worthing only
  * Census tables disagree slightly on totals and cover different bases (households for
