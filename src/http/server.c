@@ -68,8 +68,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     http_exchange *ex = *req_cls;
     if (!ex) return;
     *req_cls = NULL;
-    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && ex->priv.cfg->access_log && !ex->state) {
-        log_info("http: request ended before it was read (code %d)", (int)toe);
+    if (!ex->state) {
+        /* Refused by libmicrohttpd itself (URL or headers too big, malformed request)
+         * or abandoned by the client: there is no response of ours to log. */
+        ex->priv.cfg = NULL;
     }
     http_exchange_free(ex);
     atomic_fetch_sub(&s->active, 1);
@@ -214,12 +216,16 @@ http_server *http_server_start(const http_server_config *cfg, char *err, size_t 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    uint16_t port = ss.ss_family == AF_INET6
+                        ? ntohs(((struct sockaddr_in6 *)(void *)&ss)->sin6_port)
+                        : ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port);
+    /* The logger must come first so that option errors reach our log too. */
     s->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)s->cfg.timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)CONNECTION_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        flags, port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_END);
     if (!s->d) {
         snprintf(err, errlen, "cannot listen on %s%s%s", s->listen,
