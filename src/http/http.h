@@ -187,7 +187,7 @@ void http_route_ex(http_router *router, int methods, const char *pattern,
 /* ---- Server configuration (also the input of http_dispatch). Zero fields take the
  * defaults given. */
 typedef struct http_server_config {
-    const char *listen;     /* "host:port", "[v6]:port" or ":port" (all addresses);
+    const char *listen;     /* "host:port", "[v6]:port" or ":port" (all IPv4 addresses);
                                port 0 picks a free port. Default "127.0.0.1:8080". */
     unsigned threads;       /* MHD thread pool size; default 4 */
     http_router *router;    /* borrowed; must outlive the server */
