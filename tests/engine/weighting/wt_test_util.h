@@ -63,13 +63,13 @@ static size_t wt_case_dirs(const char *dir, char names[][256], size_t max) {
 
 /* splitmix64: reproducible inputs for the property tests. */
 static uint64_t wt_rng_state;
-static uint64_t wt_rand(void) {
+__attribute__((unused)) static uint64_t wt_rand(void) {
     uint64_t z = (wt_rng_state += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
-static double wt_unif(void) { return (double)(wt_rand() >> 11) / 9007199254740992.0; }
+__attribute__((unused)) static double wt_unif(void) { return (double)(wt_rand() >> 11) / 9007199254740992.0; }
 
 static int wt_close(double ref, double got, double rel) {
     if (isnan(ref) || isnan(got)) return isnan(ref) && isnan(got);
