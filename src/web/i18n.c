@@ -37,8 +37,23 @@ enum {
 /* ---- plural expressions -------------------------------------------------------- */
 
 typedef enum {
-    PL_NUM, PL_N, PL_NOT, PL_MUL, PL_DIV, PL_MOD, PL_ADD, PL_SUB, PL_LT, PL_LE, PL_GT,
-    PL_GE, PL_EQ, PL_NE, PL_AND, PL_OR, PL_COND
+    PL_NUM,
+    PL_N,
+    PL_NOT,
+    PL_MUL,
+    PL_DIV,
+    PL_MOD,
+    PL_ADD,
+    PL_SUB,
+    PL_LT,
+    PL_LE,
+    PL_GT,
+    PL_GE,
+    PL_EQ,
+    PL_NE,
+    PL_AND,
+    PL_OR,
+    PL_COND
 } pl_kind;
 
 typedef struct pl_node {
@@ -59,14 +74,11 @@ typedef struct pl_parser {
     int bad;
 } pl_parser;
 
-static void pl_ws(pl_parser *ps)
-{
-    while (*ps->s == ' ' || *ps->s == '\t' || *ps->s == '\n')
-        ps->s++;
+static void pl_ws(pl_parser *ps) {
+    while (*ps->s == ' ' || *ps->s == '\t' || *ps->s == '\n') ps->s++;
 }
 
-static int pl_new(pl_parser *ps, pl_kind k, int a, int b, int c)
-{
+static int pl_new(pl_parser *ps, pl_kind k, int a, int b, int c) {
     if (ps->p->n >= PL_MAX_NODES) {
         ps->bad = 1;
         return 0;
@@ -78,8 +90,7 @@ static int pl_new(pl_parser *ps, pl_kind k, int a, int b, int c)
 
 static int pl_cond(pl_parser *ps);
 
-static int pl_primary(pl_parser *ps)
-{
+static int pl_primary(pl_parser *ps) {
     pl_ws(ps);
     if (*ps->s == '(') {
         ps->s++;
@@ -103,8 +114,7 @@ static int pl_primary(pl_parser *ps)
     if (isdigit((unsigned char)*ps->s)) {
         unsigned long v = 0;
         while (isdigit((unsigned char)*ps->s)) {
-            if (v > 100000000UL)
-                ps->bad = 1;
+            if (v > 100000000UL) ps->bad = 1;
             v = v * 10 + (unsigned long)(*ps->s++ - '0');
         }
         int i = pl_new(ps, PL_NUM, 0, 0, 0);
@@ -116,41 +126,34 @@ static int pl_primary(pl_parser *ps)
 }
 
 /* Binary operators by precedence level, lowest first (after || and &&). */
-static int pl_binary(pl_parser *ps, int level)
-{
+static int pl_binary(pl_parser *ps, int level) {
     static const struct {
         const char *tok;
         pl_kind kind;
         int level;
     } ops[] = {
-        {"||", PL_OR, 0}, {"&&", PL_AND, 1}, {"==", PL_EQ, 2}, {"!=", PL_NE, 2},
-        {"<=", PL_LE, 3}, {">=", PL_GE, 3},  {"<", PL_LT, 3},  {">", PL_GT, 3},
-        {"+", PL_ADD, 4}, {"-", PL_SUB, 4},  {"*", PL_MUL, 5}, {"/", PL_DIV, 5},
-        {"%", PL_MOD, 5},
+        {"||", PL_OR, 0}, {"&&", PL_AND, 1}, {"==", PL_EQ, 2}, {"!=", PL_NE, 2}, {"<=", PL_LE, 3},
+        {">=", PL_GE, 3}, {"<", PL_LT, 3},   {">", PL_GT, 3},  {"+", PL_ADD, 4}, {"-", PL_SUB, 4},
+        {"*", PL_MUL, 5}, {"/", PL_DIV, 5},  {"%", PL_MOD, 5},
     };
-    if (level > 5)
-        return pl_primary(ps);
+    if (level > 5) return pl_primary(ps);
     int left = pl_binary(ps, level + 1);
     for (;;) {
         pl_ws(ps);
         size_t i;
         for (i = 0; i < sizeof ops / sizeof ops[0]; i++)
-            if (ops[i].level == level && strncmp(ps->s, ops[i].tok, strlen(ops[i].tok)) == 0)
-                break;
-        if (i == sizeof ops / sizeof ops[0] || ps->bad)
-            return left;
+            if (ops[i].level == level && strncmp(ps->s, ops[i].tok, strlen(ops[i].tok)) == 0) break;
+        if (i == sizeof ops / sizeof ops[0] || ps->bad) return left;
         ps->s += strlen(ops[i].tok);
         int right = pl_binary(ps, level + 1);
         left = pl_new(ps, ops[i].kind, left, right, 0);
     }
 }
 
-static int pl_cond(pl_parser *ps)
-{
+static int pl_cond(pl_parser *ps) {
     int c = pl_binary(ps, 0);
     pl_ws(ps);
-    if (*ps->s != '?' || ps->bad)
-        return c;
+    if (*ps->s != '?' || ps->bad) return c;
     ps->s++;
     int a = pl_cond(ps);
     pl_ws(ps);
@@ -163,62 +166,74 @@ static int pl_cond(pl_parser *ps)
     return pl_new(ps, PL_COND, c, a, b);
 }
 
-static unsigned long pl_eval(const plural *p, int i, unsigned long n)
-{
+static unsigned long pl_eval(const plural *p, int i, unsigned long n) {
     const pl_node *nd = &p->nodes[i];
     unsigned long x, y;
     switch (nd->kind) {
-    case PL_NUM: return nd->num;
-    case PL_N: return n;
-    case PL_NOT: return !pl_eval(p, nd->a, n);
-    case PL_COND: return pl_eval(p, nd->a, n) ? pl_eval(p, nd->b, n) : pl_eval(p, nd->c, n);
-    case PL_AND: return pl_eval(p, nd->a, n) && pl_eval(p, nd->b, n);
-    case PL_OR: return pl_eval(p, nd->a, n) || pl_eval(p, nd->b, n);
-    default: break;
+    case PL_NUM:
+        return nd->num;
+    case PL_N:
+        return n;
+    case PL_NOT:
+        return !pl_eval(p, nd->a, n);
+    case PL_COND:
+        return pl_eval(p, nd->a, n) ? pl_eval(p, nd->b, n) : pl_eval(p, nd->c, n);
+    case PL_AND:
+        return pl_eval(p, nd->a, n) && pl_eval(p, nd->b, n);
+    case PL_OR:
+        return pl_eval(p, nd->a, n) || pl_eval(p, nd->b, n);
+    default:
+        break;
     }
     x = pl_eval(p, nd->a, n);
     y = pl_eval(p, nd->b, n);
     switch (nd->kind) {
-    case PL_MUL: return x * y;
-    case PL_DIV: return y ? x / y : 0;
-    case PL_MOD: return y ? x % y : 0;
-    case PL_ADD: return x + y;
-    case PL_SUB: return x - y;
-    case PL_LT: return x < y;
-    case PL_LE: return x <= y;
-    case PL_GT: return x > y;
-    case PL_GE: return x >= y;
-    case PL_EQ: return x == y;
-    case PL_NE: return x != y;
-    default: return 0;
+    case PL_MUL:
+        return x * y;
+    case PL_DIV:
+        return y ? x / y : 0;
+    case PL_MOD:
+        return y ? x % y : 0;
+    case PL_ADD:
+        return x + y;
+    case PL_SUB:
+        return x - y;
+    case PL_LT:
+        return x < y;
+    case PL_LE:
+        return x <= y;
+    case PL_GT:
+        return x > y;
+    case PL_GE:
+        return x >= y;
+    case PL_EQ:
+        return x == y;
+    case PL_NE:
+        return x != y;
+    default:
+        return 0;
     }
 }
 
 /* Parses "nplurals=N; plural=EXPR;" out of a .mo header. Returns 0 (also when the
  * header has no Plural-Forms: English rules then), -1 when present but malformed. */
-static int plural_parse(plural *p, const char *header)
-{
+static int plural_parse(plural *p, const char *header) {
     p->n = 0;
     p->root = -1;
     p->nplurals = 2;
     const char *pf = strstr(header, "Plural-Forms:");
-    if (!pf)
-        return 0;
+    if (!pf) return 0;
     const char *np = strstr(pf, "nplurals=");
     const char *ex = strstr(pf, "plural=");
-    if (!np || !ex)
-        return -1;
+    if (!np || !ex) return -1;
     p->nplurals = strtoul(np + 9, NULL, 10);
-    if (p->nplurals < 1 || p->nplurals > 10)
-        return -1;
+    if (p->nplurals < 1 || p->nplurals > 10) return -1;
     pl_parser ps = {ex + 7, p, 0};
     p->root = pl_cond(&ps);
     pl_ws(&ps);
-    if (*ps.s == ';')
-        ps.s++;
+    if (*ps.s == ';') ps.s++;
     pl_ws(&ps);
-    if (ps.bad || (*ps.s != '\0' && *ps.s != '\n' && *ps.s != '\r'))
-        return -1;
+    if (ps.bad || (*ps.s != '\0' && *ps.s != '\n' && *ps.s != '\r')) return -1;
     return 0;
 }
 
@@ -244,8 +259,7 @@ static const char *lang_list[I18N_MAX_LANGS + 2] = {"en", NULL};
 
 static int set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
-{
+static int set_err(char *err, size_t errlen, const char *fmt, ...) {
     if (errlen) {
         va_list ap;
         va_start(ap, fmt);
@@ -255,8 +269,7 @@ static int set_err(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-static uint64_t hash_str(const char *s)
-{
+static uint64_t hash_str(const char *s) {
     uint64_t h = 1469598103934665603ULL;
     for (; *s; s++) {
         h ^= (unsigned char)*s;
@@ -265,43 +278,34 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-static void cat_free(catalogue *c)
-{
+static void cat_free(catalogue *c) {
     free(c->data);
     free(c->slots);
     memset(c, 0, sizeof *c);
 }
 
-static uint32_t rd32(const unsigned char *p, int swap)
-{
-    uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                 (uint32_t)p[3] << 24;
-    if (swap)
-        v = (v >> 24) | ((v >> 8) & 0xff00) | ((v << 8) & 0xff0000) | (v << 24);
+static uint32_t rd32(const unsigned char *p, int swap) {
+    uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    if (swap) v = (v >> 24) | ((v >> 8) & 0xff00) | ((v << 8) & 0xff0000) | (v << 24);
     return v;
 }
 
 /* Validates string-table entry i of the table at off: its bytes and the NUL after
  * them must lie in the file. */
-static int mo_string(const unsigned char *d, size_t size, uint32_t table, uint32_t i,
-                     int swap, const char **s, uint32_t *len)
-{
+static int mo_string(const unsigned char *d, size_t size, uint32_t table, uint32_t i, int swap,
+                     const char **s, uint32_t *len) {
     uint64_t at = (uint64_t)table + (uint64_t)i * 8;
-    if (at + 8 > size)
-        return -1;
+    if (at + 8 > size) return -1;
     uint32_t l = rd32(d + at, swap), o = rd32(d + at + 4, swap);
-    if ((uint64_t)o + l + 1 > size || d[o + l] != '\0')
-        return -1;
+    if ((uint64_t)o + l + 1 > size || d[o + l] != '\0') return -1;
     *s = (const char *)d + o;
     *len = l;
     return 0;
 }
 
-static int cat_parse(catalogue *c, size_t size, const char *path, char *err, size_t errlen)
-{
+static int cat_parse(catalogue *c, size_t size, const char *path, char *err, size_t errlen) {
     const unsigned char *d = c->data;
-    if (size < 28)
-        return set_err(err, errlen, "%s: too short for a .mo file", path);
+    if (size < 28) return set_err(err, errlen, "%s: too short for a .mo file", path);
     int swap;
     if (rd32(d, 0) == 0x950412deU)
         swap = 0;
@@ -316,8 +320,7 @@ static int cat_parse(catalogue *c, size_t size, const char *path, char *err, siz
     if ((uint64_t)orig + (uint64_t)n * 8 > size || (uint64_t)trans + (uint64_t)n * 8 > size)
         return set_err(err, errlen, "%s: string tables lie outside the file", path);
     size_t ns = 16;
-    while (ns < (size_t)n * 2)
-        ns *= 2;
+    while (ns < (size_t)n * 2) ns *= 2;
     c->slots = xcalloc(ns, sizeof *c->slots);
     c->nslots = ns;
     const char *header = "";
@@ -331,11 +334,9 @@ static int cat_parse(catalogue *c, size_t size, const char *path, char *err, siz
             header = str;
             continue;
         }
-        if (strl == 0)
-            continue;
+        if (strl == 0) continue;
         size_t h = hash_str(id) & (ns - 1);
-        while (c->slots[h].msgid && strcmp(c->slots[h].msgid, id) != 0)
-            h = (h + 1) & (ns - 1);
+        while (c->slots[h].msgid && strcmp(c->slots[h].msgid, id) != 0) h = (h + 1) & (ns - 1);
         c->slots[h].msgid = id;
         c->slots[h].str = str;
         c->slots[h].str_len = strl;
@@ -345,42 +346,33 @@ static int cat_parse(catalogue *c, size_t size, const char *path, char *err, siz
     return 0;
 }
 
-static int valid_code(const char *s)
-{
+static int valid_code(const char *s) {
     size_t n = strlen(s);
-    if (n < 2 || n > 8)
-        return 0;
+    if (n < 2 || n > 8) return 0;
     for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '_')
-            return 0;
+        if (!isalnum((unsigned char)*s) && *s != '_') return 0;
     return 1;
 }
 
-static void rebuild_list(void)
-{
+static void rebuild_list(void) {
     size_t k = 0;
     lang_list[k++] = "en";
-    for (size_t i = 0; i < ncats; i++)
-        lang_list[k++] = cats[i].code;
+    for (size_t i = 0; i < ncats; i++) lang_list[k++] = cats[i].code;
     lang_list[k] = NULL;
 }
 
-static int cat_cmp(const void *x, const void *y)
-{
+static int cat_cmp(const void *x, const void *y) {
     return strcmp(((const catalogue *)x)->code, ((const catalogue *)y)->code);
 }
 
-int i18n_load_file(const char *lang, const char *path, char *err, size_t errlen)
-{
-    if (errlen)
-        err[0] = '\0';
+int i18n_load_file(const char *lang, const char *path, char *err, size_t errlen) {
+    if (errlen) err[0] = '\0';
     if (!valid_code(lang) || strcmp(lang, "en") == 0)
         return set_err(err, errlen, "%s: invalid language code '%s'", path, lang);
     if (ncats >= I18N_MAX_LANGS)
         return set_err(err, errlen, "%s: more than %d catalogues", path, I18N_MAX_LANGS);
     FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    if (!fp) return set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || st.st_size > I18N_MAX_FILE) {
         fclose(fp);
@@ -417,23 +409,18 @@ int i18n_load_file(const char *lang, const char *path, char *err, size_t errlen)
     return 0;
 }
 
-void i18n_free(void)
-{
-    for (size_t i = 0; i < ncats; i++)
-        cat_free(&cats[i]);
+void i18n_free(void) {
+    for (size_t i = 0; i < ncats; i++) cat_free(&cats[i]);
     ncats = 0;
     rebuild_list();
 }
 
-int i18n_load(const char *dir, char *err, size_t errlen)
-{
-    if (errlen)
-        err[0] = '\0';
+int i18n_load(const char *dir, char *err, size_t errlen) {
+    if (errlen) err[0] = '\0';
     i18n_free();
     struct dirent **ents;
     int n = scandir(dir, &ents, NULL, alphasort);
-    if (n < 0)
-        return errno == ENOENT ? 0 : set_err(err, errlen, "%s: %s", dir, strerror(errno));
+    if (n < 0) return errno == ENOENT ? 0 : set_err(err, errlen, "%s: %s", dir, strerror(errno));
     int rc = 0;
     for (int i = 0; i < n; i++) {
         const char *nm = ents[i]->d_name;
@@ -441,98 +428,76 @@ int i18n_load(const char *dir, char *err, size_t errlen)
             char path[4096];
             struct stat st;
             snprintf(path, sizeof path, "%s/%s/commonground.mo", dir, nm);
-            if (stat(path, &st) == 0)
-                rc = i18n_load_file(nm, path, err, errlen);
+            if (stat(path, &st) == 0) rc = i18n_load_file(nm, path, err, errlen);
         }
         free(ents[i]);
     }
     free(ents);
-    if (rc != 0)
-        i18n_free();
+    if (rc != 0) i18n_free();
     return rc;
 }
 
-static const catalogue *find_cat(const char *lang)
-{
-    if (!lang || (lang[0] == 'e' && lang[1] == 'n' && lang[2] == '\0'))
-        return NULL;
+static const catalogue *find_cat(const char *lang) {
+    if (!lang || (lang[0] == 'e' && lang[1] == 'n' && lang[2] == '\0')) return NULL;
     for (size_t i = 0; i < ncats; i++)
-        if (strcmp(cats[i].code, lang) == 0)
-            return &cats[i];
+        if (strcmp(cats[i].code, lang) == 0) return &cats[i];
     return NULL;
 }
 
-static const entry *find_entry(const catalogue *c, const char *msgid)
-{
+static const entry *find_entry(const catalogue *c, const char *msgid) {
     size_t h = hash_str(msgid) & (c->nslots - 1);
     while (c->slots[h].msgid) {
-        if (strcmp(c->slots[h].msgid, msgid) == 0)
-            return &c->slots[h];
+        if (strcmp(c->slots[h].msgid, msgid) == 0) return &c->slots[h];
         h = (h + 1) & (c->nslots - 1);
     }
     return NULL;
 }
 
-const char *i18n_gettext(const char *lang, const char *msgid)
-{
+const char *i18n_gettext(const char *lang, const char *msgid) {
     const catalogue *c = find_cat(lang);
-    if (!c || !msgid)
-        return msgid;
+    if (!c || !msgid) return msgid;
     const entry *e = find_entry(c, msgid);
     return e ? e->str : msgid;
 }
 
 const char *i18n_ngettext(const char *lang, const char *msgid, const char *msgid_plural,
-                          unsigned long n)
-{
+                          unsigned long n) {
     const char *english = n == 1 ? msgid : msgid_plural;
     const catalogue *c = find_cat(lang);
-    if (!c || !msgid)
-        return english;
+    if (!c || !msgid) return english;
     const entry *e = find_entry(c, msgid);
-    if (!e)
-        return english;
+    if (!e) return english;
     unsigned long form = c->pl.root >= 0 ? pl_eval(&c->pl, c->pl.root, n) : (n != 1);
-    if (form >= c->pl.nplurals)
-        form = 0;
+    if (form >= c->pl.nplurals) form = 0;
     /* Walk to the form-th NUL-separated string, staying inside the entry. */
     const char *s = e->str, *end = e->str + e->str_len;
     for (unsigned long k = 0; k < form; k++) {
         s += strlen(s) + 1;
-        if (s > end)
-            return english;
+        if (s > end) return english;
     }
     return *s ? s : english;
 }
 
 /* ---- negotiation --------------------------------------------------------------- */
 
-const char *i18n_supported(const char *lang)
-{
-    if (!lang)
-        return NULL;
+const char *i18n_supported(const char *lang) {
+    if (!lang) return NULL;
     for (size_t i = 0; lang_list[i]; i++)
-        if (strcasecmp(lang_list[i], lang) == 0)
-            return lang_list[i];
+        if (strcasecmp(lang_list[i], lang) == 0) return lang_list[i];
     return NULL;
 }
 
 const char *const *i18n_languages(void) { return lang_list; }
 
 /* Matches one language range ("cy", "cy-GB", "en_GB", "*") to a supported code. */
-static const char *match_range(const char *r, size_t n)
-{
+static const char *match_range(const char *r, size_t n) {
     char code[I18N_MAX_CODE];
-    if (n == 1 && r[0] == '*')
-        return "en";
-    if (n == 0 || n >= sizeof code)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        code[i] = r[i] == '-' ? '_' : r[i];
+    if (n == 1 && r[0] == '*') return "en";
+    if (n == 0 || n >= sizeof code) return NULL;
+    for (size_t i = 0; i < n; i++) code[i] = r[i] == '-' ? '_' : r[i];
     code[n] = '\0';
     const char *m = i18n_supported(code);
-    if (m)
-        return m;
+    if (m) return m;
     char *sep = strchr(code, '_'); /* fall back to the primary subtag */
     if (sep) {
         *sep = '\0';
@@ -542,56 +507,43 @@ static const char *match_range(const char *r, size_t n)
 }
 
 /* Parses a q-value ("1", "0.8", "0.125") into thousandths; -1 when malformed. */
-static int parse_q(const char *s, size_t n)
-{
-    if (n == 0 || n > 5 || (s[0] != '0' && s[0] != '1'))
-        return -1;
+static int parse_q(const char *s, size_t n) {
+    if (n == 0 || n > 5 || (s[0] != '0' && s[0] != '1')) return -1;
     int v = (s[0] - '0') * 1000;
-    if (n == 1)
-        return v;
-    if (s[1] != '.')
-        return -1;
+    if (n == 1) return v;
+    if (s[1] != '.') return -1;
     int scale = 100;
     for (size_t i = 2; i < n; i++, scale /= 10) {
-        if (!isdigit((unsigned char)s[i]))
-            return -1;
+        if (!isdigit((unsigned char)s[i])) return -1;
         v += (s[i] - '0') * scale;
     }
     return v > 1000 ? -1 : v;
 }
 
-const char *i18n_negotiate(const char *accept_language, const char *cookie_lang)
-{
+const char *i18n_negotiate(const char *accept_language, const char *cookie_lang) {
     const char *c = i18n_supported(cookie_lang);
-    if (c)
-        return c;
-    if (!accept_language)
-        return "en";
+    if (c) return c;
+    if (!accept_language) return "en";
     const char *best = NULL;
     int best_q = 0;
     const char *p = accept_language;
     for (int items = 0; *p && items < 64; items++) {
         const char *end = strchr(p, ',');
-        if (!end)
-            end = p + strlen(p);
+        if (!end) end = p + strlen(p);
         /* range [; params] */
         const char *r = p;
-        while (r < end && (*r == ' ' || *r == '\t'))
-            r++;
+        while (r < end && (*r == ' ' || *r == '\t')) r++;
         const char *re = r;
-        while (re < end && *re != ';' && *re != ' ' && *re != '\t')
-            re++;
+        while (re < end && *re != ';' && *re != ' ' && *re != '\t') re++;
         int q = 1000;
         const char *semi = memchr(re, ';', (size_t)(end - re));
         while (semi) {
             const char *k = semi + 1;
-            while (k < end && (*k == ' ' || *k == '\t'))
-                k++;
+            while (k < end && (*k == ' ' || *k == '\t')) k++;
             size_t rem = k < end ? (size_t)(end - k) : 0;
             const char *ve = rem ? memchr(k, ';', rem) : NULL;
             const char *stop = ve ? ve : end;
-            while (stop > k && (stop[-1] == ' ' || stop[-1] == '\t'))
-                stop--;
+            while (stop > k && (stop[-1] == ' ' || stop[-1] == '\t')) stop--;
             if (stop - k >= 2 && (k[0] == 'q' || k[0] == 'Q') && k[1] == '=')
                 q = parse_q(k + 2, (size_t)(stop - k - 2));
             semi = ve;

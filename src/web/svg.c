@@ -16,44 +16,35 @@
 
 /* Formats v with at most two decimals and no trailing zeros ("12", "0.5", "-3.25");
  * non-finite values as "0". */
-static const char *num(char *dst, size_t len, double v)
-{
-    if (!isfinite(v))
-        v = 0;
+static const char *num(char *dst, size_t len, double v) {
+    if (!isfinite(v)) v = 0;
     snprintf(dst, len, "%.2f", v);
     char *dot = strchr(dst, '.');
     if (dot) {
         char *e = dst + strlen(dst) - 1;
-        while (e > dot && *e == '0')
-            *e-- = '\0';
-        if (e == dot)
-            *e = '\0';
+        while (e > dot && *e == '0') *e-- = '\0';
+        if (e == dot) *e = '\0';
     }
-    if (strcmp(dst, "-0") == 0)
-        strcpy(dst, "0");
+    if (strcmp(dst, "-0") == 0) strcpy(dst, "0");
     return dst;
 }
 
 /* Appends ` name="v"` with v numeric. */
-static int attr_num(buf *b, const char *name, double v)
-{
+static int attr_num(buf *b, const char *name, double v) {
     char n[64];
     return buf_printf(b, " %s=\"%s\"", name, num(n, sizeof n, v));
 }
 
 /* Appends ` name="escaped s"`, or nothing when s is NULL. */
-static int attr_str(buf *b, const char *name, const char *s)
-{
-    if (!s)
-        return BUF_OK;
+static int attr_str(buf *b, const char *name, const char *s) {
+    if (!s) return BUF_OK;
     if (buf_printf(b, " %s=\"", name) != BUF_OK || html_escape_attr(b, s) != BUF_OK)
         return BUF_TOO_BIG;
     return buf_putc(b, '"');
 }
 
 int svg_begin(buf *b, const char *id, double width, double height, const char *title,
-              const char *desc)
-{
+              const char *desc) {
     char w[64], h[64];
     int rc = buf_printf(b,
                         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %s %s\" "
@@ -85,8 +76,7 @@ int svg_begin(buf *b, const char *id, double width, double height, const char *t
 
 int svg_end(buf *b) { return buf_puts(b, "</svg>"); }
 
-int svg_rect(buf *b, double x, double y, double w, double h, const char *cls)
-{
+int svg_rect(buf *b, double x, double y, double w, double h, const char *cls) {
     int rc = buf_puts(b, "<rect");
     rc |= attr_num(b, "x", x);
     rc |= attr_num(b, "y", y);
@@ -97,8 +87,7 @@ int svg_rect(buf *b, double x, double y, double w, double h, const char *cls)
     return rc ? BUF_TOO_BIG : BUF_OK;
 }
 
-int svg_circle(buf *b, double cx, double cy, double r, const char *cls)
-{
+int svg_circle(buf *b, double cx, double cy, double r, const char *cls) {
     int rc = buf_puts(b, "<circle");
     rc |= attr_num(b, "cx", cx);
     rc |= attr_num(b, "cy", cy);
@@ -108,8 +97,7 @@ int svg_circle(buf *b, double cx, double cy, double r, const char *cls)
     return rc ? BUF_TOO_BIG : BUF_OK;
 }
 
-int svg_line(buf *b, double x1, double y1, double x2, double y2, const char *cls)
-{
+int svg_line(buf *b, double x1, double y1, double x2, double y2, const char *cls) {
     int rc = buf_puts(b, "<line");
     rc |= attr_num(b, "x1", x1);
     rc |= attr_num(b, "y1", y1);
@@ -120,9 +108,7 @@ int svg_line(buf *b, double x1, double y1, double x2, double y2, const char *cls
     return rc ? BUF_TOO_BIG : BUF_OK;
 }
 
-int svg_text(buf *b, double x, double y, const char *anchor, const char *cls,
-             const char *text)
-{
+int svg_text(buf *b, double x, double y, const char *anchor, const char *cls, const char *text) {
     if (anchor && strcmp(anchor, "start") != 0 && strcmp(anchor, "middle") != 0 &&
         strcmp(anchor, "end") != 0)
         anchor = NULL;
@@ -137,10 +123,8 @@ int svg_text(buf *b, double x, double y, const char *anchor, const char *cls,
     return rc ? BUF_TOO_BIG : BUF_OK;
 }
 
-int svg_polyline(buf *b, const double *xs, const double *ys, size_t n, const char *cls)
-{
-    if (n == 0)
-        return BUF_OK;
+int svg_polyline(buf *b, const double *xs, const double *ys, size_t n, const char *cls) {
+    if (n == 0) return BUF_OK;
     int rc = buf_puts(b, "<polyline points=\"");
     for (size_t i = 0; i < n && !rc; i++) {
         char x[64], y[64];
@@ -153,8 +137,7 @@ int svg_polyline(buf *b, const double *xs, const double *ys, size_t n, const cha
     return rc ? BUF_TOO_BIG : BUF_OK;
 }
 
-int svg_group_begin(buf *b, const char *cls, const char *label)
-{
+int svg_group_begin(buf *b, const char *cls, const char *label) {
     int rc = buf_puts(b, "<g");
     rc |= attr_str(b, "class", cls);
     if (label) {
@@ -180,25 +163,20 @@ enum {
 };
 
 int svg_bar_chart(buf *b, const char *id, const char *title, const char *const *labels,
-                  const double *values, size_t n, const char *unit)
-{
+                  const double *values, size_t n, const char *unit) {
     const char *u = unit ? unit : "";
     double max = 0;
     size_t longest = 0;
     for (size_t i = 0; i < n; i++) {
         double v = isfinite(values[i]) ? values[i] : 0;
-        if (v > max)
-            max = v;
+        if (v > max) max = v;
         const char *l = labels[i] ? labels[i] : "";
         size_t len = utf8_valid(l, strlen(l)) ? utf8_length(l, strlen(l)) : strlen(l);
-        if (len > longest)
-            longest = len;
+        if (len > longest) longest = len;
     }
     double label_w = (double)longest * BAR_CHAR + BAR_PAD;
-    if (label_w < BAR_LABEL_MIN)
-        label_w = BAR_LABEL_MIN;
-    if (label_w > BAR_LABEL_MAX)
-        label_w = BAR_LABEL_MAX;
+    if (label_w < BAR_LABEL_MIN) label_w = BAR_LABEL_MIN;
+    if (label_w > BAR_LABEL_MAX) label_w = BAR_LABEL_MAX;
     double width = label_w + BAR_AREA + BAR_VALUE;
     double height = (double)n * BAR_ROW + BAR_PAD;
 
@@ -211,11 +189,9 @@ int svg_bar_chart(buf *b, const char *id, const char *title, const char *const *
         rc |= buf_printf(&desc, "%s%s: %s%s", i ? "; " : "", labels[i] ? labels[i] : "",
                          num(v, sizeof v, values[i]), u);
     }
-    if (!rc)
-        rc |= svg_begin(b, id, width, height, title, n ? buf_cstr(&desc) : NULL);
+    if (!rc) rc |= svg_begin(b, id, width, height, title, n ? buf_cstr(&desc) : NULL);
     buf_free(&desc);
-    if (rc)
-        return BUF_TOO_BIG;
+    if (rc) return BUF_TOO_BIG;
     rc |= svg_group_begin(b, "cg-chart", NULL);
     for (size_t i = 0; i < n && !rc; i++) {
         char v[64], text[128];

@@ -29,8 +29,7 @@ int svg_rect(buf *b, double x, double y, double w, double h, const char *cls);
 int svg_circle(buf *b, double cx, double cy, double r, const char *cls);
 int svg_line(buf *b, double x1, double y1, double x2, double y2, const char *cls);
 /* anchor: "start", "middle" or "end" (NULL = start). */
-int svg_text(buf *b, double x, double y, const char *anchor, const char *cls,
-             const char *text);
+int svg_text(buf *b, double x, double y, const char *anchor, const char *cls, const char *text);
 /* n points (xs[i], ys[i]); n 0 writes nothing. */
 int svg_polyline(buf *b, const double *xs, const double *ys, size_t n, const char *cls);
 /* <g>, optionally labelled for assistive technology (label NULL = none). */

@@ -70,14 +70,14 @@ typedef struct tfile {
 /* ---- compiled form ------------------------------------------------------------- */
 
 typedef enum {
-    OP_TEXT,   /* append s[0..len) */
-    OP_VAR,    /* write value */
-    OP_TRANS,  /* write translation of s */
-    OP_INDEX,  /* write @index (len 0) or @number (len 1) */
-    OP_IF,     /* when (truthy ^ negate) is false, go to jump */
-    OP_JUMP,   /* go to jump */
-    OP_EACH,   /* empty/missing list: go to jump; else push scope */
-    OP_NEXT,   /* next item: go to jump2 (body); done: pop scope, go to jump */
+    OP_TEXT,  /* append s[0..len) */
+    OP_VAR,   /* write value */
+    OP_TRANS, /* write translation of s */
+    OP_INDEX, /* write @index (len 0) or @number (len 1) */
+    OP_IF,    /* when (truthy ^ negate) is false, go to jump */
+    OP_JUMP,  /* go to jump */
+    OP_EACH,  /* empty/missing list: go to jump; else push scope */
+    OP_NEXT,  /* next item: go to jump2 (body); done: pop scope, go to jump */
 } op_kind;
 
 typedef struct op {
@@ -117,8 +117,8 @@ typedef struct loader {
     /* compile state */
     op *ops;
     size_t nops, cap_ops;
-    const char *const *vars;      /* schema of the page being compiled */
-    const char *page;             /* its name, for messages */
+    const char *const *vars;                       /* schema of the page being compiled */
+    const char *page;                              /* its name, for messages */
     char scope[TMPL_MAX_DEPTH + 1][TMPL_MAX_PATH]; /* declared path of each level */
     int depth;
     const tfile *include[TMPL_MAX_INCLUDE];
@@ -128,8 +128,7 @@ typedef struct loader {
 static int fail(loader *L, const char *path, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static int fail(loader *L, const char *path, int line, const char *fmt, ...)
-{
+static int fail(loader *L, const char *path, int line, const char *fmt, ...) {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -144,13 +143,11 @@ static int fail(loader *L, const char *path, int line, const char *fmt, ...)
     return -1;
 }
 
-static node *list_add(arena *a, node_list *l)
-{
+static node *list_add(arena *a, node_list *l) {
     if (l->n == l->cap) {
         size_t ncap = l->cap ? l->cap * 2 : 8;
         node *v = arena_calloc(a, ncap, sizeof *v);
-        if (l->n)
-            memcpy(v, l->v, l->n * sizeof *v);
+        if (l->n) memcpy(v, l->v, l->n * sizeof *v);
         l->v = v;
         l->cap = ncap;
     }
@@ -161,31 +158,24 @@ static node *list_add(arena *a, node_list *l)
 
 /* ---- parsing ------------------------------------------------------------------- */
 
-static int count_lines(const char *s, size_t n)
-{
+static int count_lines(const char *s, size_t n) {
     int c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += s[i] == '\n';
+    for (size_t i = 0; i < n; i++) c += s[i] == '\n';
     return c;
 }
 
 /* A name is ".", "@index", "@number" or dot-separated segments of [A-Za-z0-9_-]. */
-static int valid_name(const char *s)
-{
-    if (strcmp(s, ".") == 0 || strcmp(s, "@index") == 0 || strcmp(s, "@number") == 0)
-        return 1;
+static int valid_name(const char *s) {
+    if (strcmp(s, ".") == 0 || strcmp(s, "@index") == 0 || strcmp(s, "@number") == 0) return 1;
     size_t seg = 0;
     int nseg = 1;
     for (const char *p = s;; p++) {
         char c = *p;
         if (c == '.' || c == '\0') {
-            if (seg == 0)
-                return 0;
-            if (c == '\0')
-                break;
+            if (seg == 0) return 0;
+            if (c == '\0') break;
             seg = 0;
-            if (++nseg > TMPL_MAX_KEYS)
-                return 0;
+            if (++nseg > TMPL_MAX_KEYS) return 0;
             continue;
         }
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -197,18 +187,14 @@ static int valid_name(const char *s)
 }
 
 /* A partial name: [A-Za-z0-9_-] segments separated by '/'. */
-static int valid_partial(const char *s)
-{
-    if (!*s)
-        return 0;
+static int valid_partial(const char *s) {
+    if (!*s) return 0;
     size_t seg = 0;
     for (const char *p = s;; p++) {
         char c = *p;
         if (c == '/' || c == '\0') {
-            if (seg == 0)
-                return 0;
-            if (c == '\0')
-                return 1;
+            if (seg == 0) return 0;
+            if (c == '\0') return 1;
             seg = 0;
             continue;
         }
@@ -221,10 +207,8 @@ static int valid_partial(const char *s)
 
 /* Parses the string literal of {{_ "..."}} starting at s (after "_"); stores the
  * unescaped text in *out. Returns 0 or -1 with a reason in *why. */
-static int parse_trans(arena *a, const char *s, const char **out, const char **why)
-{
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-        s++;
+static int parse_trans(arena *a, const char *s, const char **out, const char **why) {
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
     if (*s != '"') {
         *why = "expected a quoted string after {{_";
         return -1;
@@ -237,8 +221,7 @@ static int parse_trans(arena *a, const char *s, const char **out, const char **w
             *why = "unterminated string in {{_ \"...\"}}";
             return -1;
         }
-        if (*s == '"')
-            break;
+        if (*s == '"') break;
         if (*s == '\\') {
             if (s[1] != '"' && s[1] != '\\') {
                 *why = "only \\\" and \\\\ may be escaped in {{_ \"...\"}}";
@@ -250,8 +233,7 @@ static int parse_trans(arena *a, const char *s, const char **out, const char **w
     }
     *w = '\0';
     s++;
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-        s++;
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
     if (*s) {
         *why = "unexpected text after the string in {{_ \"...\"}}";
         return -1;
@@ -264,18 +246,20 @@ static int parse_trans(arena *a, const char *s, const char **out, const char **w
     return 0;
 }
 
-static const char *kind_word(node_kind k)
-{
+static const char *kind_word(node_kind k) {
     switch (k) {
-    case N_IF: return "if";
-    case N_UNLESS: return "unless";
-    case N_EACH: return "each";
-    default: return "?";
+    case N_IF:
+        return "if";
+    case N_UNLESS:
+        return "unless";
+    case N_EACH:
+        return "each";
+    default:
+        return "?";
     }
 }
 
-static int parse_file(loader *L, tfile *f, const char *src, size_t len)
-{
+static int parse_file(loader *L, tfile *f, const char *src, size_t len) {
     arena *a = &L->set->a;
     node_list *stack[TMPL_MAX_DEPTH * 4 + 2];
     node *open[TMPL_MAX_DEPTH * 4 + 2];
@@ -296,25 +280,20 @@ static int parse_file(loader *L, tfile *f, const char *src, size_t len)
             nd->len = tpos - pos;
             line += count_lines(src + pos, tpos - pos);
         }
-        if (!tag)
-            break;
+        if (!tag) break;
         const char *end = memmem(src + tpos + 2, len - tpos - 2, "}}", 2);
-        if (!end)
-            return fail(L, f->path, line, "unclosed tag '{{' (no matching '}}')");
+        if (!end) return fail(L, f->path, line, "unclosed tag '{{' (no matching '}}')");
         size_t cstart = tpos + 2, cend = (size_t)(end - src);
         int tag_line = line;
         line += count_lines(src + cstart, cend - cstart);
         pos = cend + 2;
 
         /* Trim the tag's content into a NUL-terminated arena copy. */
-        while (cstart < cend && strchr(" \t\r\n", src[cstart]))
-            cstart++;
-        while (cend > cstart && strchr(" \t\r\n", src[cend - 1]))
-            cend--;
+        while (cstart < cend && strchr(" \t\r\n", src[cstart])) cstart++;
+        while (cend > cstart && strchr(" \t\r\n", src[cend - 1])) cend--;
         char *c = arena_strndup(a, src + cstart, cend - cstart);
 
-        if (c[0] == '!')
-            continue;
+        if (c[0] == '!') continue;
         if (c[0] == '{')
             return fail(L, f->path, tag_line,
                         "'{{{' is not supported: pass trusted HTML with tv_set_html and "
@@ -331,12 +310,9 @@ static int parse_file(loader *L, tfile *f, const char *src, size_t len)
         }
         if (c[0] == '#') {
             char *kw = c + 1, *arg = kw;
-            while (*arg && *arg != ' ' && *arg != '\t')
-                arg++;
-            if (*arg)
-                *arg++ = '\0';
-            while (*arg == ' ' || *arg == '\t')
-                arg++;
+            while (*arg && *arg != ' ' && *arg != '\t') arg++;
+            if (*arg) *arg++ = '\0';
+            while (*arg == ' ' || *arg == '\t') arg++;
             node_kind k;
             if (strcmp(kw, "if") == 0)
                 k = N_IF;
@@ -346,8 +322,7 @@ static int parse_file(loader *L, tfile *f, const char *src, size_t len)
                 k = N_EACH;
             else
                 return fail(L, f->path, tag_line, "unknown block '{{#%s}}'", kw);
-            if (!*arg)
-                return fail(L, f->path, tag_line, "'{{#%s}}' needs a name", kw);
+            if (!*arg) return fail(L, f->path, tag_line, "'{{#%s}}' needs a name", kw);
             if (!valid_name(arg) || (k == N_EACH && arg[0] == '@'))
                 return fail(L, f->path, tag_line, "invalid name '%s' in {{#%s}}", arg, kw);
             if (k == N_EACH && strcmp(arg, ".") == 0)
@@ -365,8 +340,7 @@ static int parse_file(loader *L, tfile *f, const char *src, size_t len)
         }
         if (c[0] == '/') {
             const char *kw = c + 1;
-            if (sp == 0)
-                return fail(L, f->path, tag_line, "'{{/%s}}' without an open block", kw);
+            if (sp == 0) return fail(L, f->path, tag_line, "'{{/%s}}' without an open block", kw);
             node *o = open[sp];
             if (strcmp(kw, kind_word(o->kind)) != 0)
                 return fail(L, f->path, tag_line,
@@ -377,20 +351,20 @@ static int parse_file(loader *L, tfile *f, const char *src, size_t len)
             continue;
         }
         if (strcmp(c, "else") == 0) {
-            if (sp == 0)
-                return fail(L, f->path, tag_line, "'{{else}}' outside a block");
+            if (sp == 0) return fail(L, f->path, tag_line, "'{{else}}' outside a block");
             node *o = open[sp];
             if (o->has_else)
-                return fail(L, f->path, tag_line, "second '{{else}}' in the block opened on "
-                            "line %d", o->line);
+                return fail(L, f->path, tag_line,
+                            "second '{{else}}' in the block opened on "
+                            "line %d",
+                            o->line);
             o->has_else = 1;
             stack[sp] = &o->alt;
             continue;
         }
         if (c[0] == '>') {
             char *name = c + 1;
-            while (*name == ' ' || *name == '\t')
-                name++;
+            while (*name == ' ' || *name == '\t') name++;
             if (!valid_partial(name))
                 return fail(L, f->path, tag_line, "invalid partial name '%s'", name);
             node *nd = list_add(a, stack[sp]);
@@ -399,16 +373,15 @@ static int parse_file(loader *L, tfile *f, const char *src, size_t len)
             nd->s = name;
             continue;
         }
-        if (!valid_name(c))
-            return fail(L, f->path, tag_line, "invalid tag '{{%s}}'", c);
+        if (!valid_name(c)) return fail(L, f->path, tag_line, "invalid tag '{{%s}}'", c);
         node *nd = list_add(a, stack[sp]);
         nd->kind = N_VAR;
         nd->line = tag_line;
         nd->s = c;
     }
     if (sp > 0)
-        return fail(L, f->path, open[sp]->line, "unclosed '{{#%s %s}}'",
-                    kind_word(open[sp]->kind), open[sp]->s);
+        return fail(L, f->path, open[sp]->line, "unclosed '{{#%s %s}}'", kind_word(open[sp]->kind),
+                    open[sp]->s);
     return 0;
 }
 
@@ -416,40 +389,32 @@ static int parse_file(loader *L, tfile *f, const char *src, size_t len)
 
 /* True when path is declared by one name in vars: exactly, as a prefix of a declared
  * name, or below a "x.*" wildcard. */
-static int declared_in(const char *const *vars, const char *path)
-{
-    if (!vars)
-        return 0;
+static int declared_in(const char *const *vars, const char *path) {
+    if (!vars) return 0;
     size_t pl = strlen(path);
     for (; *vars; vars++) {
         const char *v = *vars;
         size_t vl = strlen(v);
         if (vl >= 2 && v[vl - 2] == '.' && v[vl - 1] == '*') {
             size_t bl = vl - 2;
-            if (pl >= bl && memcmp(path, v, bl) == 0 && (pl == bl || path[bl] == '.'))
-                return 1;
+            if (pl >= bl && memcmp(path, v, bl) == 0 && (pl == bl || path[bl] == '.')) return 1;
             /* the wildcard's own prefixes ("site" for "site.x.*") */
-            if (bl > pl && memcmp(v, path, pl) == 0 && v[pl] == '.')
-                return 1;
+            if (bl > pl && memcmp(v, path, pl) == 0 && v[pl] == '.') return 1;
             continue;
         }
-        if (vl == pl && memcmp(v, path, pl) == 0)
-            return 1;
-        if (vl > pl && memcmp(v, path, pl) == 0 && v[pl] == '.')
-            return 1;
+        if (vl == pl && memcmp(v, path, pl) == 0) return 1;
+        if (vl > pl && memcmp(v, path, pl) == 0 && v[pl] == '.') return 1;
     }
     return 0;
 }
 
-static int declared(loader *L, const char *path)
-{
+static int declared(loader *L, const char *path) {
     return declared_in(L->vars, path) || declared_in(L->globals, path);
 }
 
 /* The full declared path of name at scope level lvl, into out. Returns 0, or -1 when
  * too long. */
-static int full_path(loader *L, int lvl, const char *name, char *out, size_t outlen)
-{
+static int full_path(loader *L, int lvl, const char *name, char *out, size_t outlen) {
     int n;
     if (lvl == 0)
         n = snprintf(out, outlen, "%s", name);
@@ -460,8 +425,7 @@ static int full_path(loader *L, int lvl, const char *name, char *out, size_t out
 
 /* ---- compiling ----------------------------------------------------------------- */
 
-static op *emit(loader *L, op_kind kind)
-{
+static op *emit(loader *L, op_kind kind) {
     if (L->nops == L->cap_ops) {
         L->cap_ops = L->cap_ops ? L->cap_ops * 2 : 64;
         L->ops = xreallocarray(L->ops, L->cap_ops, sizeof *L->ops);
@@ -472,8 +436,7 @@ static op *emit(loader *L, op_kind kind)
     return o;
 }
 
-static const char *where_suffix(loader *L, char *dst, size_t len)
-{
+static const char *where_suffix(loader *L, char *dst, size_t len) {
     if (L->ninclude > 1)
         snprintf(dst, len, " (included from %s)", L->page);
     else
@@ -484,8 +447,7 @@ static const char *where_suffix(loader *L, char *dst, size_t len)
 /* Binds name (not ".", "@...") to the levels where it is declared; fills o->keys,
  * o->nkeys, o->levels. For a list name (each), *each_path receives the declared path
  * at the innermost level. */
-static int bind_name(loader *L, const tfile *f, const node *nd, op *o, char *each_path)
-{
+static int bind_name(loader *L, const tfile *f, const node *nd, op *o, char *each_path) {
     char path[TMPL_MAX_PATH], sfx[300];
     arena *a = &L->set->a;
     if (strcmp(nd->s, ".") == 0) {
@@ -504,18 +466,17 @@ static int bind_name(loader *L, const tfile *f, const node *nd, op *o, char *eac
             o->levels |= (uint16_t)(1u << lvl);
             if (innermost < 0) {
                 innermost = lvl;
-                if (each_path)
-                    memcpy(each_path, path, strlen(path) + 1);
+                if (each_path) memcpy(each_path, path, strlen(path) + 1);
             }
         }
     }
     if (!o->levels) {
         if (L->depth > 0 && full_path(L, L->depth, nd->s, path, sizeof path) == 0)
             return fail(L, f->path, nd->line,
-                        "unknown variable '%s' (neither '%s' nor '%s' is declared for %s)%s",
-                        nd->s, path, nd->s, L->page, where_suffix(L, sfx, sizeof sfx));
-        return fail(L, f->path, nd->line, "unknown variable '%s' (not declared for %s)%s",
-                    nd->s, L->page, where_suffix(L, sfx, sizeof sfx));
+                        "unknown variable '%s' (neither '%s' nor '%s' is declared for %s)%s", nd->s,
+                        path, nd->s, L->page, where_suffix(L, sfx, sizeof sfx));
+        return fail(L, f->path, nd->line, "unknown variable '%s' (not declared for %s)%s", nd->s,
+                    L->page, where_suffix(L, sfx, sizeof sfx));
     }
     /* Split into keys once, at load time. */
     const char *keys[TMPL_MAX_KEYS];
@@ -534,18 +495,15 @@ static int bind_name(loader *L, const tfile *f, const node *nd, op *o, char *eac
     return 0;
 }
 
-static const tfile *find_partial(loader *L, const char *name)
-{
+static const tfile *find_partial(loader *L, const char *name) {
     for (size_t i = 0; i < L->npartials; i++)
-        if (strcmp(L->partials[i].name, name) == 0)
-            return &L->partials[i];
+        if (strcmp(L->partials[i].name, name) == 0) return &L->partials[i];
     return NULL;
 }
 
 static int compile_list(loader *L, const tfile *f, const node_list *nl);
 
-static int compile_node(loader *L, const tfile *f, const node *nd)
-{
+static int compile_node(loader *L, const tfile *f, const node *nd) {
     char sfx[300];
     switch (nd->kind) {
     case N_TEXT: {
@@ -570,8 +528,7 @@ static int compile_node(loader *L, const tfile *f, const node *nd)
         }
         op o;
         memset(&o, 0, sizeof o);
-        if (bind_name(L, f, nd, &o, NULL) != 0)
-            return -1;
+        if (bind_name(L, f, nd, &o, NULL) != 0) return -1;
         op *e = emit(L, OP_VAR);
         e->levels = o.levels;
         e->keys = o.keys;
@@ -596,14 +553,12 @@ static int compile_node(loader *L, const tfile *f, const node *nd)
         o->nkeys = tmp.nkeys;
         o->negate = nd->kind == N_UNLESS;
         o->counter = tmp.counter;
-        if (compile_list(L, f, &nd->body) != 0)
-            return -1;
+        if (compile_list(L, f, &nd->body) != 0) return -1;
         if (nd->has_else) {
             size_t j = L->nops;
             emit(L, OP_JUMP);
             L->ops[at].jump = (uint32_t)L->nops;
-            if (compile_list(L, f, &nd->alt) != 0)
-                return -1;
+            if (compile_list(L, f, &nd->alt) != 0) return -1;
             L->ops[j].jump = (uint32_t)L->nops;
         } else {
             L->ops[at].jump = (uint32_t)L->nops;
@@ -614,11 +569,9 @@ static int compile_node(loader *L, const tfile *f, const node *nd)
         op tmp;
         memset(&tmp, 0, sizeof tmp);
         char path[TMPL_MAX_PATH];
-        if (bind_name(L, f, nd, &tmp, path) != 0)
-            return -1;
+        if (bind_name(L, f, nd, &tmp, path) != 0) return -1;
         if (L->depth + 1 > TMPL_MAX_DEPTH)
-            return fail(L, f->path, nd->line, "{{#each}} nested more than %d deep",
-                        TMPL_MAX_DEPTH);
+            return fail(L, f->path, nd->line, "{{#each}} nested more than %d deep", TMPL_MAX_DEPTH);
         size_t at = L->nops;
         op *o = emit(L, OP_EACH);
         o->levels = tmp.levels;
@@ -628,14 +581,12 @@ static int compile_node(loader *L, const tfile *f, const node *nd)
         memcpy(L->scope[L->depth], path, strlen(path) + 1);
         int rc = compile_list(L, f, &nd->body);
         L->depth--;
-        if (rc != 0)
-            return -1;
+        if (rc != 0) return -1;
         size_t nx = L->nops;
         emit(L, OP_NEXT);
         L->ops[nx].jump2 = (uint32_t)(at + 1);
         L->ops[at].jump = (uint32_t)L->nops;
-        if (nd->has_else && compile_list(L, f, &nd->alt) != 0)
-            return -1;
+        if (nd->has_else && compile_list(L, f, &nd->alt) != 0) return -1;
         L->ops[nx].jump = (uint32_t)L->nops;
         return 0;
     }
@@ -659,27 +610,22 @@ static int compile_node(loader *L, const tfile *f, const node *nd)
     return 0;
 }
 
-static int compile_list(loader *L, const tfile *f, const node_list *nl)
-{
+static int compile_list(loader *L, const tfile *f, const node_list *nl) {
     for (size_t i = 0; i < nl->n; i++)
-        if (compile_node(L, f, &nl->v[i]) != 0)
-            return -1;
+        if (compile_node(L, f, &nl->v[i]) != 0) return -1;
     return 0;
 }
 
 /* ---- files --------------------------------------------------------------------- */
 
-static int has_suffix(const char *s, const char *suf)
-{
+static int has_suffix(const char *s, const char *suf) {
     size_t n = strlen(s), m = strlen(suf);
     return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
-static int read_file(loader *L, const char *path, char **out, size_t *len)
-{
+static int read_file(loader *L, const char *path, char **out, size_t *len) {
     FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return fail(L, path, 0, "cannot open: %s", strerror(errno));
+    if (!fp) return fail(L, path, 0, "cannot open: %s", strerror(errno));
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || st.st_size > TMPL_MAX_FILE) {
         fclose(fp);
@@ -689,18 +635,15 @@ static int read_file(loader *L, const char *path, char **out, size_t *len)
     char *s = arena_alloc(&L->set->a, n + 1);
     size_t got = fread(s, 1, n, fp);
     fclose(fp);
-    if (got != n)
-        return fail(L, path, 0, "short read");
+    if (got != n) return fail(L, path, 0, "short read");
     s[n] = '\0';
-    if (!utf8_valid_text(s, n))
-        return fail(L, path, 0, "not valid UTF-8 text");
+    if (!utf8_valid_text(s, n)) return fail(L, path, 0, "not valid UTF-8 text");
     *out = s;
     *len = n;
     return 0;
 }
 
-static int add_file(loader *L, const char *rel, int is_partial)
-{
+static int add_file(loader *L, const char *rel, int is_partial) {
     arena *a = &L->set->a;
     tfile *f;
     if (is_partial) {
@@ -724,20 +667,17 @@ static int add_file(loader *L, const char *rel, int is_partial)
     f->path = arena_sprintf(a, "%s/%s", L->dir, rel);
     char *src = NULL;
     size_t len = 0;
-    if (read_file(L, f->path, &src, &len) != 0)
-        return -1;
+    if (read_file(L, f->path, &src, &len) != 0) return -1;
     return parse_file(L, f, src, len);
 }
 
 /* Walks dir/rel recursively in name order, adding every *.html. */
-static int walk(loader *L, const char *rel)
-{
+static int walk(loader *L, const char *rel) {
     char path[4096];
     snprintf(path, sizeof path, "%s%s%s", L->dir, *rel ? "/" : "", rel);
     struct dirent **ents;
     int n = scandir(path, &ents, NULL, alphasort);
-    if (n < 0)
-        return fail(L, path, 0, "cannot read directory: %s", strerror(errno));
+    if (n < 0) return fail(L, path, 0, "cannot read directory: %s", strerror(errno));
     int rc = 0;
     for (int i = 0; i < n; i++) {
         const char *nm = ents[i]->d_name;
@@ -759,13 +699,11 @@ static int walk(loader *L, const char *rel)
     return rc;
 }
 
-static int tmpl_cmp(const void *x, const void *y)
-{
+static int tmpl_cmp(const void *x, const void *y) {
     return strcmp(((const tmpl *)x)->name, ((const tmpl *)y)->name);
 }
 
-tmpl_set *tmpl_load(const char *dir, const tmpl_schema *schemas, char *err, size_t errlen)
-{
+tmpl_set *tmpl_load(const char *dir, const tmpl_schema *schemas, char *err, size_t errlen) {
     loader L;
     memset(&L, 0, sizeof L);
     L.set = xcalloc(1, sizeof *L.set);
@@ -773,8 +711,7 @@ tmpl_set *tmpl_load(const char *dir, const tmpl_schema *schemas, char *err, size
     L.dir = dir;
     L.err = err;
     L.errlen = errlen;
-    if (errlen)
-        err[0] = '\0';
+    if (errlen) err[0] = '\0';
     int rc = walk(&L, "");
 
     if (rc == 0 && schemas) {
@@ -785,11 +722,9 @@ tmpl_set *tmpl_load(const char *dir, const tmpl_schema *schemas, char *err, size
             }
             size_t i;
             for (i = 0; i < L.npages; i++)
-                if (strcmp(L.pages[i].name, s->name) == 0)
-                    break;
+                if (strcmp(L.pages[i].name, s->name) == 0) break;
             if (i == L.npages) {
-                rc = fail(&L, dir, 0, "schema names template '%s', which does not exist",
-                          s->name);
+                rc = fail(&L, dir, 0, "schema names template '%s', which does not exist", s->name);
                 break;
             }
         }
@@ -828,21 +763,16 @@ tmpl_set *tmpl_load(const char *dir, const tmpl_schema *schemas, char *err, size
     return L.set;
 }
 
-void tmpl_free(tmpl_set *set)
-{
-    if (!set)
-        return;
-    for (size_t i = 0; i < set->nt; i++)
-        free(set->t[i].ops);
+void tmpl_free(tmpl_set *set) {
+    if (!set) return;
+    for (size_t i = 0; i < set->nt; i++) free(set->t[i].ops);
     free(set->t);
     arena_free(&set->a);
     free(set);
 }
 
-static const tmpl *find_tmpl(const tmpl_set *set, const char *name)
-{
-    if (!set || !name)
-        return NULL;
+static const tmpl *find_tmpl(const tmpl_set *set, const char *name) {
+    if (!set || !name) return NULL;
     tmpl key = {.name = name};
     return bsearch(&key, set->t, set->nt, sizeof *set->t, tmpl_cmp);
 }
@@ -857,53 +787,48 @@ typedef struct frame {
     size_t idx, n;
 } frame;
 
-static const tv *lookup(const op *o, const frame *fr, int depth)
-{
+static const tv *lookup(const op *o, const frame *fr, int depth) {
     for (int lvl = depth; lvl >= 0; lvl--) {
-        if (!(o->levels & (1u << lvl)))
-            continue;
+        if (!(o->levels & (1u << lvl))) continue;
         const tv *v = fr[lvl].item;
-        for (size_t k = 0; v && k < o->nkeys; k++)
-            v = tv_get(v, o->keys[k]);
-        if (v)
-            return v;
+        for (size_t k = 0; v && k < o->nkeys; k++) v = tv_get(v, o->keys[k]);
+        if (v) return v;
     }
     return NULL;
 }
 
 /* Appends v in decimal (snprintf is a measurable share of a table's render time). */
-static int write_int(buf *out, long long v)
-{
+static int write_int(buf *out, long long v) {
     char num[24], *p = num + sizeof num;
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
     do {
         *--p = (char)('0' + u % 10);
         u /= 10;
     } while (u);
-    if (v < 0)
-        *--p = '-';
+    if (v < 0) *--p = '-';
     return buf_append(out, p, (size_t)(num + sizeof num - p));
 }
 
-static int write_value(buf *out, const tv *v)
-{
+static int write_value(buf *out, const tv *v) {
     switch (tv_type_of(v)) {
-    case TV_STR: return html_escape(out, tv_str(v));
-    case TV_HTML: return buf_puts(out, tv_str(v));
-    case TV_INT: return write_int(out, tv_int(v));
-    case TV_BOOL: return buf_puts(out, tv_int(v) ? "true" : "false");
+    case TV_STR:
+        return html_escape(out, tv_str(v));
+    case TV_HTML:
+        return buf_puts(out, tv_str(v));
+    case TV_INT:
+        return write_int(out, tv_int(v));
+    case TV_BOOL:
+        return buf_puts(out, tv_int(v) ? "true" : "false");
     case TV_LIST:
-    case TV_MAP: return BUF_OK; /* containers have no text form */
+    case TV_MAP:
+        return BUF_OK; /* containers have no text form */
     }
     return BUF_OK;
 }
 
-int tmpl_render(const tmpl_set *set, const char *name, const tv *ctx, const char *lang,
-                buf *out)
-{
+int tmpl_render(const tmpl_set *set, const char *name, const tv *ctx, const char *lang, buf *out) {
     const tmpl *t = find_tmpl(set, name);
-    if (!t)
-        return TMPL_UNKNOWN;
+    if (!t) return TMPL_UNKNOWN;
     frame fr[TMPL_MAX_DEPTH + 1];
     int depth = 0;
     fr[0].item = ctx;
@@ -915,15 +840,20 @@ int tmpl_render(const tmpl_set *set, const char *name, const tv *ctx, const char
         const op *o = &ops[pc];
         int rc = BUF_OK;
         switch ((op_kind)o->kind) {
-        case OP_TEXT: rc = buf_append(out, o->s, o->len); break;
+        case OP_TEXT:
+            rc = buf_append(out, o->s, o->len);
+            break;
         case OP_VAR: {
             const tv *v = lookup(o, fr, depth);
-            if (v)
-                rc = write_value(out, v);
+            if (v) rc = write_value(out, v);
             break;
         }
-        case OP_TRANS: rc = html_escape(out, i18n_gettext(lang, o->s)); break;
-        case OP_INDEX: rc = write_int(out, (long long)(fr[depth].idx + (o->len ? 1 : 0))); break;
+        case OP_TRANS:
+            rc = html_escape(out, i18n_gettext(lang, o->s));
+            break;
+        case OP_INDEX:
+            rc = write_int(out, (long long)(fr[depth].idx + (o->len ? 1 : 0)));
+            break;
         case OP_IF: {
             bool truth = o->counter ? fr[depth].idx + (o->counter == 2) != 0
                                     : tv_truthy(lookup(o, fr, depth));
@@ -933,7 +863,9 @@ int tmpl_render(const tmpl_set *set, const char *name, const tv *ctx, const char
             }
             break;
         }
-        case OP_JUMP: pc = o->jump; continue;
+        case OP_JUMP:
+            pc = o->jump;
+            continue;
         case OP_EACH: {
             const tv *l = lookup(o, fr, depth);
             size_t n = (l && tv_type_of(l) == TV_LIST) ? tv_len(l) : 0;
@@ -959,8 +891,7 @@ int tmpl_render(const tmpl_set *set, const char *name, const tv *ctx, const char
             }
             continue;
         }
-        if (rc != BUF_OK)
-            return TMPL_TOO_BIG;
+        if (rc != BUF_OK) return TMPL_TOO_BIG;
         pc++;
     }
     return TMPL_OK;

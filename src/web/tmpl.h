@@ -60,8 +60,8 @@
 #define TMPL_GLOBALS "*"
 
 typedef struct tmpl_schema {
-    const char *name;         /* template path relative to dir, e.g. "place.html" */
-    const char *const *vars;  /* NULL-terminated dotted names */
+    const char *name;        /* template path relative to dir, e.g. "place.html" */
+    const char *const *vars; /* NULL-terminated dotted names */
 } tmpl_schema;
 
 typedef struct tmpl_set tmpl_set;
@@ -82,7 +82,6 @@ bool tmpl_has(const tmpl_set *set, const char *name);
  * in language lang ("en", "cy"; NULL = "en") by appending to out. Returns TMPL_OK,
  * TMPL_TOO_BIG when out's cap was reached (out then holds a truncated page: discard
  * it) or TMPL_UNKNOWN when there is no such template (nothing appended). */
-int tmpl_render(const tmpl_set *set, const char *name, const tv *ctx, const char *lang,
-                buf *out);
+int tmpl_render(const tmpl_set *set, const char *name, const tv *ctx, const char *lang, buf *out);
 
 #endif

@@ -19,8 +19,7 @@
 
 static const char *hostile = "<script>alert(1)</script>\"' onload=`x` &amp; \x01";
 
-static void html_escaping(void **state)
-{
+static void html_escaping(void **state) {
     (void)state;
     buf b;
     buf_init(&b, 1024);
@@ -48,8 +47,7 @@ static void html_escaping(void **state)
     buf_free(&b);
 }
 
-static void url_encoding(void **state)
-{
+static void url_encoding(void **state) {
     (void)state;
     buf b;
     buf_init(&b, 1024);
@@ -61,8 +59,7 @@ static void url_encoding(void **state)
     buf_free(&b);
 }
 
-static void escaping_respects_caps(void **state)
-{
+static void escaping_respects_caps(void **state) {
     (void)state;
     buf b;
     buf_init(&b, 10);
@@ -81,8 +78,7 @@ static void escaping_respects_caps(void **state)
 
 /* Returns NULL when s is well-formed (balanced elements, quoted attributes without
  * '<', entities of the form &name; or &#...;, no raw '<' in text), else a reason. */
-static const char *xml_check(const char *s, int *elements)
-{
+static const char *xml_check(const char *s, int *elements) {
     const char *stack[64];
     size_t lens[64];
     int sp = 0;
@@ -90,19 +86,15 @@ static const char *xml_check(const char *s, int *elements)
     while (*s) {
         if (*s == '&') {
             s++;
-            if (*s == '#')
-                s++;
+            if (*s == '#') s++;
             const char *st = s;
-            while (isalnum((unsigned char)*s))
-                s++;
-            if (s == st || *s != ';')
-                return "bad entity";
+            while (isalnum((unsigned char)*s)) s++;
+            if (s == st || *s != ';') return "bad entity";
             s++;
             continue;
         }
         if (*s != '<') {
-            if (*s == '>')
-                return "raw '>' in text";
+            if (*s == '>') return "raw '>' in text";
             s++;
             continue;
         }
@@ -110,61 +102,49 @@ static const char *xml_check(const char *s, int *elements)
         if (*s == '/') {
             s++;
             const char *n = s;
-            while (isalnum((unsigned char)*s))
-                s++;
+            while (isalnum((unsigned char)*s)) s++;
             if (sp == 0 || (size_t)(s - n) != lens[sp - 1] ||
                 strncmp(n, stack[sp - 1], lens[sp - 1]) != 0)
                 return "mismatched end tag";
             sp--;
-            if (*s++ != '>')
-                return "bad end tag";
+            if (*s++ != '>') return "bad end tag";
             continue;
         }
         const char *n = s;
-        while (isalnum((unsigned char)*s))
-            s++;
-        if (s == n)
-            return "bad tag name";
+        while (isalnum((unsigned char)*s)) s++;
+        if (s == n) return "bad tag name";
         (*elements)++;
         size_t nl = (size_t)(s - n);
         for (;;) {
-            while (*s == ' ')
-                s++;
+            while (*s == ' ') s++;
             if (*s == '/' && s[1] == '>') {
                 s += 2;
                 break;
             }
             if (*s == '>') {
-                if (sp == 64)
-                    return "too deep";
+                if (sp == 64) return "too deep";
                 stack[sp] = n, lens[sp] = nl, sp++;
                 s++;
                 break;
             }
             const char *an = s;
-            while (isalnum((unsigned char)*s) || *s == '-' || *s == ':')
-                s++;
-            if (s == an || *s != '=' || s[1] != '"')
-                return "bad attribute";
+            while (isalnum((unsigned char)*s) || *s == '-' || *s == ':') s++;
+            if (s == an || *s != '=' || s[1] != '"') return "bad attribute";
             s += 2;
             while (*s && *s != '"') {
-                if (*s == '<')
-                    return "'<' in attribute";
+                if (*s == '<') return "'<' in attribute";
                 s++;
             }
-            if (*s++ != '"')
-                return "unterminated attribute";
+            if (*s++ != '"') return "unterminated attribute";
         }
     }
     return sp ? "unclosed element" : NULL;
 }
 
-static void assert_well_formed(const char *svg)
-{
+static void assert_well_formed(const char *svg) {
     int elements;
     const char *why = xml_check(svg, &elements);
-    if (why)
-        fail_msg("not well-formed (%s): %s", why, svg);
+    if (why) fail_msg("not well-formed (%s): %s", why, svg);
     assert_true(elements > 0);
     /* Cross-check with xmllint when installed. */
     if (system("command -v xmllint >/dev/null 2>&1") == 0) {
@@ -175,19 +155,16 @@ static void assert_well_formed(const char *svg)
     }
 }
 
-static void svg_primitives(void **state)
-{
+static void svg_primitives(void **state) {
     (void)state;
     buf b;
     buf_init(&b, 1 << 16);
-    assert_int_equal(svg_begin(&b, "map\"1", 200, 100.5, "Title <b>", "Desc & \"more\""),
-                     BUF_OK);
+    assert_int_equal(svg_begin(&b, "map\"1", 200, 100.5, "Title <b>", "Desc & \"more\""), BUF_OK);
     assert_int_equal(svg_group_begin(&b, "layer", "Wards <x>"), BUF_OK);
     assert_int_equal(svg_rect(&b, 1, 2.5, 3.333, -4, "a\" onclick=\"x"), BUF_OK);
     assert_int_equal(svg_circle(&b, 10, 10, 5, NULL), BUF_OK);
     assert_int_equal(svg_line(&b, 0, 0, NAN, INFINITY, "axis"), BUF_OK);
-    assert_int_equal(svg_text(&b, 5, 6, "middle", "t", "</text><script>x</script>"),
-                     BUF_OK);
+    assert_int_equal(svg_text(&b, 5, 6, "middle", "t", "</text><script>x</script>"), BUF_OK);
     assert_int_equal(svg_text(&b, 5, 6, "bogus\" x=\"", NULL, "a"), BUF_OK);
     double xs[] = {0, 1.005, 2}, ys[] = {3, -0.001, 5};
     assert_int_equal(svg_polyline(&b, xs, ys, 3, "line"), BUF_OK);
@@ -222,8 +199,7 @@ static void svg_primitives(void **state)
     buf_free(&b);
 }
 
-static void bar_chart_reads_without_colour(void **state)
-{
+static void bar_chart_reads_without_colour(void **state) {
     (void)state;
     buf b;
     buf_init(&b, 1 << 16);
@@ -248,8 +224,7 @@ static void bar_chart_reads_without_colour(void **state)
     assert_non_null(strstr(s, "width=\"75\" height=\"18\" class=\"cg-chart__bar\""));
     /* A negative value draws no bar. */
     int zero_bars = 0;
-    for (const char *p = s; (p = strstr(p, "width=\"0\" height=\"18\"")); p++)
-        zero_bars++;
+    for (const char *p = s; (p = strstr(p, "width=\"0\" height=\"18\"")); p++) zero_bars++;
     assert_int_equal(zero_bars, 2);
 
     /* Empty chart and a unit with markup. */
@@ -271,8 +246,7 @@ static void bar_chart_reads_without_colour(void **state)
     buf_free(&small);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(html_escaping),
         cmocka_unit_test(url_encoding),

@@ -45,16 +45,14 @@ typedef struct fixture {
     char err[512];
 } fixture;
 
-static void write_file(const char *path, const void *data, size_t n)
-{
+static void write_file(const char *path, const void *data, size_t n) {
     FILE *fp = fopen(path, "wb");
     assert_non_null(fp);
     assert_int_equal(fwrite(data, 1, n, fp), n);
     fclose(fp);
 }
 
-static char *read_all(const char *path, size_t *n)
-{
+static char *read_all(const char *path, size_t *n) {
     FILE *fp = fopen(path, "rb");
     assert_non_null(fp);
     fseek(fp, 0, SEEK_END);
@@ -68,38 +66,31 @@ static char *read_all(const char *path, size_t *n)
 }
 
 /* Compiles po text into dir/lang/commonground.mo with msgfmt; extra = msgfmt flags. */
-static int build_mo(const char *dir, const char *lang, const char *po, const char *extra)
-{
+static int build_mo(const char *dir, const char *lang, const char *po, const char *extra) {
     char path[256], cmd[512];
     snprintf(path, sizeof path, "%s/%s", dir, lang);
     mkdir(path, 0700);
     snprintf(path, sizeof path, "%s/%s.po", dir, lang);
     write_file(path, po, strlen(po));
-    snprintf(cmd, sizeof cmd, "msgfmt %s -o '%s/%s/commonground.mo' '%s'", extra, dir, lang,
-             path);
+    snprintf(cmd, sizeof cmd, "msgfmt %s -o '%s/%s/commonground.mo' '%s'", extra, dir, lang, path);
     return system(cmd);
 }
 
-static int setup(void **state)
-{
-    if (system("command -v msgfmt >/dev/null 2>&1") != 0)
-        return 0; /* tests skip */
+static int setup(void **state) {
+    if (system("command -v msgfmt >/dev/null 2>&1") != 0) return 0; /* tests skip */
     fixture *f = calloc(1, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/cg_i18n_XXXXXX");
-    if (!mkdtemp(f->dir))
-        return -1;
+    if (!mkdtemp(f->dir)) return -1;
     if (build_mo(f->dir, "cy", test_po, "") != 0 || build_mo(f->dir, "fr", fr_po, "") != 0)
         return -1;
     *state = f;
     return 0;
 }
 
-static int teardown(void **state)
-{
+static int teardown(void **state) {
     fixture *f = *state;
     i18n_free();
-    if (!f)
-        return 0;
+    if (!f) return 0;
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
     int rc = system(cmd);
@@ -107,14 +98,12 @@ static int teardown(void **state)
     return rc == 0 ? 0 : -1;
 }
 
-#define NEED_MSGFMT(f)                                                                     \
-    do {                                                                                   \
-        if (!(f))                                                                          \
-            skip();                                                                        \
+#define NEED_MSGFMT(f)                                                                             \
+    do {                                                                                           \
+        if (!(f)) skip();                                                                          \
     } while (0)
 
-static void lookups_and_plurals(void **state)
-{
+static void lookups_and_plurals(void **state) {
     fixture *f = *state;
     NEED_MSGFMT(f);
     assert_int_equal(i18n_load(f->dir, f->err, sizeof f->err), 0);
@@ -136,8 +125,8 @@ static void lookups_and_plurals(void **state)
     assert_ptr_equal(T("cy", nope), nope);
 
     /* Welsh: 1 -> 0, 2 -> 1, 8 and 11 -> 3, others -> 2. */
-    const char *want[] = {"rhai", "un", "dau", "rhai", "rhai", "rhai", "rhai", "rhai",
-                          "llawer", "rhai", "rhai", "llawer", "rhai"};
+    const char *want[] = {"rhai", "un",     "dau",  "rhai", "rhai",   "rhai", "rhai",
+                          "rhai", "llawer", "rhai", "rhai", "llawer", "rhai"};
     for (unsigned long n = 0; n < sizeof want / sizeof want[0]; n++)
         assert_string_equal(NT("cy", "%d ward", "%d wards", n), want[n]);
     /* English rules without a catalogue; a missing plural entry too. */
@@ -151,8 +140,7 @@ static void lookups_and_plurals(void **state)
     assert_string_equal(T("cy", "Sign in"), "Sign in");
 }
 
-static void big_endian_catalogue(void **state)
-{
+static void big_endian_catalogue(void **state) {
     fixture *f = *state;
     NEED_MSGFMT(f);
     char dir[128];
@@ -168,8 +156,7 @@ static void big_endian_catalogue(void **state)
 
 /* Every truncation and every single-byte corruption of a valid file must be either
  * rejected or loaded, never read out of bounds (ASan watches). */
-static void hostile_files_are_rejected_safely(void **state)
-{
+static void hostile_files_are_rejected_safely(void **state) {
     fixture *f = *state;
     NEED_MSGFMT(f);
     char good[256], bad[256];
@@ -196,8 +183,7 @@ static void hostile_files_are_rejected_safely(void **state)
     int rejected = 0;
     for (size_t cut = 0; cut < n; cut++) {
         write_file(bad, d, cut);
-        if (i18n_load_file("cy", bad, f->err, sizeof f->err) != 0)
-            rejected++;
+        if (i18n_load_file("cy", bad, f->err, sizeof f->err) != 0) rejected++;
     }
     assert_true(rejected > 0);
     for (size_t i = 0; i < n; i++) {
@@ -221,19 +207,19 @@ static void hostile_files_are_rejected_safely(void **state)
     char dir[128];
     snprintf(dir, sizeof dir, "%s/pl", f->dir);
     mkdir(dir, 0700);
-    assert_int_equal(build_mo(dir, "xx",
-                              "msgid \"\"\nmsgstr \"\"\n\"Content-Type: text/plain; charset=UTF-8\\n\"\n"
-                              "\"Plural-Forms: nplurals=2; "
-                              "plural=(n > ;\\n\"\n\nmsgid \"a\"\nmsgstr \"b\"\n",
-                              ""),
-                     0);
+    assert_int_equal(
+        build_mo(dir, "xx",
+                 "msgid \"\"\nmsgstr \"\"\n\"Content-Type: text/plain; charset=UTF-8\\n\"\n"
+                 "\"Plural-Forms: nplurals=2; "
+                 "plural=(n > ;\\n\"\n\nmsgid \"a\"\nmsgstr \"b\"\n",
+                 ""),
+        0);
     snprintf(bad, sizeof bad, "%s/xx/commonground.mo", dir);
     assert_int_equal(i18n_load_file("xx", bad, f->err, sizeof f->err), -1);
     assert_non_null(strstr(f->err, "Plural-Forms"));
 }
 
-static void negotiation(void **state)
-{
+static void negotiation(void **state) {
     fixture *f = *state;
     NEED_MSGFMT(f);
     assert_int_equal(i18n_load(f->dir, f->err, sizeof f->err), 0);
@@ -252,12 +238,12 @@ static void negotiation(void **state)
         {"CY-gb", NULL, "cy"},
         {"fr;q=0.8, cy;q=0.8", NULL, "fr"}, /* a tie goes to the earlier entry */
         {"*", NULL, "en"},
-        {"cy;q=abc, fr", NULL, "fr"},      /* a malformed q drops its entry */
+        {"cy;q=abc, fr", NULL, "fr"}, /* a malformed q drops its entry */
         {"cy;q=1.5", NULL, "en"},
         {" cy ; q=0.9 , fr ; q=0.95", NULL, "fr"},
-        {"en", "cy", "cy"},                /* the cookie overrides the header */
+        {"en", "cy", "cy"}, /* the cookie overrides the header */
         {"cy", "en", "en"},
-        {"cy", "de", "cy"},                /* an unsupported cookie is ignored */
+        {"cy", "de", "cy"}, /* an unsupported cookie is ignored */
         {"cy", "", "cy"},
         {",,,;;;q=,", NULL, "en"},
     };
@@ -283,8 +269,7 @@ static void negotiation(void **state)
 }
 
 /* The catalogue shipped in po/ compiles and loads, with Welsh plural forms. */
-static void shipped_welsh_catalogue(void **state)
-{
+static void shipped_welsh_catalogue(void **state) {
     fixture *f = *state;
     NEED_MSGFMT(f);
     if (access("po/cy.po", R_OK) != 0)
@@ -304,8 +289,7 @@ typedef struct job {
     int ok;
 } job;
 
-static void *render_loop(void *p)
-{
+static void *render_loop(void *p) {
     job *j = p;
     buf out;
     buf_init(&out, 4096);
@@ -320,8 +304,7 @@ static void *render_loop(void *p)
     return NULL;
 }
 
-static void templates_in_two_languages_at_once(void **state)
-{
+static void templates_in_two_languages_at_once(void **state) {
     fixture *f = *state;
     NEED_MSGFMT(f);
     assert_int_equal(i18n_load(f->dir, f->err, sizeof f->err), 0);
@@ -340,8 +323,7 @@ static void templates_in_two_languages_at_once(void **state)
         {set, NULL, "<a>Sign in</a> Say &quot;&lt;hi&gt;&quot; Nope", 0},
     };
     pthread_t th[4];
-    for (int i = 0; i < 4; i++)
-        pthread_create(&th[i], NULL, render_loop, &jobs[i]);
+    for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, render_loop, &jobs[i]);
     for (int i = 0; i < 4; i++) {
         pthread_join(th[i], NULL);
         if (!jobs[i].ok)
@@ -350,8 +332,7 @@ static void templates_in_two_languages_at_once(void **state)
     tmpl_free(set);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(lookups_and_plurals, setup, teardown),
         cmocka_unit_test_setup_teardown(big_endian_catalogue, setup, teardown),

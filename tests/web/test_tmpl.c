@@ -31,25 +31,21 @@ typedef struct fixture {
     char err[512];
 } fixture;
 
-static int setup(void **state)
-{
+static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/cg_tmpl_XXXXXX");
-    if (!mkdtemp(f->dir))
-        return -1;
+    if (!mkdtemp(f->dir)) return -1;
     arena_init(&f->a, 0);
     buf_init(&f->out, 1 << 20);
     *state = f;
     return 0;
 }
 
-static int teardown(void **state)
-{
+static int teardown(void **state) {
     fixture *f = *state;
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return -1;
+    if (system(cmd) != 0) return -1;
     arena_free(&f->a);
     buf_free(&f->out);
     free(f);
@@ -57,8 +53,7 @@ static int teardown(void **state)
 }
 
 /* Writes dir/rel (creating subdirectories) with content. */
-static void put(fixture *f, const char *rel, const char *content)
-{
+static void put(fixture *f, const char *rel, const char *content) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", f->dir, rel);
     for (char *p = path + strlen(f->dir) + 1; *p; p++) {
@@ -75,19 +70,16 @@ static void put(fixture *f, const char *rel, const char *content)
 }
 
 /* Loads the directory; fails the test with the loader's message when it fails. */
-static tmpl_set *load_ok(fixture *f, const tmpl_schema *schemas)
-{
+static tmpl_set *load_ok(fixture *f, const tmpl_schema *schemas) {
     tmpl_set *set = tmpl_load(f->dir, schemas, f->err, sizeof f->err);
-    if (!set)
-        fail_msg("tmpl_load failed: %s", f->err);
+    if (!set) fail_msg("tmpl_load failed: %s", f->err);
     return set;
 }
 
 /* Expects the load to fail with a message ending in "<file>:<line>: ..." containing
  * want. */
 static void load_fails(fixture *f, const tmpl_schema *schemas, const char *file, int line,
-                       const char *want)
-{
+                       const char *want) {
     tmpl_set *set = tmpl_load(f->dir, schemas, f->err, sizeof f->err);
     if (set) {
         tmpl_free(set);
@@ -97,12 +89,10 @@ static void load_fails(fixture *f, const tmpl_schema *schemas, const char *file,
     snprintf(prefix, sizeof prefix, "%s/%s:%d: ", f->dir, file, line);
     if (strncmp(f->err, prefix, strlen(prefix)) != 0)
         fail_msg("error '%s' does not start with '%s'", f->err, prefix);
-    if (!strstr(f->err, want))
-        fail_msg("error '%s' does not contain '%s'", f->err, want);
+    if (!strstr(f->err, want)) fail_msg("error '%s' does not contain '%s'", f->err, want);
 }
 
-static const char *render(fixture *f, const tmpl_set *set, const char *name, const tv *ctx)
-{
+static const char *render(fixture *f, const tmpl_set *set, const char *name, const tv *ctx) {
     buf_reset(&f->out);
     int rc = tmpl_render(set, name, ctx, "en", &f->out);
     assert_int_equal(rc, TMPL_OK);
@@ -111,12 +101,12 @@ static const char *render(fixture *f, const tmpl_set *set, const char *name, con
 
 /* ---- tests ---- */
 
-static void values_text_html_int_bool_missing(void **state)
-{
+static void values_text_html_int_bool_missing(void **state) {
     fixture *f = *state;
-    put(f, "p.html", "<p>{{name}}|{{ rich }}|{{n}}|{{neg}}|{{b}}|{{missing}}|{{a.b.c}}|{{min}}|{{zero}}</p>");
-    static const char *const vars[] = {"name", "rich", "n", "neg", "b", "missing", "a.b.c",
-                                       "min", "zero", NULL};
+    put(f, "p.html",
+        "<p>{{name}}|{{ rich }}|{{n}}|{{neg}}|{{b}}|{{missing}}|{{a.b.c}}|{{min}}|{{zero}}</p>");
+    static const char *const vars[] = {"name",    "rich",  "n",   "neg",  "b",
+                                       "missing", "a.b.c", "min", "zero", NULL};
     const tmpl_schema schemas[] = {{"p.html", vars}, {NULL, NULL}};
     tmpl_set *set = load_ok(f, schemas);
     tv *ctx = tv_map(&f->a);
@@ -144,8 +134,7 @@ static void values_text_html_int_bool_missing(void **state)
     tmpl_free(set);
 }
 
-static void if_unless_else_truthiness(void **state)
-{
+static void if_unless_else_truthiness(void **state) {
     fixture *f = *state;
     put(f, "t.html",
         "{{#if s}}S{{else}}s{{/if}}{{#if e}}E{{else}}e{{/if}}{{#if i}}I{{/if}}"
@@ -153,8 +142,8 @@ static void if_unless_else_truthiness(void **state)
         "{{#if l}}L{{/if}}{{#if el}}X{{else}}x{{/if}}{{#if m}}M{{/if}}"
         "{{#if nope}}N{{else}}n{{/if}}{{#unless fl}}U{{else}}u{{/unless}}"
         "{{#unless s}}V{{/unless}}{{#if h}}H{{/if}}");
-    static const char *const vars[] = {"s", "e", "i", "z", "t", "fl", "l", "el", "m.x",
-                                       "nope", "h", NULL};
+    static const char *const vars[] = {"s", "e",  "i",   "z",    "t", "fl",
+                                       "l", "el", "m.x", "nope", "h", NULL};
     const tmpl_schema schemas[] = {{"t.html", vars}, {NULL, NULL}};
     tmpl_set *set = load_ok(f, schemas);
     tv *ctx = tv_map(&f->a);
@@ -172,8 +161,7 @@ static void if_unless_else_truthiness(void **state)
     tmpl_free(set);
 }
 
-static void each_scopes_index_and_else(void **state)
-{
+static void each_scopes_index_and_else(void **state) {
     fixture *f = *state;
     put(f, "e.html",
         "{{#each wards}}{{@index}}/{{@number}}:{{name}}({{code}}) in {{council}}"
@@ -181,8 +169,8 @@ static void each_scopes_index_and_else(void **state)
         "{{#each tags}}<{{.}}>{{/each}}{{#each none}}x{{else}}empty{{/each}}"
         "{{#each wards}}{{#if @index}}, {{/if}}{{#unless @index}}first:{{/unless}}{{name}}"
         "{{/each}}");
-    static const char *const vars[] = {"wards.name", "wards.code", "wards.councillors",
-                                       "council", "tags", "none", NULL};
+    static const char *const vars[] = {
+        "wards.name", "wards.code", "wards.councillors", "council", "tags", "none", NULL};
     const tmpl_schema schemas[] = {{"e.html", vars}, {NULL, NULL}};
     tmpl_set *set = load_ok(f, schemas);
     tv *ctx = tv_map(&f->a);
@@ -206,8 +194,7 @@ static void each_scopes_index_and_else(void **state)
     tmpl_free(set);
 }
 
-static void item_first_then_outward(void **state)
-{
+static void item_first_then_outward(void **state) {
     fixture *f = *state;
     put(f, "s.html", "{{#each items}}{{title}},{{/each}}");
     static const char *const vars[] = {"items.title", "title", NULL};
@@ -223,13 +210,11 @@ static void item_first_then_outward(void **state)
     tmpl_free(set);
 }
 
-static void partials_layout_globals_and_comments(void **state)
-{
+static void partials_layout_globals_and_comments(void **state) {
     fixture *f = *state;
     put(f, "partials/card.html", "<li>{{name}} ({{site.name}})</li>");
     put(f, "partials/nav/links.html", "<a href=\"/\">{{site.name}}</a>{{! nav }}");
-    put(f, "layout.html",
-        "<html lang=\"{{lang}}\">{{> nav/links}}<main>{{content}}</main></html>");
+    put(f, "layout.html", "<html lang=\"{{lang}}\">{{> nav/links}}<main>{{content}}</main></html>");
     put(f, "places.html",
         "{{! a comment with {{ braces }}<ul>{{#each places}}{{> card}}{{/each}}</ul>");
     put(f, "admin/users.html", "{{user.name}}");
@@ -261,8 +246,7 @@ static void partials_layout_globals_and_comments(void **state)
     tmpl_free(set);
 }
 
-static void unknown_template_and_cap(void **state)
-{
+static void unknown_template_and_cap(void **state) {
     fixture *f = *state;
     put(f, "big.html", "{{#each rows}}{{.}}{{/each}}");
     static const char *const vars[] = {"rows", NULL};
@@ -274,8 +258,7 @@ static void unknown_template_and_cap(void **state)
     assert_int_equal(buf_len(&small), 0);
     tv *ctx = tv_map(&f->a);
     tv *rows = tv_set_list(ctx, "rows");
-    for (int i = 0; i < 50; i++)
-        tv_push_str(rows, "<>"); /* 8 bytes each escaped: 400 > 100 */
+    for (int i = 0; i < 50; i++) tv_push_str(rows, "<>"); /* 8 bytes each escaped: 400 > 100 */
     assert_int_equal(tmpl_render(set, "big.html", ctx, "en", &small), TMPL_TOO_BIG);
     assert_true(buf_len(&small) <= 100);
     buf_free(&small);
@@ -295,8 +278,7 @@ static void unknown_template_and_cap(void **state)
     tmpl_free(set);
 }
 
-static void unknown_variable_is_a_load_error(void **state)
-{
+static void unknown_variable_is_a_load_error(void **state) {
     fixture *f = *state;
     static const char *const globals[] = {"csrf", NULL};
     static const char *const vars[] = {"place.name", "wards.name", NULL};
@@ -344,8 +326,7 @@ static void unknown_variable_is_a_load_error(void **state)
     tmpl_free(load_ok(f, schemas));
 }
 
-static void syntax_errors_name_file_and_line(void **state)
-{
+static void syntax_errors_name_file_and_line(void **state) {
     fixture *f = *state;
     static const char *const vars[] = {"a", "b", "l", NULL};
     const tmpl_schema schemas[] = {{"s.html", vars}, {NULL, NULL}};
@@ -379,14 +360,12 @@ static void syntax_errors_name_file_and_line(void **state)
     load_fails(f, schemas, "partials/loop.html", 1, "includes itself");
 }
 
-static void translations_in_templates(void **state)
-{
+static void translations_in_templates(void **state) {
     fixture *f = *state;
     put(f, "t.html", "<a>{{_ \"Sign in\"}}</a>{{_ \"Say \\\"<hi>\\\"\"}}");
     tmpl_set *set = load_ok(f, NULL);
     /* No catalogue loaded: English source text, escaped. */
-    assert_string_equal(render(f, set, "t.html", NULL),
-                        "<a>Sign in</a>Say &quot;&lt;hi&gt;&quot;");
+    assert_string_equal(render(f, set, "t.html", NULL), "<a>Sign in</a>Say &quot;&lt;hi&gt;&quot;");
     tmpl_free(set);
 }
 
@@ -398,8 +377,7 @@ typedef struct job {
     int ok;
 } job;
 
-static void *render_many(void *p)
-{
+static void *render_many(void *p) {
     job *j = p;
     buf out;
     buf_init(&out, 1 << 20);
@@ -414,8 +392,7 @@ static void *render_many(void *p)
     return NULL;
 }
 
-static void render_speed_and_threads(void **state)
-{
+static void render_speed_and_threads(void **state) {
     fixture *f = *state;
     put(f, "partials/row.html",
         "<tr><td>{{@number}}</td><td><a href=\"/places/{{id}}\">{{name}}</a></td>"
@@ -433,8 +410,7 @@ static void render_speed_and_threads(void **state)
         tv *r = tv_push_map(rows);
         tv_set_int(r, "id", i);
         tv_set_strf(r, "name", "Ward & %d", i);
-        if (i % 2)
-            tv_set_strf(r, "code", "E0500%04d", i);
+        if (i % 2) tv_set_strf(r, "code", "E0500%04d", i);
     }
     char *want = strdup(render(f, set, "page.html", ctx));
     assert_non_null(strstr(want, "<tr><td>2</td><td><a href=\"/places/1\">Ward &amp; 1</a>"
@@ -450,8 +426,8 @@ static void render_speed_and_threads(void **state)
     }
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
     double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    print_message("# render: %d pages of %zu bytes in %.3f s CPU (%.1f us/page)\n", n,
-                  strlen(want), s, s / n * 1e6);
+    print_message("# render: %d pages of %zu bytes in %.3f s CPU (%.1f us/page)\n", n, strlen(want),
+                  s, s / n * 1e6);
 
     pthread_t th[4];
     job jobs[4];
@@ -467,15 +443,13 @@ static void render_speed_and_threads(void **state)
     tmpl_free(set);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(values_text_html_int_bool_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(if_unless_else_truthiness, setup, teardown),
         cmocka_unit_test_setup_teardown(each_scopes_index_and_else, setup, teardown),
         cmocka_unit_test_setup_teardown(item_first_then_outward, setup, teardown),
-        cmocka_unit_test_setup_teardown(partials_layout_globals_and_comments, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(partials_layout_globals_and_comments, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_template_and_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_variable_is_a_load_error, setup, teardown),
         cmocka_unit_test_setup_teardown(syntax_errors_name_file_and_line, setup, teardown),
