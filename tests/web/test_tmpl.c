@@ -369,6 +369,62 @@ static void translations_in_templates(void **state) {
     tmpl_free(set);
 }
 
+/* Random token soup: every input either loads or fails with "file:line: ...", and
+ * whatever loads renders within its cap (ASan/UBSan watch for any misstep). */
+static void random_templates_never_crash(void **state) {
+    fixture *f = *state;
+    static const char *const tokens[] = {
+        "{{",          "}}",         "{{#if a}}",   "{{#if l}}",   "{{#unless a}}",  "{{#each l}}",
+        "{{/if}}",     "{{/each}}",  "{{/unless}}", "{{else}}",    "{{a}}",          "{{.}}",
+        "{{@index}}",  "{{b.c}}",    "{{> p}}",     "{{_ \"x\"}}", "{{! c }}",       "text",
+        "\n",          "<p>",        "{",           "}",           "{{#if @index}}", "{{ a }}",
+        "{{#each q}}", "{{unknown}}"};
+    static const char *const vars[] = {"a", "b.c", "l.a", "l.b.c", "q", NULL};
+    const tmpl_schema schemas[] = {{"r.html", vars}, {NULL, NULL}};
+    put(f, "partials/p.html", "[{{a}}]");
+    tv *ctx = tv_map(&f->a);
+    tv_set_str(ctx, "a", "<A>");
+    tv *l = tv_set_list(ctx, "l");
+    tv_set_str(tv_push_map(l), "a", "x");
+    tv_push_str(l, "y");
+    tv_set_str(tv_set_map(ctx, "b"), "c", "bc");
+    unsigned long long seed = 42;
+    int loaded = 0, failed = 0;
+    char src[1024], prefix[128];
+    snprintf(prefix, sizeof prefix, "%s/", f->dir);
+    for (int iter = 0; iter < 1000; iter++) {
+        size_t len = 0;
+        src[0] = '\0';
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        int n = 1 + (int)((seed >> 33) % 12);
+        for (int k = 0; k < n; k++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            const char *t = tokens[(seed >> 33) % (sizeof tokens / sizeof tokens[0])];
+            size_t tl = strlen(t);
+            memcpy(src + len, t, tl + 1);
+            len += tl;
+        }
+        put(f, "r.html", src);
+        tmpl_set *set = tmpl_load(f->dir, schemas, f->err, sizeof f->err);
+        if (!set) {
+            failed++;
+            if (strncmp(f->err, prefix, strlen(prefix)) != 0 || !strstr(f->err, ".html:"))
+                fail_msg("error without file:line for '%s': %s", src, f->err);
+            continue;
+        }
+        loaded++;
+        buf out;
+        buf_init(&out, 64);
+        int rc = tmpl_render(set, "r.html", ctx, "en", &out);
+        assert_true(rc == TMPL_OK || rc == TMPL_TOO_BIG);
+        assert_true(buf_len(&out) <= 64);
+        buf_free(&out);
+        tmpl_free(set);
+    }
+    assert_true(loaded > 100);
+    assert_true(failed > 100);
+}
+
 /* Several threads render the same set at once; each output must be exact. */
 typedef struct job {
     const tmpl_set *set;
@@ -454,6 +510,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(unknown_variable_is_a_load_error, setup, teardown),
         cmocka_unit_test_setup_teardown(syntax_errors_name_file_and_line, setup, teardown),
         cmocka_unit_test_setup_teardown(translations_in_templates, setup, teardown),
+        cmocka_unit_test_setup_teardown(random_templates_never_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(render_speed_and_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
