@@ -20,13 +20,15 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: commonground opinion DIR [--groups FILE] [--format text|json] [--svg FILE]\n"
-            "                                [--ari] [--timing] [--updates N]\n\n"
+            "                                [--cluster-push P] [--ari] [--timing] [--updates N]\n\n"
             "Maps opinion groups and common ground in a Pol.is export directory (comments.csv\n"
             "with votes.csv, or participants-votes.csv; or a pol.is API dump with comments.json\n"
             "and votes.json).\n\n"
             "  --groups FILE   fix the opinion groups from a CSV with header participant,group\n"
             "  --format F      text (default) or json (Pol.is math-pca2 key names and shapes)\n"
             "  --svg FILE      also draw the opinion map as an accessible SVG\n"
+            "  --cluster-push P  push sparse voters out by (comments/votes)^(P/2) when\n"
+            "                  clustering: 1 = exactly Pol.is's map, default 0.5\n"
             "  --ari           compare the groups with participants-votes.csv's group-id\n"
             "                  (adjusted Rand index, on stderr)\n"
             "  --timing        print load / compute / output times on stderr\n"
@@ -362,6 +364,8 @@ int cmd_opinion(int argc, char **argv) {
     const char *dir = NULL, *groups = NULL, *format = "text", *svg = NULL;
     int ari = 0, timing = 0;
     long updates = 0;
+    opinion_opts opts;
+    opinion_opts_default(&opts);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -373,6 +377,12 @@ int cmd_opinion(int argc, char **argv) {
             format = argv[++i];
         } else if (strcmp(a, "--svg") == 0 && i + 1 < argc) {
             svg = argv[++i];
+        } else if (strcmp(a, "--cluster-push") == 0 && i + 1 < argc) {
+            if (parse_double(argv[++i], &opts.cluster_push) != 0 || opts.cluster_push < 0 ||
+                opts.cluster_push > 1) {
+                fprintf(stderr, "commonground opinion: --cluster-push needs a number from 0 to 1\n");
+                return 2;
+            }
         } else if (strcmp(a, "--ari") == 0) {
             ari = 1;
         } else if (strcmp(a, "--timing") == 0) {
@@ -418,7 +428,7 @@ int cmd_opinion(int argc, char **argv) {
         return 1;
     }
     double t1 = now_ms();
-    opinion_result *R = opinion_compute(c, NULL);
+    opinion_result *R = opinion_compute(c, &opts);
     double t2 = now_ms();
     int status = 0;
     texts t;
@@ -479,7 +489,7 @@ int cmd_opinion(int argc, char **argv) {
             int vote = (int)((s >> 20) % 3) - 1;
             double a0 = now_ms();
             opinion_vote(c, pid, tid, vote);
-            opinion_result *U = opinion_compute(c, NULL);
+            opinion_result *U = opinion_compute(c, &opts);
             ms[u] = now_ms() - a0;
             opinion_result_free(U);
         }

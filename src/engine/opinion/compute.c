@@ -279,6 +279,9 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
         R->cproj[1][j] = (1 - acenter[a]) * ac1[a] * s;
         R->extremity[j] = hypot(R->cproj[0][j], R->cproj[1][j]);
     }
+    /* Clustering coordinates: the projection pushed out by (comments / votes cast) to
+     * the power cluster_push / 2 (1 = Pol.is; see opinion_opts). */
+    double *qx = xmalloc((np + 1) * sizeof *qx), *qy = xmalloc((np + 1) * sizeof *qy);
     /* Participant projections, pushed out by sqrt(comments / votes cast) so sparse
      * voters are not all drawn at the centre (Pol.is sparsity-aware-project-ptpt). */
     for (size_t r = 0; r < np; r++) {
@@ -291,6 +294,9 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
         double s = sqrt((double)nact / (double)(nv > 0 ? nv : 1));
         R->x[r] = p0 * s;
         R->y[r] = p1 * s;
+        double sc = o.cluster_push == 1 ? s : pow(s, o.cluster_push);
+        qx[r] = p0 * sc;
+        qy[r] = p1 * sc;
     }
 
     /* Base clusters and opinion groups. */
@@ -335,8 +341,8 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
             while (j < nf && gp[j].id == gp[i].id) j++;
             size_t n = j - i;
             for (size_t a = 0; a < n; a++) {
-                px[a] = R->x[gp[i + a].idx];
-                py[a] = R->y[gp[i + a].idx];
+                px[a] = qx[gp[i + a].idx];
+                py[a] = qy[gp[i + a].idx];
             }
             size_t k = (size_t)lround((double)o.base_k * (double)n / (double)nf);
             if (k < 1) k = 1;
@@ -362,8 +368,8 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
         for (size_t r = 0; r < np; r++)
             if (R->in_conv[r]) {
                 members[n] = r;
-                px[n] = R->x[r];
-                py[n] = R->y[r];
+                px[n] = qx[r];
+                py[n] = qy[r];
                 n++;
             }
         size_t k = (size_t)(o.base_k > 0 ? o.base_k : 1);
@@ -406,6 +412,23 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
         c->warm_nbase = nb;
     }
 
+    /* Report base centres as the mean of their members' map positions (clustering may
+     * have used damped coordinates). */
+    if (o.cluster_push != 1) {
+        double *sx = xcalloc(nb + 1, sizeof *sx), *sy = xcalloc(nb + 1, sizeof *sy);
+        for (size_t r = 0; r < np; r++)
+            if (R->base[r] >= 0) {
+                sx[R->base[r]] += R->x[r];
+                sy[R->base[r]] += R->y[r];
+            }
+        for (size_t b = 0; b < nb; b++)
+            if (bw[b] > 0) {
+                bx[b] = sx[b] / bw[b];
+                by[b] = sy[b] / bw[b];
+            }
+        free(sx);
+        free(sy);
+    }
     /* Base clusters into the result. */
     R->n_base = nb;
     R->base_x = xmalloc((nb + 1) * sizeof *R->base_x);
@@ -534,6 +557,8 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
     free(ac0);
     free(ac1);
     free(members);
+    free(qx);
+    free(qy);
     free(px);
     free(py);
     free(asg);

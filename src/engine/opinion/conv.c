@@ -69,6 +69,7 @@ void opinion_opts_default(opinion_opts *o) {
     o->max_k = 5;
     o->min_votes = 7;
     o->greedy_n = 15;
+    o->cluster_push = 0.5;
 }
 
 opinion_conv *opinion_conv_new(void) {

@@ -46,6 +46,12 @@ typedef struct opinion_opts {
     int max_k;     /* largest number of opinion groups tried (Pol.is: 5) */
     int min_votes; /* votes needed to be in the analysis (Pol.is: 7, or all comments) */
     int greedy_n;  /* top up the analysis to this many participants (Pol.is: 15) */
+    /* Clustering uses each participant's projection pushed out by
+     * (comments / votes cast)^(cluster_push / 2): 1 clusters exactly the map Pol.is
+     * draws; the default 0.5 pushes sparse voters out half as far (in logarithm), which
+     * keeps a few votes' noise from deciding the groups. The map (x, y) always uses
+     * Pol.is's full push. */
+    double cluster_push;
 } opinion_opts;
 
 void opinion_opts_default(opinion_opts *o);
