@@ -217,15 +217,15 @@ void http_process(http_exchange *ex, const char *method_name) {
     req->method_name = arena_strdup(&ex->arena, method_name);
     req->method = http_method_parse(method_name);
 
-    if (ex->body_too_big) {
-        /* The rest of the body was not read, so the connection cannot be reused. */
-        resp->close = true;
+    /* A body over the cap was not read to the end, so the connection cannot be reused
+     * whatever the answer. */
+    if (ex->body_too_big) resp->close = true;
+    int rc = parse_target(ex, err, sizeof err);
+    if (!rc && ex->body_too_big) {
         snprintf(err, sizeof err, "The request body is larger than the limit of %zu bytes.",
                  cfg->max_body);
-        http_error(req, resp, 413, err);
-        return;
+        rc = 413;
     }
-    int rc = parse_target(ex, err, sizeof err);
     if (!rc) rc = parse_inputs(ex, err, sizeof err);
     if (rc) {
         http_error(req, resp, rc, err);

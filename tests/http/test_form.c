@@ -7,9 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/utf8.h"
 #include "http/form.h"
 
 static const http_form_limits LIM = {16, 1024};
@@ -291,6 +293,111 @@ static void cookies(void **state) {
     arena_free(&a);
 }
 
+
+/* ---- randomised robustness: hostile input never crashes and never yields fields that
+ * break the contract (text fields are valid UTF-8 text, len matches). Deterministic
+ * seed so a failure reproduces. ---- */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
+static uint64_t rng(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* hostile: also raw high bytes and control characters, which make most inputs fail */
+static size_t random_text(char *out, size_t max, bool hostile) {
+    static const char alphabet[] = "%%%+&&==;;\"\\\r\n-- aZ09fF\t";
+    size_t n = rng() % max;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = rng() % (hostile ? 10 : 8);
+        if (!hostile && r == 7) r = 8;
+        if (r < 6) out[i] = alphabet[rng() % (sizeof alphabet - 1)];
+        else if (r < 8) out[i] = (char)(0x80 + rng() % 0x80);
+        else if (r < 9) out[i] = "0123456789abcdefABCDEF"[rng() % 22];
+        else out[i] = (char)(rng() % 0x20);
+    }
+    return n;
+}
+
+static void check_fields(const http_field_list *l) {
+    for (size_t i = 0; i < l->n; i++) {
+        assert_true(utf8_valid_text(l->items[i].name, strlen(l->items[i].name)));
+        assert_true(utf8_valid_text(l->items[i].value, l->items[i].len));
+        assert_int_equal(strlen(l->items[i].value), l->items[i].len);
+    }
+}
+
+static void random_input_never_breaks_parsers(void **state) {
+    (void)state;
+    char in[512];
+    http_form_limits lim = {20, 64};
+    const char *valid = "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv\r\n"
+                        "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x\"\r\n"
+                        "Content-Type: text/plain\r\n\r\nfile\r\n--XyZ--\r\n";
+    size_t vlen = strlen(valid);
+    int ok_urlenc = 0, ok_multi = 0;
+    for (int iter = 0; iter < 20000; iter++) {
+        arena a;
+        arena_init(&a, 0);
+        char err[256];
+        size_t n = random_text(in, iter % 2 ? sizeof in : 48, iter % 2);
+        http_field_list l = {0};
+        int rc = http_parse_urlencoded(&a, in, n, &lim, "form", &l, err, sizeof err);
+        assert_true(rc == 0 || rc == 400 || rc == 413);
+        if (rc == 0) {
+            check_fields(&l);
+            ok_urlenc++;
+        } else {
+            assert_true(utf8_valid(err, strlen(err)));
+        }
+
+        /* a valid multipart body with a few random bytes changed, cut or repeated */
+        memcpy(in, valid, vlen);
+        size_t m = vlen;
+        int edits = (int)(rng() % 4);
+        for (int e = 0; e < edits; e++) {
+            size_t at = rng() % m;
+            switch (rng() % 3) {
+            case 0: in[at] = (char)rng(); break;
+            case 1: m = at; break;
+            default:
+                if (m + 8 < sizeof in) {
+                    memmove(in + at + 8, in + at, m - at);
+                    m += 8;
+                }
+            }
+            if (m == 0) break;
+        }
+        http_field_list f = {0};
+        http_upload_list u = {0};
+        rc = http_parse_multipart(&a, "multipart/form-data; boundary=XyZ", in, m, &lim, &f, &u,
+                                  err, sizeof err);
+        assert_true(rc == 0 || rc == 400 || rc == 413);
+        if (rc == 0) {
+            check_fields(&f);
+            for (size_t i = 0; i < u.n; i++) {
+                assert_int_equal(u.items[i].data[u.items[i].len], '\0');
+                assert_true(utf8_valid_text(u.items[i].filename, strlen(u.items[i].filename)));
+            }
+            ok_multi++;
+        }
+
+        http_field_list c = {0};
+        in[n] = '\0';
+        http_parse_cookies(&a, in, &c);
+        for (size_t i = 0; i < c.n; i++) {
+            assert_true(utf8_valid_text(c.items[i].value, c.items[i].len));
+            assert_null(strchr(c.items[i].value, ';'));
+        }
+        arena_free(&a);
+    }
+    /* the generators must reach the accepting paths too, or the test proves little */
+    assert_true(ok_urlenc > 100);
+    assert_true(ok_multi > 100);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pct_decode_edge_cases),
@@ -302,6 +409,7 @@ int main(void) {
         cmocka_unit_test(multipart_caps),
         cmocka_unit_test(header_params),
         cmocka_unit_test(cookies),
+        cmocka_unit_test(random_input_never_breaks_parsers),
     };
     return cmocka_run_group_tests_name("http/form", tests, NULL, NULL);
 }
