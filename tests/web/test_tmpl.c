@@ -421,8 +421,9 @@ static void random_templates_never_crash(void **state) {
         buf_free(&out);
         tmpl_free(set);
     }
-    assert_true(loaded > 100);
-    assert_true(failed > 100);
+    print_message("# random templates: %d loaded, %d rejected\n", loaded, failed);
+    assert_true(loaded >= 50);
+    assert_true(failed >= 50);
 }
 
 /* Several threads render the same set at once; each output must be exact. */
