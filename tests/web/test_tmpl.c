@@ -354,6 +354,12 @@ static void syntax_errors_name_file_and_line(void **state) {
         put(f, "s.html", cases[i].src);
         load_fails(f, schemas, "s.html", cases[i].line, cases[i].want);
     }
+    /* Invalid UTF-8 and a missing directory are load errors naming the file. */
+    put(f, "s.html", "caf\xc3");
+    assert_null(tmpl_load(f->dir, schemas, f->err, sizeof f->err));
+    assert_non_null(strstr(f->err, "s.html: not valid UTF-8"));
+    assert_null(tmpl_load("/nonexistent/templates", schemas, f->err, sizeof f->err));
+    assert_non_null(strstr(f->err, "/nonexistent/templates: cannot read directory"));
     /* A partial including itself. */
     put(f, "partials/loop.html", "x{{> loop}}");
     put(f, "s.html", "{{> loop}}");
