@@ -5,10 +5,13 @@
  * non-empty name not starting with '.', so "..", hidden files and encoded slashes can
  * never leave the directory. Responses carry Cache-Control: public, max-age and an ETag
  * made of size and modification time; a matching If-None-Match gets 304 without a body.
+ * A file "x.css.gz" beside "x.css" is sent instead, with Content-Encoding: gzip, to
+ * clients whose Accept-Encoding takes gzip.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -68,6 +71,41 @@ static bool etag_matches(const char *inm, const char *etag) {
     return false;
 }
 
+/* Opens path read-only when it is a regular file within the size limit; -1 otherwise. */
+static int open_regular(const char *path, struct stat *st) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_size > STATIC_MAX_FILE) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* True when an Accept-Encoding value accepts gzip (named or "*", without q=0). */
+static bool accepts_gzip(const char *ae) {
+    if (!ae) return false;
+    const char *p = ae;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        const char *tok = p;
+        while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t') p++;
+        size_t n = (size_t)(p - tok);
+        bool named = (n == 4 && strncasecmp(tok, "gzip", 4) == 0) || (n == 1 && *tok == '*');
+        bool zero = false;
+        const char *end = strchr(p, ',');
+        if (!end) end = p + strlen(p);
+        const char *q = strstr(p, "q=");
+        if (q && q < end) {
+            double v = strtod(q + 2, NULL);
+            zero = v <= 0.0;
+        }
+        if (named && !zero) return true;
+        p = end;
+    }
+    return false;
+}
+
 void http_static_serve(http_request *req, http_response *resp, char **rest, size_t nrest) {
     const http_server_config *cfg = req->priv->cfg;
     arena *a = req->arena;
@@ -84,12 +122,24 @@ void http_static_serve(http_request *req, http_response *resp, char **rest, size
     size_t o = (size_t)sprintf(path, "%s", cfg->static_dir);
     for (size_t i = 0; i < nrest; i++) o += (size_t)sprintf(path + o, "/%s", rest[i]);
 
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > STATIC_MAX_FILE) {
-        if (fd >= 0) close(fd);
+    int fd = open_regular(path, &st);
+    if (fd < 0) {
         http_error(req, resp, 404, "There is no file at this address.");
         return;
+    }
+    /* A precompressed sibling (built next to the file) is sent to clients that take
+     * gzip; its own size and time make its ETag differ from the plain file's. */
+    http_header_set(resp, "Vary", "Accept-Encoding");
+    if (accepts_gzip(http_header(req, "Accept-Encoding"))) {
+        struct stat gst;
+        int gfd = open_regular(arena_sprintf(a, "%s.gz", path), &gst);
+        if (gfd >= 0) {
+            close(fd);
+            fd = gfd;
+            st = gst;
+            http_header_set(resp, "Content-Encoding", "gzip");
+        }
     }
     char *etag = arena_sprintf(a, "\"%llx-%llx\"", (unsigned long long)st.st_size,
                                (unsigned long long)st.st_mtim.tv_sec * 1000000000ULL +
@@ -116,6 +166,7 @@ void http_static_serve(http_request *req, http_response *resp, char **rest, size
     if (got != size) {
         http_header_set(resp, "Cache-Control", "no-store");
         http_header_set(resp, "ETag", NULL);
+        http_header_set(resp, "Content-Encoding", NULL);
         http_error(req, resp, 500, "The file could not be read.");
         return;
     }

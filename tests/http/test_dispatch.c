@@ -611,8 +611,9 @@ static void static_files(void **state) {
     const char *etag = http_response_header(r, "ETag");
     assert_non_null(etag);
     assert_int_equal(etag[0], '"');
-    char etag_copy[128];
+    char etag_copy[128], plain_etag[64];
     snprintf(etag_copy, sizeof etag_copy, "W/%s, \"other\"", etag);
+    snprintf(plain_etag, sizeof plain_etag, "%s", etag);
     http_response_free(r);
     assert_int_equal(before_calls, 0); /* static files skip the app's hook */
 
@@ -626,6 +627,35 @@ static void static_files(void **state) {
     fr.headers = h2;
     r = http_dispatch(&f->cfg, &fr);
     assert_int_equal(http_response_status(r), 200);
+    http_response_free(r);
+
+    /* a precompressed sibling goes to clients that accept gzip, and only to them */
+    write_file("css/app.css.gz", "GZDATA");
+    const char *gz[] = {"Accept-Encoding", "deflate, gzip;q=0.8, br", NULL};
+    fr = (http_fake_request){.path = "/static/css/app.css", .headers = gz};
+    r = http_dispatch(&f->cfg, &fr);
+    assert_int_equal(http_response_status(r), 200);
+    assert_body(r, "GZDATA");
+    assert_string_equal(http_response_header(r, "Content-Encoding"), "gzip");
+    assert_string_equal(http_response_header(r, "Content-Type"), "text/css; charset=utf-8");
+    assert_string_equal(http_response_header(r, "Vary"), "Accept-Encoding");
+    assert_string_not_equal(http_response_header(r, "ETag"), plain_etag);
+    http_response_free(r);
+    const char *nogz[] = {"Accept-Encoding", "gzip;q=0, identity", NULL};
+    fr.headers = nogz;
+    r = http_dispatch(&f->cfg, &fr);
+    assert_body(r, "body{margin:0}");
+    assert_null(http_response_header(r, "Content-Encoding"));
+    http_response_free(r);
+    const char *star[] = {"Accept-Encoding", "*", NULL};
+    fr.headers = star;
+    r = http_dispatch(&f->cfg, &fr);
+    assert_body(r, "GZDATA");
+    http_response_free(r);
+    fr.headers = NULL;
+    r = http_dispatch(&f->cfg, &fr);
+    assert_body(r, "body{margin:0}");
+    assert_string_equal(http_response_header(r, "Vary"), "Accept-Encoding");
     http_response_free(r);
 
     const char *types[][2] = {{"/static/logo.svg", "image/svg+xml"},
