@@ -92,7 +92,8 @@ int app_before(http_request *req, http_response *resp) {
         http_cookie_clear(resp, FLASH_COOKIE, NULL);
     }
 
-    if (req->method & (HTTP_POST | HTTP_PUT | HTTP_PATCH | HTTP_DELETE)) {
+    /* No route matched: the server answers 404/405, which change nothing. */
+    if (req->route && (req->method & (HTTP_POST | HTTP_PUT | HTTP_PATCH | HTTP_DELETE))) {
         const char *sent = http_form(req, APP_CSRF_FIELD);
         if (!sent) sent = http_header(req, "X-CSRF-Token");
         size_t n = strlen(c->csrf);
