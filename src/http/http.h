@@ -213,6 +213,11 @@ typedef struct http_server_config {
      * with the status already set. NULL: a minimal plain page. */
     void (*error)(http_request *req, http_response *resp, int status, const char *message);
     bool access_log;        /* one log_info line per request */
+    /* Behind a reverse proxy (nginx, a load balancer) every connection comes from the
+     * proxy; set this to take req->remote_addr from the last address the proxy
+     * appended to X-Forwarded-For (ignored when that is not an IP address). Leave it
+     * off when clients connect directly, or they could pick their own address. */
+    bool trust_forwarded;
 } http_server_config;
 
 /* Starts serving. Returns NULL and a message in err on failure (bad listen address,

@@ -7,6 +7,8 @@
  * that serves real clients; the transport only collects the raw request and sends the
  * response.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +210,30 @@ static size_t static_prefix_len(const http_exchange *ex, bool *ok) {
     return n;
 }
 
+/* The last address in X-Forwarded-For (the one our proxy appended), if it is an IP. */
+static void forwarded_addr(http_exchange *ex) {
+    const char *xff = NULL;
+    /* several headers count as one comma-separated list: take the last one */
+    for (size_t i = 0; i < ex->priv.headers.n; i++) {
+        if (strcasecmp(ex->priv.headers.items[i].name, "X-Forwarded-For") == 0) {
+            xff = ex->priv.headers.items[i].value;
+        }
+    }
+    if (!xff) return;
+    const char *comma = strrchr(xff, ',');
+    const char *p = comma ? comma + 1 : xff;
+    while (*p == ' ' || *p == '\t') p++;
+    size_t n = strcspn(p, " \t");
+    char addr[INET6_ADDRSTRLEN + 1];
+    if (n == 0 || n >= sizeof addr) return;
+    memcpy(addr, p, n);
+    addr[n] = '\0';
+    unsigned char bin[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, addr, bin) == 1 || inet_pton(AF_INET6, addr, bin) == 1) {
+        ex->req.remote_addr = arena_strdup(&ex->arena, addr);
+    }
+}
+
 void http_process(http_exchange *ex, const char *method_name) {
     http_request *req = &ex->req;
     http_response *resp = &ex->resp;
@@ -216,6 +242,7 @@ void http_process(http_exchange *ex, const char *method_name) {
 
     req->method_name = arena_strdup(&ex->arena, method_name);
     req->method = http_method_parse(method_name);
+    if (cfg->trust_forwarded) forwarded_addr(ex);
 
     /* A body over the cap was not read to the end, so the connection cannot be reused
      * whatever the answer. */

@@ -561,6 +561,34 @@ static void json_redirect_and_cookies(void **state) {
     http_response_free(r);
 }
 
+static void h_addr(http_request *req, http_response *resp) {
+    http_text(resp, 200, req->remote_addr);
+}
+
+static void forwarded_for_only_when_trusted(void **state) {
+    fixture *f = *state;
+    http_route(f->router, HTTP_GET, "/addr", h_addr);
+    const char *h[] = {"X-Forwarded-For", "6.6.6.6, 203.0.113.9", NULL};
+    http_fake_request fr = {.path = "/addr", .headers = h, .remote_addr = "10.0.0.2"};
+    http_response *r = http_dispatch(&f->cfg, &fr);
+    assert_body(r, "10.0.0.2");
+    http_response_free(r);
+    f->cfg.trust_forwarded = true;
+    r = http_dispatch(&f->cfg, &fr);
+    assert_body(r, "203.0.113.9");
+    http_response_free(r);
+    const char *h6[] = {"X-Forwarded-For", "2001:db8::1", NULL};
+    fr.headers = h6;
+    r = http_dispatch(&f->cfg, &fr);
+    assert_body(r, "2001:db8::1");
+    http_response_free(r);
+    const char *bad[] = {"X-Forwarded-For", "1.2.3.4, <script>", NULL};
+    fr.headers = bad;
+    r = http_dispatch(&f->cfg, &fr);
+    assert_body(r, "10.0.0.2");
+    http_response_free(r);
+}
+
 static void names_and_reasons(void **state) {
     (void)state;
     assert_string_equal(http_method_name(HTTP_PATCH), "PATCH");
@@ -749,6 +777,7 @@ int main(void) {
         T(handler_replaces_defaults),
         T(json_redirect_and_cookies),
         T(names_and_reasons),
+        T(forwarded_for_only_when_trusted),
         T(static_files),
         T(random_targets_never_crash),
     };
