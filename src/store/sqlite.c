@@ -42,6 +42,10 @@
 #include "store/backend.h"
 
 #define BUSY_TIMEOUT_MS 5000
+/* See "Durability" above; overridable at build time only to measure the difference. */
+#ifndef STORE_SQLITE_SYNCHRONOUS
+#define STORE_SQLITE_SYNCHRONOUS "FULL"
+#endif
 
 /* ---- Statements ----------------------------------------------------------------- */
 
@@ -173,6 +177,7 @@ typedef struct conn {
     sqlite3 *db;
     sqlite3_stmt *stmts[ST__COUNT]; /* prepared on first use */
     sqlite_backend *owner;
+    int holds_write;       /* this connection holds owner->write_mu */
     struct conn *prev, *next;
 } conn;
 
@@ -181,6 +186,12 @@ struct sqlite_backend {
     pthread_key_t key;     /* this thread's conn */
     pthread_mutex_t mu;    /* guards conns */
     conn *conns;           /* every open connection */
+    /* Held for the length of every write transaction. SQLite admits one writer at a
+     * time anyway; queueing the threads of this process on a mutex wakes the next
+     * writer as soon as the lock is free, where SQLite's busy handler would have them
+     * sleep and poll, and under load starve one past the busy timeout. The timeout
+     * still arbitrates between processes sharing the file. */
+    pthread_mutex_t write_mu;
 };
 
 static void conn_close(conn *c) {
@@ -228,7 +239,8 @@ static conn *conn_open(sqlite_backend *b, char *err, size_t errlen) {
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
     char msg[256];
-    if (exec_sql(db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;", msg, sizeof msg)) {
+    if (exec_sql(db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=" STORE_SQLITE_SYNCHRONOUS ";",
+                 msg, sizeof msg)) {
         snprintf(err, errlen, "cannot configure database '%s': %s", b->path, msg);
         sqlite3_close(db);
         return NULL;
@@ -311,6 +323,17 @@ static char *col_text(sqlite3_stmt *st, int i, arena *a) { /* NULL stays NULL */
     return arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(st, i));
 }
 
+/* Makes room for more rows in an arena array: doubles *cap (from 16) and copies the
+ * items so far. The old copy stays in the arena until it is reset, which is cheap next
+ * to fetching the rows. */
+static void *grow(arena *a, void *items, size_t *cap, size_t size) {
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *bigger = arena_calloc(a, ncap, size);
+    if (*cap) memcpy(bigger, items, *cap * size);
+    *cap = ncap;
+    return bigger;
+}
+
 /* Runs a statement that returns no rows; the statement is reset afterwards. */
 static int step_done(conn *c, sqlite3_stmt *st, const char *what) {
     int rc = sqlite3_step(st);
@@ -330,9 +353,29 @@ static int step_int64(conn *c, sqlite3_stmt *st, int64_t *out, const char *what)
     return rc == SQLITE_DONE ? STORE_NOT_FOUND : map_rc(c, rc, what);
 }
 
+static void write_lock(conn *c) {
+    assert(!c->holds_write);
+    pthread_mutex_lock(&c->owner->write_mu);
+    c->holds_write = 1;
+}
+
+static void write_unlock(conn *c) {
+    if (!c->holds_write) return;
+    c->holds_write = 0;
+    pthread_mutex_unlock(&c->owner->write_mu);
+}
+
+/* Starts a transaction; write = take the write lock now (BEGIN IMMEDIATE). Every
+ * STORE_OK must be followed by tx_end. */
 static int tx_begin(conn *c, int write) {
+    if (write) write_lock(c);
     sqlite3_stmt *st = stmt(c, write ? ST_BEGIN_IMMEDIATE : ST_BEGIN);
-    return st ? step_done(c, st, "begin") : STORE_ERROR;
+    int rc = st ? step_done(c, st, "begin") : STORE_ERROR;
+    if (rc != STORE_OK) {
+        write_unlock(c);
+        rc = STORE_ERROR;
+    }
+    return rc;
 }
 
 static int tx_commit(conn *c) {
@@ -348,12 +391,22 @@ static int tx_commit(conn *c) {
 /* Ends the transaction: commits when rc is STORE_OK, rolls back otherwise. Returns
  * the final result. */
 static int tx_end(conn *c, int rc) {
-    if (rc == STORE_OK) return tx_commit(c);
-    if (!sqlite3_get_autocommit(c->db)) {
+    if (rc == STORE_OK) {
+        rc = tx_commit(c);
+    } else if (!sqlite3_get_autocommit(c->db)) {
         sqlite3_stmt *rb = stmt(c, ST_ROLLBACK);
         if (!rb || step_done(c, rb, "rollback") != STORE_OK)
             log_error("store: rollback failed: %s", sqlite3_errmsg(c->db));
     }
+    write_unlock(c);
+    return rc;
+}
+
+/* A write of one statement in its own (autocommit) transaction, under the write lock. */
+static int step_write(conn *c, sqlite3_stmt *st, const char *what) {
+    write_lock(c);
+    int rc = step_done(c, st, what);
+    write_unlock(c);
     return rc;
 }
 
@@ -434,6 +487,7 @@ static void sqlite_close(void *impl) {
         c = next;
     }
     pthread_mutex_destroy(&b->mu);
+    pthread_mutex_destroy(&b->write_mu);
     free(b->path);
     free(b);
 }
@@ -761,7 +815,7 @@ static int session_update(void *impl, enum stmt_id id, const char *token_hash, i
     bind_text(st, 1, token_hash);
     if (text) bind_text(st, 2, text);
     else sqlite3_bind_int64(st, 2, num);
-    int rc = step_done(c, st, "session update");
+    int rc = step_write(c, st, "session update");
     if (rc == STORE_OK && sqlite3_changes(c->db) == 0) rc = STORE_NOT_FOUND;
     return rc;
 }
@@ -835,7 +889,7 @@ static int delete_before(void *impl, enum stmt_id id, int64_t t, int64_t *delete
     CONN_OR_FAIL(impl);
     STMT(st, id);
     sqlite3_bind_int64(st, 1, t);
-    int rc = step_done(c, st, "purge");
+    int rc = step_write(c, st, "purge");
     if (rc == STORE_OK && deleted_out) *deleted_out = sqlite3_changes(c->db);
     return rc;
 }
@@ -876,7 +930,7 @@ static int sqlite_ratelimit_clear(void *impl, const char *key) {
     CONN_OR_FAIL(impl);
     STMT(st, ST_RL_CLEAR);
     bind_text(st, 1, key);
-    return step_done(c, st, "rate limit clear");
+    return step_write(c, st, "rate limit clear");
 }
 
 static int sqlite_ratelimit_purge(void *impl, int64_t before, int64_t *deleted_out) {
@@ -1047,25 +1101,36 @@ static int sqlite_place_list_page(void *impl, int64_t parent_id, int64_t offset,
         page_id = ST_PLACE_PAGE_ROOTS, count_id = ST_PLACE_COUNT_ROOTS;
     int64_t total = 0;
     store_place *items = NULL;
-    size_t n = 0;
+    size_t n = 0, cap = 0;
     int rc = tx_begin(c, 0);
     if (rc != STORE_OK) return rc;
-    STMT_TX(cnt, count_id);
     /* ?1 is unused by the ALL/ROOTS statements; binding an absent parameter is an
      * error, so bind only where it exists. */
-    if (count_id == ST_PLACE_COUNT_CHILDREN) sqlite3_bind_int64(cnt, 1, parent_id);
-    rc = step_int64(c, cnt, &total, "place count");
-    if (rc != STORE_OK || limit == 0) goto out;
-    STMT_TX(st, page_id);
-    if (page_id == ST_PLACE_PAGE_CHILDREN) sqlite3_bind_int64(st, 1, parent_id);
-    sqlite3_bind_int64(st, 2, limit);
-    sqlite3_bind_int64(st, 3, offset);
-    int64_t cap = total - offset < limit ? total - offset : limit;
-    if (cap > 0) items = arena_calloc(a, (size_t)cap, sizeof *items);
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW && (int64_t)n < cap) read_place(st, a, &items[n++]);
-    done(st);
-    if (step != SQLITE_ROW && step != SQLITE_DONE) rc = map_rc(c, step, "place list");
+    if (limit > 0) {
+        STMT_TX(st, page_id);
+        if (page_id == ST_PLACE_PAGE_CHILDREN) sqlite3_bind_int64(st, 1, parent_id);
+        sqlite3_bind_int64(st, 2, limit);
+        sqlite3_bind_int64(st, 3, offset);
+        int step;
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            if (n == cap) items = grow(a, items, &cap, sizeof *items);
+            read_place(st, a, &items[n++]);
+        }
+        done(st);
+        if (step != SQLITE_DONE) {
+            rc = map_rc(c, step, "place list");
+            goto out;
+        }
+    }
+    /* A first page that is not full holds every match: no need to count them (this
+     * is the common case, e.g. the home page's list). */
+    if (offset == 0 && limit > 0 && (int64_t)n < limit) {
+        total = (int64_t)n;
+    } else {
+        STMT_TX(cnt, count_id);
+        if (count_id == ST_PLACE_COUNT_CHILDREN) sqlite3_bind_int64(cnt, 1, parent_id);
+        rc = step_int64(c, cnt, &total, "place count");
+    }
 out:
     rc = tx_end(c, rc);
     if (rc == STORE_OK) {
@@ -1249,9 +1314,11 @@ int store_sqlite_open(const char *path, const store_ops **ops, void **impl, char
     sqlite_backend *b = xcalloc(1, sizeof *b);
     b->path = xstrdup(path);
     pthread_mutex_init(&b->mu, NULL);
+    pthread_mutex_init(&b->write_mu, NULL);
     if (pthread_key_create(&b->key, conn_thread_exit) != 0) {
         snprintf(err, errlen, "cannot create a thread key");
         pthread_mutex_destroy(&b->mu);
+        pthread_mutex_destroy(&b->write_mu);
         free(b->path);
         free(b);
         return STORE_ERROR;
