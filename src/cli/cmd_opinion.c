@@ -58,14 +58,7 @@ static json_t *rep_json(const opinion_rep *r) {
     json_object_set_new(o, "p-success", json_real(r->p_success));
     json_object_set_new(o, "p-test", json_real(r->p_test));
     json_object_set_new(o, "repness", json_real(r->repness));
-    /* Pol.is prints the float; print the shortest decimal that reads back as it. */
-    char buf[32];
-    float f = (float)r->repness_test;
-    for (int p = 6; p <= 9; p++) {
-        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
-        if (strtof(buf, NULL) == f) break;
-    }
-    json_object_set_new(o, "repness-test", json_real(strtod(buf, NULL)));
+    json_object_set_new(o, "repness-test", json_real(r->repness_test));
     json_object_set_new(o, "repful-for", json_string(r->repful_for > 0 ? "agree" : "disagree"));
     if (r->best_agree) {
         json_object_set_new(o, "n-agree", json_integer(r->n_agree));

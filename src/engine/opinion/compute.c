@@ -191,7 +191,12 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
         R->mod_out[j] = cm->moderated < 0;
         R->meta[j] = cm->meta;
         R->active[j] = !R->mod_out[j] && !R->meta[j];
-        actof[j] = R->active[j] ? (int)nact++ : -1;
+    }
+    /* PCA columns in comment-index order, the order of every stored row, so each row's
+     * sums run in a fixed order whatever order the votes came in. */
+    for (size_t i = 0; i < nc; i++) {
+        int j = colof[i];
+        if (j >= 0) actof[j] = R->active[j] ? (int)nact++ : -1;
     }
     R->n_active = nact;
 

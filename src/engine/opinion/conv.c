@@ -144,17 +144,25 @@ int opinion_vote(opinion_conv *c, int64_t pid, int64_t tid, int vote) {
     op_row *r = &c->rows[pi];
     uint32_t key = (uint32_t)ci << 2;
     uint32_t e = key | (uint32_t)(vote + 1);
-    for (uint32_t k = 0; k < r->len; k++) {
-        if ((r->e[k] & ~3u) == key) {
-            r->e[k] = e;
-            return OPINION_OK;
-        }
+    /* Rows stay sorted by comment index, so sums over a row do not depend on the
+     * order in which votes arrived. */
+    uint32_t lo = 0, hi = r->len;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if ((r->e[mid] & ~3u) < key) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < r->len && (r->e[lo] & ~3u) == key) {
+        r->e[lo] = e;
+        return OPINION_OK;
     }
     if (r->len == r->cap) {
         r->cap = r->cap ? 2 * r->cap : 8;
         r->e = xreallocarray(r->e, r->cap, sizeof *r->e);
     }
-    r->e[r->len++] = e;
+    memmove(r->e + lo + 1, r->e + lo, (r->len - lo) * sizeof *r->e);
+    r->e[lo] = e;
+    r->len++;
     c->nvotes++;
     return OPINION_OK;
 }

@@ -30,8 +30,8 @@ typedef struct op_comment {
     int meta;
 } op_comment;
 
-/* A participant's votes: entries (comment index << 2) | (vote + 1), in the order
- * first cast. */
+/* A participant's votes: entries (comment index << 2) | (vote + 1), ascending by
+ * comment index. */
 typedef struct op_row {
     uint32_t *e;
     uint32_t len, cap;

@@ -380,7 +380,9 @@ int opinion_load_dir(opinion_conv *c, const char *dir, int64_t **ref_pid, int **
         rc = fail(err, errlen, "%s: no votes.csv, participants-votes.csv or votes.json (%s)", dir,
                   strerror(errno ? errno : ENOENT));
     }
-    if (rc == 0 && c->nvotes == 0) rc = fail(err, errlen, "%s: empty conversation: no votes", dir);
+    if (rc == 0 && c->nvotes == 0)
+        rc = fail(err, errlen, "%s: empty conversation: no votes",
+                  have_v ? vpath : have_p ? ppath : vjson);
     free(cpath);
     free(vpath);
     free(ppath);

@@ -90,8 +90,9 @@ typedef struct opinion_rep {
     int64_t tid;
     int n_success, n_trials;
     double p_success, p_test;   /* (n+1)/(trials+2), one-proportion z */
-    double repness, repness_test; /* ratio to the rest, two-proportion z (float
-                                     precision, as Pol.is reports it) */
+    double repness, repness_test; /* ratio to the rest, two-proportion z (rounded to a
+                                     float and printed as Pol.is prints it: the shortest
+                                     decimal of that float) */
     int repful_for;             /* +1 agree, -1 disagree */
     int best_agree;             /* 1 for the group's best-agree comment */
     int n_agree;                /* agrees, set when best_agree */

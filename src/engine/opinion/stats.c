@@ -5,6 +5,7 @@
  * the same comments come out in the same order with the same figures.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "core/xalloc.h"
@@ -37,6 +38,18 @@ typedef struct cstat {
 
 /* Pol.is reports repness-test as a 32-bit float. */
 static double as_float(double x) { return (double)(float)x; }
+
+/* The float as Pol.is prints it: the shortest decimal that reads back as that float,
+ * as a double (so JSON output and the library's figures equal Pol.is's JSON). */
+static double float_decimal(double x) {
+    float f = (float)x;
+    char buf[32];
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
+        if (strtof(buf, NULL) == f) break;
+    }
+    return strtod(buf, NULL);
+}
 
 static opinion_rep finalize(const cstat *s) {
     opinion_rep r = {0};
@@ -154,6 +167,7 @@ size_t op_repness(size_t ncmt, const int64_t *tid, const int *use, const int *na
             if (top[i].repful_for < 0) out[n++] = top[i];
     }
     free(suff);
+    for (size_t i = 0; i < n; i++) out[i].repness_test = float_decimal(out[i].repness_test);
     return n;
 }
 
