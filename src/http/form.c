@@ -95,12 +95,12 @@ static int fail(char *err, size_t errlen, int status, const char *fmt, ...) {
 }
 
 /* Checks a decoded text value; returns 0 or 400 with a message. */
-static int check_text(arena *a, const char *what, const char *kind, const char *name,
-                      const char *v, size_t len, char *err, size_t errlen) {
+static int check_text(arena *a, const char *what, const char *kind, const char *name, const char *v,
+                      size_t len, char *err, size_t errlen) {
     if (utf8_valid_text(v, len)) return 0;
     if (!name) return fail(err, errlen, 400, "%s: %s is not valid UTF-8 text", what, kind);
-    return fail(err, errlen, 400, "%s: %s of field \"%s\" is not valid UTF-8 text", what,
-                kind, http_clip(a, name, 40));
+    return fail(err, errlen, 400, "%s: %s of field \"%s\" is not valid UTF-8 text", what, kind,
+                http_clip(a, name, 40));
 }
 
 int http_parse_urlencoded(arena *a, const char *s, size_t len, const http_form_limits *lim,
@@ -132,9 +132,8 @@ int http_parse_urlencoded(arena *a, const char *s, size_t len, const http_form_l
             const char *vs = eq ? eq + 1 : pair + plen;
             size_t vslen = eq ? plen - nlen - 1 : 0;
             if (http_pct_decode(a, vs, vslen, 1, &value, &vlen)) {
-                return fail(err, errlen, 400,
-                            "%s: malformed percent-encoding in field \"%s\"", what,
-                            http_clip(a, name, 40));
+                return fail(err, errlen, 400, "%s: malformed percent-encoding in field \"%s\"",
+                            what, http_clip(a, name, 40));
             }
             if (vlen > lim->max_field_size) {
                 return fail(err, errlen, 413,
@@ -202,8 +201,8 @@ static const char *find_mem(const char *hay, size_t hlen, const char *needle, si
 }
 
 /* Parses one part's header block hdr[0..len) (lines separated by CRLF). */
-static int part_headers(arena *a, const char *hdr, size_t len, char **disposition,
-                        char **ctype, char *err, size_t errlen) {
+static int part_headers(arena *a, const char *hdr, size_t len, char **disposition, char **ctype,
+                        char *err, size_t errlen) {
     *disposition = NULL;
     *ctype = NULL;
     size_t i = 0;

@@ -67,16 +67,16 @@ typedef struct http_upload {
 
 /* What a handler reads. Fields marked "slot" are for the application to set. */
 struct http_request {
-    arena *arena;            /* request-scoped; freed by the server at completion */
-    int method;              /* one HTTP_* flag */
-    const char *method_name; /* "GET", "POST", ... */
-    const char *path;        /* percent-decoded, valid UTF-8, starts with "/" */
-    const char *raw_target;  /* the request-target as received, e.g. "/a%20b?x=1" */
-    const char *query_string;/* raw text after '?', "" when none */
-    const char *remote_addr; /* client IP address as text */
-    const char *route;       /* pattern of the matched route, NULL when none matched */
-    const void *route_data;  /* data given to http_route_ex, NULL otherwise */
-    const char *body;        /* raw request body (NUL-terminated), "" when none */
+    arena *arena;             /* request-scoped; freed by the server at completion */
+    int method;               /* one HTTP_* flag */
+    const char *method_name;  /* "GET", "POST", ... */
+    const char *path;         /* percent-decoded, valid UTF-8, starts with "/" */
+    const char *raw_target;   /* the request-target as received, e.g. "/a%20b?x=1" */
+    const char *query_string; /* raw text after '?', "" when none */
+    const char *remote_addr;  /* client IP address as text */
+    const char *route;        /* pattern of the matched route, NULL when none matched */
+    const void *route_data;   /* data given to http_route_ex, NULL otherwise */
+    const char *body;         /* raw request body (NUL-terminated), "" when none */
     size_t body_len;
     void *app;               /* the application context from http_server_config */
     void *user;              /* slot: e.g. the signed-in session, set by `before` */
@@ -181,23 +181,23 @@ void http_router_free(http_router *router);
 void http_route(http_router *router, int methods, const char *pattern, http_handler handler);
 /* As http_route, with data the handler and `before` see as req->route_data (e.g. the
  * role a page requires). data is borrowed and must outlive the router. */
-void http_route_ex(http_router *router, int methods, const char *pattern,
-                   http_handler handler, const void *data);
+void http_route_ex(http_router *router, int methods, const char *pattern, http_handler handler,
+                   const void *data);
 
 /* ---- Server configuration (also the input of http_dispatch). Zero fields take the
  * defaults given. */
 typedef struct http_server_config {
-    const char *listen;     /* "host:port", "[v6]:port" or ":port" (all IPv4 addresses);
-                               port 0 picks a free port. Default "127.0.0.1:8080". */
-    unsigned threads;       /* MHD thread pool size; default 4 */
-    http_router *router;    /* borrowed; must outlive the server */
-    void *app;              /* copied into every req->app */
+    const char *listen;  /* "host:port", "[v6]:port" or ":port" (all IPv4 addresses);
+                            port 0 picks a free port. Default "127.0.0.1:8080". */
+    unsigned threads;    /* MHD thread pool size; default 4 */
+    http_router *router; /* borrowed; must outlive the server */
+    void *app;           /* copied into every req->app */
 
-    size_t max_body;        /* bytes; over it -> 413 and the connection closed. 1 MiB */
-    size_t max_fields;      /* form + query fields per request; over -> 413. 256 */
-    size_t max_field_size;  /* bytes per text field (uploads are bounded by max_body);
-                               over -> 413. 64 KiB */
-    unsigned timeout;       /* idle connection timeout in seconds; default 30 */
+    size_t max_body;       /* bytes; over it -> 413 and the connection closed. 1 MiB */
+    size_t max_fields;     /* form + query fields per request; over -> 413. 256 */
+    size_t max_field_size; /* bytes per text field (uploads are bounded by max_body);
+                              over -> 413. 64 KiB */
+    unsigned timeout;      /* idle connection timeout in seconds; default 30 */
 
     const char *static_dir;    /* directory served under static_prefix, or NULL */
     const char *static_prefix; /* URL prefix ending in '/', default "/static/" */
@@ -212,7 +212,7 @@ typedef struct http_server_config {
     /* Renders an error page into resp for status 400/403/404/405/413/500. resp arrives
      * with the status already set. NULL: a minimal plain page. */
     void (*error)(http_request *req, http_response *resp, int status, const char *message);
-    bool access_log;        /* one log_info line per request */
+    bool access_log; /* one log_info line per request */
     /* Behind a reverse proxy (nginx, a load balancer) every connection comes from the
      * proxy; set this to take req->remote_addr from the last address the proxy
      * appended to X-Forwarded-For (ignored when that is not an IP address). Leave it
@@ -233,14 +233,14 @@ void http_server_stop(http_server *s);
  * socket request takes — parsing, caps, static files, routing, before hook, handler,
  * error hook, security headers — without a socket. For feature unit tests. */
 typedef struct http_fake_request {
-    int method;                /* HTTP_* flag; 0 = GET */
-    const char *path;          /* raw request-target as on the wire: percent-encoded,
-                                  may include "?query" */
-    const char *query;         /* optional raw query, appended as "?query" */
-    const char *const *headers;/* NULL or a NULL-terminated list name, value, name, ... */
-    const char *body;          /* NULL for none */
-    size_t body_len;           /* 0 with a non-NULL body means strlen(body) */
-    const char *remote_addr;   /* default "127.0.0.1" */
+    int method;                 /* HTTP_* flag; 0 = GET */
+    const char *path;           /* raw request-target as on the wire: percent-encoded,
+                                   may include "?query" */
+    const char *query;          /* optional raw query, appended as "?query" */
+    const char *const *headers; /* NULL or a NULL-terminated list name, value, name, ... */
+    const char *body;           /* NULL for none */
+    size_t body_len;            /* 0 with a non-NULL body means strlen(body) */
+    const char *remote_addr;    /* default "127.0.0.1" */
 } http_fake_request;
 
 /* Returns the response the server would send (for HEAD, with the body dropped). The

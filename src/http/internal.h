@@ -38,9 +38,9 @@ struct http_response {
     size_t nheaders, capheaders;
     const char *body;
     size_t len;
-    char *owned;       /* malloc'd body to free with the exchange */
-    bool close;        /* ask the transport to close the connection */
-    bool in_error;     /* inside the error hook: no recursion */
+    char *owned;   /* malloc'd body to free with the exchange */
+    bool close;    /* ask the transport to close the connection */
+    bool in_error; /* inside the error hook: no recursion */
     const http_server_config *cfg;
 };
 
@@ -60,10 +60,10 @@ typedef struct http_exchange {
     http_response resp;
     struct timespec start;
     /* filled by the transport before http_process */
-    buf body;          /* request body, capped at max_body */
-    bool body_too_big; /* the body passed max_body (what was read is discarded) */
-    int state;         /* transport-private progress */
-    size_t discarded;  /* transport-private: bytes dropped after the cap */
+    buf body;                    /* request body, capped at max_body */
+    bool body_too_big;           /* the body passed max_body (what was read is discarded) */
+    int state;                   /* transport-private progress */
+    size_t discarded;            /* transport-private: bytes dropped after the cap */
     http_server_config *own_cfg; /* http_dispatch's normalised copy, freed with it */
 } http_exchange;
 

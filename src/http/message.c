@@ -103,8 +103,7 @@ static void header_push(http_response *resp, const char *name, const char *value
         resp->headers = h;
         resp->capheaders = cap;
     }
-    resp->headers[resp->nheaders++] =
-        (http_header_entry){arena_strdup(resp->arena, name), v, dflt};
+    resp->headers[resp->nheaders++] = (http_header_entry){arena_strdup(resp->arena, name), v, dflt};
 }
 
 void http_header_add(http_response *resp, const char *name, const char *value) {
@@ -227,15 +226,16 @@ void http_cookie_set(http_response *resp, const char *name, const char *value,
     assert(*name && cookie_octets(name) && !strchr(name, '='));
     assert(cookie_octets(value));
     const char *same = opts->same_site ? opts->same_site : "Lax";
-    assert(strcmp(same, "Lax") == 0 || strcmp(same, "Strict") == 0 ||
-           strcmp(same, "None") == 0);
+    assert(strcmp(same, "Lax") == 0 || strcmp(same, "Strict") == 0 || strcmp(same, "None") == 0);
     char age[48] = "";
-    if (opts->max_age > 0) snprintf(age, sizeof age, "; Max-Age=%ld", opts->max_age);
-    else if (opts->max_age < 0) snprintf(age, sizeof age, "; Max-Age=0");
-    const char *v = arena_sprintf(resp->arena, "%s=%s; Path=%s%s%s; SameSite=%s%s", name,
-                                  value, opts->path ? opts->path : "/", age,
-                                  opts->script_readable ? "" : "; HttpOnly", same,
-                                  opts->secure || strcmp(same, "None") == 0 ? "; Secure" : "");
+    if (opts->max_age > 0)
+        snprintf(age, sizeof age, "; Max-Age=%ld", opts->max_age);
+    else if (opts->max_age < 0)
+        snprintf(age, sizeof age, "; Max-Age=0");
+    const char *v =
+        arena_sprintf(resp->arena, "%s=%s; Path=%s%s%s; SameSite=%s%s", name, value,
+                      opts->path ? opts->path : "/", age, opts->script_readable ? "" : "; HttpOnly",
+                      same, opts->secure || strcmp(same, "None") == 0 ? "; Secure" : "");
     header_push(resp, "Set-Cookie", v, false);
 }
 
@@ -268,8 +268,7 @@ const char *http_response_body(const http_response *resp, size_t *len) {
 
 /* ---- names ---- */
 
-static const char *method_names[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",
-                                     "OPTIONS"};
+static const char *method_names[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
 
 const char *http_method_name(int method) {
     for (int i = 0; i < 7; i++) {
@@ -287,30 +286,55 @@ int http_method_parse(const char *name) {
 
 const char *http_reason(int status) {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "";
     }
 }

@@ -61,8 +61,7 @@ http_exchange *http_exchange_new(const http_server_config *cfg, const char *raw_
 
 void http_exchange_header(http_exchange *ex, const char *name, const char *value) {
     http_field_list_add(&ex->arena, &ex->priv.headers, arena_strdup(&ex->arena, name),
-                        arena_strdup(&ex->arena, value ? value : ""),
-                        value ? strlen(value) : 0);
+                        arena_strdup(&ex->arena, value ? value : ""), value ? strlen(value) : 0);
 }
 
 /* The path part of the raw target with anything unprintable replaced, for the log. Query
@@ -308,8 +307,7 @@ http_response *http_dispatch(const http_server_config *cfg, const http_fake_requ
     http_exchange *ex = http_exchange_new(norm, target ? target : path);
     free(target);
     ex->own_cfg = norm;
-    ex->req.remote_addr = arena_strdup(&ex->arena, fr->remote_addr ? fr->remote_addr
-                                                                   : "127.0.0.1");
+    ex->req.remote_addr = arena_strdup(&ex->arena, fr->remote_addr ? fr->remote_addr : "127.0.0.1");
     if (fr->headers) {
         for (const char *const *h = fr->headers; h[0] && h[1]; h += 2) {
             http_exchange_header(ex, h[0], h[1]);

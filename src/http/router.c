@@ -115,8 +115,8 @@ static rnode *child(rnode *n, int kind, const char *text, size_t len, const char
     return k;
 }
 
-void http_route_ex(http_router *router, int methods, const char *pattern,
-                   http_handler handler, const void *data) {
+void http_route_ex(http_router *router, int methods, const char *pattern, http_handler handler,
+                   const void *data) {
     if (!pattern || pattern[0] != '/') bad_pattern(pattern ? pattern : "", "must start with /");
     if (!handler) bad_pattern(pattern, "no handler");
     if (methods <= 0 || (methods & ~HTTP_ANY)) bad_pattern(pattern, "bad method flags");
@@ -233,8 +233,8 @@ static int visit(search *s, const rnode *n, size_t i) {
     return 0;
 }
 
-int http_router_match(const http_router *router, arena *a, int method, char **segs,
-                      size_t nsegs, http_route_match *m) {
+int http_router_match(const http_router *router, arena *a, int method, char **segs, size_t nsegs,
+                      http_route_match *m) {
     memset(m, 0, sizeof *m);
     search s = {0};
     s.method = method;
@@ -280,8 +280,8 @@ int http_router_match(const http_router *router, arena *a, int method, char **se
 }
 
 const char *http_allow_header(arena *a, int allowed) {
-    static const char *names[NMETHODS] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",
-                                          "OPTIONS"};
+    static const char *names[NMETHODS] = {"GET",    "HEAD",  "POST",   "PUT",
+                                          "DELETE", "PATCH", "OPTIONS"};
     char *out = arena_alloc(a, 64);
     out[0] = '\0';
     for (int i = 0; i < NMETHODS; i++) {

@@ -93,15 +93,14 @@ static void remote_addr(http_exchange *ex, struct MHD_Connection *conn) {
             inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr,
                       sizeof addr);
         } else if (sa->sa_family == AF_INET6) {
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                      addr, sizeof addr);
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, addr,
+                      sizeof addr);
         }
     }
     ex->req.remote_addr = arena_strdup(&ex->arena, addr);
 }
 
-static enum MHD_Result respond(struct MHD_Connection *conn, http_exchange *ex,
-                               const char *method) {
+static enum MHD_Result respond(struct MHD_Connection *conn, http_exchange *ex, const char *method) {
     http_process(ex, method);
     http_response *resp = &ex->resp;
     /* The body lives in the exchange until the completed callback, after sending. */
@@ -109,8 +108,7 @@ static enum MHD_Result respond(struct MHD_Connection *conn, http_exchange *ex,
         MHD_create_response_from_buffer(resp->len, (void *)resp->body, MHD_RESPMEM_PERSISTENT);
     if (!r) return MHD_NO;
     for (size_t i = 0; i < resp->nheaders; i++) {
-        if (MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value) !=
-            MHD_YES) {
+        if (MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value) != MHD_YES) {
             log_warn("http: header %s refused by libmicrohttpd", resp->headers[i].name);
         }
     }
@@ -122,9 +120,8 @@ static enum MHD_Result respond(struct MHD_Connection *conn, http_exchange *ex,
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls) {
     http_server *s = cls;
     http_exchange *ex = *req_cls;
     if (!ex) {
@@ -167,8 +164,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 }
 
 /* Parses "host:port", "[v6]:port" or ":port" into a socket address. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *err,
-                        size_t errlen) {
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *err, size_t errlen) {
     char host[256];
     const char *port;
     if (listen[0] == '[') {
@@ -213,8 +209,8 @@ http_server *http_server_start(const http_server_config *cfg, char *err, size_t 
         free(s);
         return NULL;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     uint16_t port = ss.ss_family == AF_INET6
                         ? ntohs(((struct sockaddr_in6 *)(void *)&ss)->sin6_port)
@@ -224,12 +220,11 @@ http_server *http_server_start(const http_server_config *cfg, char *err, size_t 
         flags, port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_URI_LOG_CALLBACK,
+        on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!s->d) {
-        snprintf(err, errlen, "cannot listen on %s%s%s", s->listen,
-                 s->last_error[0] ? ": " : "", s->last_error);
+        snprintf(err, errlen, "cannot listen on %s%s%s", s->listen, s->last_error[0] ? ": " : "",
+                 s->last_error);
         free(s);
         return NULL;
     }

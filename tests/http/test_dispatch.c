@@ -74,8 +74,8 @@ static void h_redirect(http_request *req, http_response *resp) {
 }
 static void h_cookie(http_request *req, http_response *resp) {
     http_cookie_set(resp, "sid", "abc123", NULL);
-    http_cookie_opts o = {.max_age = 3600, .same_site = "Strict", .secure = true,
-                          .path = "/account"};
+    http_cookie_opts o = {
+        .max_age = 3600, .same_site = "Strict", .secure = true, .path = "/account"};
     http_cookie_set(resp, "pref", "cy", &o);
     http_cookie_clear(resp, "old", NULL);
     http_text(resp, 200, "ok");
@@ -100,8 +100,7 @@ static int before(http_request *req, http_response *resp) {
     before_route_seen = req->route;
     req->user = (void *)"alice";
     req->lang = "cy";
-    if (req->route_data && strcmp(req->route_data, "admin") == 0 &&
-        !http_header(req, "X-Admin")) {
+    if (req->route_data && strcmp(req->route_data, "admin") == 0 && !http_header(req, "X-Admin")) {
         http_error(req, resp, 403, "Admins only.");
         return 1;
     }
@@ -112,13 +111,12 @@ static int error_calls;
 static void error_page(http_request *req, http_response *resp, int status, const char *msg) {
     error_calls++;
     assert_int_equal(http_response_status(resp), status);
-    char *page = arena_sprintf(req->arena, "<h1>Error %d</h1><p>%s</p><p>lang=%s</p>", status,
-                               msg, req->lang ? req->lang : "-");
+    char *page = arena_sprintf(req->arena, "<h1>Error %d</h1><p>%s</p><p>lang=%s</p>", status, msg,
+                               req->lang ? req->lang : "-");
     http_html(resp, status, page);
 }
 
-static void path_error_page(http_request *req, http_response *resp, int status,
-                            const char *msg) {
+static void path_error_page(http_request *req, http_response *resp, int status, const char *msg) {
     http_text(resp, status, arena_sprintf(req->arena, "%d at %s", status, req->path));
 }
 
@@ -371,9 +369,13 @@ static void malformed_paths_and_queries_are_400(void **state) {
 
 static void query_form_and_cookies_reach_handler(void **state) {
     fixture *f = *state;
-    const char *headers[] = {"Content-Type", "application/x-www-form-urlencoded",
-                             "Cookie", "theme=dark; sid=s3cr3t",
-                             "User-Agent", "cmocka", NULL};
+    const char *headers[] = {"Content-Type",
+                             "application/x-www-form-urlencoded",
+                             "Cookie",
+                             "theme=dark; sid=s3cr3t",
+                             "User-Agent",
+                             "cmocka",
+                             NULL};
     http_fake_request fr = {.method = HTTP_POST,
                             .path = "/echo?a=1&b=two+words",
                             .headers = headers,
@@ -396,16 +398,16 @@ static void query_form_and_cookies_reach_handler(void **state) {
                      "Hello\r\n--b0undary\r\nContent-Disposition: form-data; name=\"doc\"; "
                      "filename=\"minutes.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
                      "%PDF-1.4\r\n--b0undary--\r\n";
-    fr = (http_fake_request){.method = HTTP_POST, .path = "/echo", .headers = mp_headers,
-                             .body = mp};
+    fr = (http_fake_request){
+        .method = HTTP_POST, .path = "/echo", .headers = mp_headers, .body = mp};
     r = http_dispatch(&f->cfg, &fr);
     assert_int_equal(http_response_status(r), 200);
     assert_body_has(r, "f title=Hello\nu doc minutes.pdf application/pdf 8\n");
     http_response_free(r);
 
     /* invalid UTF-8 in a form field */
-    fr = (http_fake_request){.method = HTTP_POST, .path = "/echo", .headers = headers,
-                             .body = "name=%C3"};
+    fr = (http_fake_request){
+        .method = HTTP_POST, .path = "/echo", .headers = headers, .body = "name=%C3"};
     r = http_dispatch(&f->cfg, &fr);
     assert_int_equal(http_response_status(r), 400);
     assert_body_has(r, "name");
@@ -419,8 +421,7 @@ static void caps_give_413(void **state) {
     memset(big, 'x', 4999);
     big[4999] = '\0';
     memcpy(big, "a=", 2);
-    http_fake_request fr = {.method = HTTP_POST, .path = "/echo", .headers = headers,
-                            .body = big};
+    http_fake_request fr = {.method = HTTP_POST, .path = "/echo", .headers = headers, .body = big};
     http_response *r = http_dispatch(&f->cfg, &fr);
     assert_int_equal(http_response_status(r), 413);
     assert_body_has(r, "4096");
@@ -699,9 +700,15 @@ static void static_files(void **state) {
     }
 
     /* traversal, hidden files, encoded slashes, directories, missing files */
-    const char *bad[] = {"/static/../test_dispatch.c", "/static/%2e%2e/etc/passwd",
-                         "/static/css/..%2Fapp.css", "/static/.env", "/static/css%2Fapp.css",
-                         "/static/css", "/static/css/", "/static/missing.css", "/static/"};
+    const char *bad[] = {"/static/../test_dispatch.c",
+                         "/static/%2e%2e/etc/passwd",
+                         "/static/css/..%2Fapp.css",
+                         "/static/.env",
+                         "/static/css%2Fapp.css",
+                         "/static/css",
+                         "/static/css/",
+                         "/static/missing.css",
+                         "/static/"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         r = get(f, bad[i]);
         if (http_response_status(r) != 404) {
@@ -726,14 +733,14 @@ static void static_files(void **state) {
     assert_int_equal(system(cmd), 0);
 }
 
-
 /* Random request targets: every answer is one of the expected statuses and carries
  * the security headers; nothing crashes (ASan/UBSan watch). Deterministic seed. */
 static void random_targets_never_crash(void **state) {
     fixture *f = *state;
-    static const char *pieces[] = {"/", "places", "new", "%", "%2", "%2F", "%zz", "%C3%A9",
-                                   "%FF", "%00", "?", "&", "=", "a", "..", ".", "\xc3",
-                                   "\xa9", "static", "files", "echo", "q=%", "#", "+", "{id}"};
+    static const char *pieces[] = {"/",      "places", "new",  "%",    "%2",     "%2F",   "%zz",
+                                   "%C3%A9", "%FF",    "%00",  "?",    "&",      "=",     "a",
+                                   "..",     ".",      "\xc3", "\xa9", "static", "files", "echo",
+                                   "q=%",    "#",      "+",    "{id}"};
     uint64_t x = 88172645463325252ULL;
     int seen[600] = {0};
     for (int iter = 0; iter < 5000; iter++) {

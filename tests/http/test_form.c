@@ -54,9 +54,8 @@ static void urlencoded_fields(void **state) {
     arena_init(&a, 0);
     http_field_list l;
     char err[256];
-    assert_int_equal(urlenc(&a, "a=1&b=x+y&&c=%C3%A9t%C3%A9&d&e=&a=2&note=two%0D%0Alines",
-                            &LIM, &l, err),
-                     0);
+    assert_int_equal(
+        urlenc(&a, "a=1&b=x+y&&c=%C3%A9t%C3%A9&d&e=&a=2&note=two%0D%0Alines", &LIM, &l, err), 0);
     assert_int_equal(l.n, 7);
     assert_string_equal(http_field_list_find(&l, "a")->value, "1"); /* first wins */
     assert_string_equal(l.items[5].value, "2");
@@ -85,11 +84,11 @@ static void urlencoded_rejects_bad_input(void **state) {
     assert_int_equal(urlenc(&a, "title=%FF%FE", &LIM, &l, err), 400);
     assert_non_null(strstr(err, "UTF-8"));
     assert_non_null(strstr(err, "title"));
-    assert_int_equal(urlenc(&a, "t=%C0%AF", &LIM, &l, err), 400); /* overlong '/' */
+    assert_int_equal(urlenc(&a, "t=%C0%AF", &LIM, &l, err), 400);    /* overlong '/' */
     assert_int_equal(urlenc(&a, "t=%ED%A0%80", &LIM, &l, err), 400); /* surrogate */
-    assert_int_equal(urlenc(&a, "t=a%00b", &LIM, &l, err), 400);    /* NUL */
-    assert_int_equal(urlenc(&a, "t=%1B[31m", &LIM, &l, err), 400);  /* escape */
-    assert_int_equal(urlenc(&a, "%FF=1", &LIM, &l, err), 400);      /* bad name */
+    assert_int_equal(urlenc(&a, "t=a%00b", &LIM, &l, err), 400);     /* NUL */
+    assert_int_equal(urlenc(&a, "t=%1B[31m", &LIM, &l, err), 400);   /* escape */
+    assert_int_equal(urlenc(&a, "%FF=1", &LIM, &l, err), 400);       /* bad name */
     arena_free(&a);
 }
 
@@ -119,12 +118,12 @@ static void urlencoded_caps(void **state) {
     arena_free(&a);
 }
 
-static int multipart(arena *a, const char *body, const http_form_limits *lim,
-                     http_field_list *f, http_upload_list *u, char *err) {
+static int multipart(arena *a, const char *body, const http_form_limits *lim, http_field_list *f,
+                     http_upload_list *u, char *err) {
     memset(f, 0, sizeof *f);
     memset(u, 0, sizeof *u);
-    return http_parse_multipart(a, "multipart/form-data; boundary=\"XyZ\"", body, strlen(body),
-                                lim, f, u, err, 256);
+    return http_parse_multipart(a, "multipart/form-data; boundary=\"XyZ\"", body, strlen(body), lim,
+                                f, u, err, 256);
 }
 
 static void multipart_fields_and_uploads(void **state) {
@@ -134,35 +133,35 @@ static void multipart_fields_and_uploads(void **state) {
     http_field_list f;
     http_upload_list u;
     char err[256];
-    const char *body =
-        "preamble to ignore\r\n"
-        "--XyZ\r\n"
-        "Content-Disposition: form-data; name=\"title\"\r\n"
-        "\r\n"
-        "Caf\xC3\xA9 on the green\r\n"
-        "--XyZ\r\n"
-        "content-disposition: form-data; name=\"photo\"; filename=\"C:\\\\Users\\\\me\\\\pic.png\"\r\n"
-        "Content-Type: image/png\r\n"
-        "\r\n"
-        "\x89PNG\r\n\x1a\n\xff\x00\r\n--Xy not a boundary\r\n"
-        "--XyZ\r\n"
-        "Content-Disposition: form-data; name=\"empty\"; filename=\"\"\r\n"
-        "\r\n"
-        "\r\n"
-        "--XyZ\r\n"
-        "Content-Disposition: form-data; name=\"multi\"\r\n"
-        "\r\n"
-        "line1\r\nline2\r\n"
-        "--XyZ--\r\n"
-        "epilogue";
+    const char *body = "preamble to ignore\r\n"
+                       "--XyZ\r\n"
+                       "Content-Disposition: form-data; name=\"title\"\r\n"
+                       "\r\n"
+                       "Caf\xC3\xA9 on the green\r\n"
+                       "--XyZ\r\n"
+                       "content-disposition: form-data; name=\"photo\"; "
+                       "filename=\"C:\\\\Users\\\\me\\\\pic.png\"\r\n"
+                       "Content-Type: image/png\r\n"
+                       "\r\n"
+                       "\x89PNG\r\n\x1a\n\xff\x00\r\n--Xy not a boundary\r\n"
+                       "--XyZ\r\n"
+                       "Content-Disposition: form-data; name=\"empty\"; filename=\"\"\r\n"
+                       "\r\n"
+                       "\r\n"
+                       "--XyZ\r\n"
+                       "Content-Disposition: form-data; name=\"multi\"\r\n"
+                       "\r\n"
+                       "line1\r\nline2\r\n"
+                       "--XyZ--\r\n"
+                       "epilogue";
     /* strlen stops at the NUL in the PNG bytes, so pass the real length */
     size_t len = 0;
     while (strncmp(body + len, "epilogue", 8) != 0) len++;
     len += 8;
     memset(&f, 0, sizeof f);
     memset(&u, 0, sizeof u);
-    int rc = http_parse_multipart(&a, "multipart/form-data; boundary=XyZ", body, len, &LIM, &f,
-                                  &u, err, sizeof err);
+    int rc = http_parse_multipart(&a, "multipart/form-data; boundary=XyZ", body, len, &LIM, &f, &u,
+                                  err, sizeof err);
     assert_int_equal(rc, 0);
     assert_int_equal(f.n, 2);
     assert_string_equal(http_field_list_find(&f, "title")->value, "Caf\xC3\xA9 on the green");
@@ -190,23 +189,21 @@ static void multipart_rejects_malformed(void **state) {
     assert_int_equal(multipart(&a, ok, &LIM, &f, &u, err), 0);
     assert_string_equal(http_field_list_find(&f, "a")->value, "v");
     /* no boundary parameter */
-    assert_int_equal(http_parse_multipart(&a, "multipart/form-data", ok, strlen(ok), &LIM, &f,
-                                          &u, err, sizeof err),
+    assert_int_equal(http_parse_multipart(&a, "multipart/form-data", ok, strlen(ok), &LIM, &f, &u,
+                                          err, sizeof err),
                      400);
     assert_non_null(strstr(err, "boundary"));
     /* never terminated */
-    assert_int_equal(
-        multipart(&a, "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv", &LIM, &f,
-                  &u, err),
-        400);
+    assert_int_equal(multipart(&a, "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv",
+                               &LIM, &f, &u, err),
+                     400);
     /* headers never end */
     assert_int_equal(multipart(&a, "--XyZ\r\nContent-Disposition: form-data", &LIM, &f, &u, err),
                      400);
     /* a part without a name */
-    assert_int_equal(
-        multipart(&a, "--XyZ\r\nContent-Disposition: form-data\r\n\r\nv\r\n--XyZ--", &LIM, &f,
-                  &u, err),
-        400);
+    assert_int_equal(multipart(&a, "--XyZ\r\nContent-Disposition: form-data\r\n\r\nv\r\n--XyZ--",
+                               &LIM, &f, &u, err),
+                     400);
     assert_non_null(strstr(err, "name"));
     /* "filename" must not be taken for "name" */
     assert_int_equal(multipart(&a,
@@ -220,7 +217,8 @@ static void multipart_rejects_malformed(void **state) {
     assert_int_equal(multipart(&a, "hello", &LIM, &f, &u, err), 400);
     /* invalid UTF-8 in a text field names the field */
     assert_int_equal(
-        multipart(&a, "--XyZ\r\nContent-Disposition: form-data; name=\"bio\"\r\n\r\n\xff\r\n--XyZ--",
+        multipart(&a,
+                  "--XyZ\r\nContent-Disposition: form-data; name=\"bio\"\r\n\r\n\xff\r\n--XyZ--",
                   &LIM, &f, &u, err),
         400);
     assert_non_null(strstr(err, "bio"));
@@ -241,7 +239,8 @@ static void multipart_caps(void **state) {
                         "\r\n3\r\n--XyZ--";
     assert_int_equal(multipart(&a, three, &lim, &f, &u, err), 413);
     assert_non_null(strstr(err, "too many"));
-    const char *big = "--XyZ\r\nContent-Disposition: form-data; name=\"bio\"\r\n\r\n12345\r\n--XyZ--";
+    const char *big =
+        "--XyZ\r\nContent-Disposition: form-data; name=\"bio\"\r\n\r\n12345\r\n--XyZ--";
     assert_int_equal(multipart(&a, big, &lim, &f, &u, err), 413);
     assert_non_null(strstr(err, "bio"));
     /* files are not bound by the text field cap (the body cap bounds them) */
@@ -273,8 +272,9 @@ static void cookies(void **state) {
     arena_init(&a, 0);
     http_field_list l;
     memset(&l, 0, sizeof l);
-    http_parse_cookies(&a, "sid=abc123; theme=\"dark\";lang=cy;  empty=; =orphan; "
-                           "bad name=1; noeq; raw=\xff\xfe; last=x y",
+    http_parse_cookies(&a,
+                       "sid=abc123; theme=\"dark\";lang=cy;  empty=; =orphan; "
+                       "bad name=1; noeq; raw=\xff\xfe; last=x y",
                        &l);
     assert_string_equal(http_field_list_find(&l, "sid")->value, "abc123");
     assert_string_equal(http_field_list_find(&l, "theme")->value, "dark");
@@ -292,7 +292,6 @@ static void cookies(void **state) {
     assert_int_equal(l.n, 5);
     arena_free(&a);
 }
-
 
 /* ---- randomised robustness: hostile input never crashes and never yields fields that
  * break the contract (text fields are valid UTF-8 text, len matches). Deterministic
@@ -313,10 +312,14 @@ static size_t random_text(char *out, size_t max, bool hostile) {
     for (size_t i = 0; i < n; i++) {
         uint64_t r = rng() % (hostile ? 10 : 8);
         if (!hostile && r == 7) r = 8;
-        if (r < 6) out[i] = alphabet[rng() % (sizeof alphabet - 1)];
-        else if (r < 8) out[i] = (char)(0x80 + rng() % 0x80);
-        else if (r < 9) out[i] = "0123456789abcdefABCDEF"[rng() % 22];
-        else out[i] = (char)(rng() % 0x20);
+        if (r < 6)
+            out[i] = alphabet[rng() % (sizeof alphabet - 1)];
+        else if (r < 8)
+            out[i] = (char)(0x80 + rng() % 0x80);
+        else if (r < 9)
+            out[i] = "0123456789abcdefABCDEF"[rng() % 22];
+        else
+            out[i] = (char)(rng() % 0x20);
     }
     return n;
 }
@@ -360,8 +363,12 @@ static void random_input_never_breaks_parsers(void **state) {
         for (int e = 0; e < edits; e++) {
             size_t at = rng() % m;
             switch (rng() % 3) {
-            case 0: in[at] = (char)rng(); break;
-            case 1: m = at; break;
+            case 0:
+                in[at] = (char)rng();
+                break;
+            case 1:
+                m = at;
+                break;
             default:
                 if (m + 8 < sizeof in) {
                     memmove(in + at + 8, in + at, m - at);
@@ -372,8 +379,8 @@ static void random_input_never_breaks_parsers(void **state) {
         }
         http_field_list f = {0};
         http_upload_list u = {0};
-        rc = http_parse_multipart(&a, "multipart/form-data; boundary=XyZ", in, m, &lim, &f, &u,
-                                  err, sizeof err);
+        rc = http_parse_multipart(&a, "multipart/form-data; boundary=XyZ", in, m, &lim, &f, &u, err,
+                                  sizeof err);
         assert_true(rc == 0 || rc == 400 || rc == 413);
         if (rc == 0) {
             check_fields(&f);

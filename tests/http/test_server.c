@@ -173,8 +173,8 @@ static int raw_request(unsigned port, const char *data, size_t len) {
 static int raw_get(unsigned port, const char *target) {
     size_t n = strlen(target) + 128;
     char *req = malloc(n);
-    int len = snprintf(req, n, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-                       target);
+    int len =
+        snprintf(req, n, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", target);
     int st = raw_request(port, req, (size_t)len);
     free(req);
     return st;
@@ -212,16 +212,15 @@ static void serves_pages_with_security_headers(void **state) {
     assert_true(has_header(&r, "\r\nContent-Security-Policy:"));
     reply_free(&r);
 
-    assert_int_equal(request(c, "DELETE", http_server_port(s), "/", NULL, 0, false, &r),
-                     CURLE_OK);
+    assert_int_equal(request(c, "DELETE", http_server_port(s), "/", NULL, 0, false, &r), CURLE_OK);
     assert_int_equal(r.status, 405);
     assert_true(has_header(&r, "\r\nAllow: GET, HEAD\r\n"));
     reply_free(&r);
 
     const char *form = "name=Caf%C3%A9+%3Cb%3E";
-    assert_int_equal(request(c, "POST", http_server_port(s), "/echo?n=7", form, strlen(form),
-                             false, &r),
-                     CURLE_OK);
+    assert_int_equal(
+        request(c, "POST", http_server_port(s), "/echo?n=7", form, strlen(form), false, &r),
+        CURLE_OK);
     assert_int_equal(r.status, 200);
     char want[128];
     snprintf(want, sizeof want, "n=7 name=Caf\xC3\xA9 <b> addr=127.0.0.1 len=%zu", strlen(form));
@@ -260,8 +259,7 @@ static void body_over_cap_gets_413_and_server_keeps_serving(void **state) {
     assert_int_equal(r.status, 413);
     reply_free(&r);
     /* just under the cap is fine */
-    assert_int_equal(request(c, "POST", port, "/echo", big, (64 << 10) - 1, false, &r),
-                     CURLE_OK);
+    assert_int_equal(request(c, "POST", port, "/echo", big, (64 << 10) - 1, false, &r), CURLE_OK);
     assert_int_equal(r.status, 200);
     reply_free(&r);
     assert_int_equal(request(c, "GET", port, "/", NULL, 0, false, &r), CURLE_OK);
@@ -291,8 +289,7 @@ static void malformed_and_overlong_requests(void **state) {
     assert_true(st == 414 || st == 431 || st == 400);
     /* a header far too big */
     char *hdr = malloc(n + 200);
-    int len = snprintf(hdr, n + 200, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n",
-                       longurl + 1);
+    int len = snprintf(hdr, n + 200, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", longurl + 1);
     st = raw_request(port, hdr, (size_t)len);
     assert_true(st == 431 || st == 413 || st == 400);
     free(hdr);
@@ -321,8 +318,8 @@ static void *client(void *p) {
         snprintf(path, sizeof path, "/echo?n=%d-%d", a->id, i);
         snprintf(want, sizeof want, "n=%d-%d name=-", a->id, i);
         reply r;
-        if (request(c, "GET", a->port, path, NULL, 0, false, &r) == CURLE_OK &&
-            r.status == 200 && strncmp(buf_cstr(&r.body), want, strlen(want)) == 0) {
+        if (request(c, "GET", a->port, path, NULL, 0, false, &r) == CURLE_OK && r.status == 200 &&
+            strncmp(buf_cstr(&r.body), want, strlen(want)) == 0) {
             a->ok++;
         }
         reply_free(&r);
