@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/buf.h"
 #include "core/utf8.h"
@@ -56,6 +57,17 @@ csv_reader *csv_open_file(const char *path, char sep, char *err, size_t errlen) 
     }
     buf b;
     buf_init(&b, (size_t)1 << 31);
+    /* One allocation of the file's size up front: growing by doubling copies and touches
+     * twice the memory, which dominates reading a 20 MB survey file. */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        (unsigned long long)st.st_size < ((size_t)1 << 31)) {
+        size_t want = (size_t)st.st_size;
+        b.data = xmalloc(want + 1);
+        b.cap = want + 1;
+        b.len = fread(b.data, 1, want, f);
+        b.data[b.len] = '\0';
+    }
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {

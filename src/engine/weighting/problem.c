@@ -79,6 +79,40 @@ int wt_map_put(wt_map *m, const char *key, int val) {
     return val;
 }
 
+/* Adds row (whose id is ids[row]) unless an earlier row has the same id; returns the
+ * earlier row, or -1. */
+static long idset_put(wt_idset *s, const char **ids, size_t row) {
+    if ((s->len + 1) * 2 > s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 1024;
+        uint64_t *ns = xcalloc(ncap, sizeof *ns);
+        for (size_t j = 0; j < s->cap; j++) {
+            uint64_t e = s->slots[j];
+            if (!e) continue;
+            /* The low bits of the slot index come from the hash's high half, stored. */
+            size_t i = (size_t)(e >> 32) & (ncap - 1);
+            while (ns[i]) i = (i + 1) & (ncap - 1);
+            ns[i] = e;
+        }
+        free(s->slots);
+        s->slots = ns;
+        s->cap = ncap;
+    }
+    uint64_t h = hash_str(ids[row]);
+    uint32_t hi = (uint32_t)(h >> 32);
+    size_t i = hi & (s->cap - 1);
+    while (s->slots[i]) {
+        uint64_t e = s->slots[i];
+        if ((uint32_t)(e >> 32) == hi) {
+            size_t other = (size_t)(uint32_t)e - 1;
+            if (strcmp(ids[other], ids[row]) == 0) return (long)other;
+        }
+        i = (i + 1) & (s->cap - 1);
+    }
+    s->slots[i] = (uint64_t)hi << 32 | (uint64_t)(row + 1);
+    s->len++;
+    return -1;
+}
+
 /* --- errors ------------------------------------------------------------------------------ */
 
 const char *weighting_error_code_name(weighting_error_code code) {
@@ -197,7 +231,7 @@ void weighting_problem_free(weighting_problem *p) {
     for (size_t i = 0; i < p->nerrs; i++) free(p->errs[i].ids);
     free(p->errs);
     free(p->ids);
-    wt_map_free(&p->idset);
+    free(p->idset.slots);
     free(p->codes);
     free(p->y);
     arena_free(&p->a);
@@ -334,7 +368,7 @@ void weighting_add_respondent(weighting_problem *p, const char *const *fields, s
         if (!*id) {
             add_error(p, WEIGHTING_E_BAD_ID, 0, "id", NULL,
                       "respondents: respondent %zu has an empty id", row + 1);
-        } else if (wt_map_put(&p->idset, id, (int)row) != (int)row) {
+        } else if (idset_put(&p->idset, p->ids, row) >= 0) {
             add_error(p, WEIGHTING_E_BAD_ID, 0, "id", NULL,
                       "respondents: id '%s' is used by more than one respondent (again at "
                       "respondent %zu)",

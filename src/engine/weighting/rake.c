@@ -111,8 +111,7 @@ static uint64_t hash_codes(const int32_t *c, size_t k) {
 }
 
 static void build_cells(const weighting_problem *p, cells *c) {
-    size_t V = p->nvars, cap = 16;
-    while (cap < p->n * 2) cap *= 2;
+    size_t V = p->nvars, cap = 1024;
     int32_t *slot = xmalloc(cap * sizeof *slot);
     memset(slot, 0xff, cap * sizeof *slot);
     size_t capc = 64;
@@ -142,6 +141,18 @@ static void build_cells(const weighting_problem *p, cells *c) {
             c->count[s] += 1;
             c->of[i] = s;
             break;
+        }
+        /* Keep the table at most half full: rehash the cells (not the people). */
+        if (c->n * 2 > cap) {
+            free(slot);
+            cap *= 2;
+            slot = xmalloc(cap * sizeof *slot);
+            memset(slot, 0xff, cap * sizeof *slot);
+            for (size_t k = 0; k < c->n; k++) {
+                size_t hk = (size_t)hash_codes(c->codes + k * V, V) & (cap - 1);
+                while (slot[hk] >= 0) hk = (hk + 1) & (cap - 1);
+                slot[hk] = (int32_t)k;
+            }
         }
     }
     free(slot);
@@ -214,59 +225,66 @@ static void compute_stats(ctx *x, const double *w, const double *p, weighting_st
     s->weighted_mean_y = s->se_weighted_mean_y = s->se_weighted_mean_y_fixed_weights = NAN;
     if (pr->y_col < 0) return;
 
+    /* Respondents of a cell share w, p and every category, so the raking adjustment
+     * (README step 2) subtracts the same amount d_c from every z = x / p of cell c: it runs
+     * on cell sums, and only the final variance needs each respondent's y. */
     const int32_t *of = x->c.of;
+    size_t nc = x->c.n, V = x->V;
+    double *ysum = xcalloc(nc, sizeof *ysum), *S = xcalloc(nc, sizeof *S);
+    double *d = xcalloc(nc, sizeof *d);
+    for (size_t i = 0; i < n; i++) ysum[of[i]] += pr->y[i];
     double wy = 0, W = 0;
-    for (size_t i = 0; i < n; i++) {
-        wy += w[of[i]] * pr->y[i];
-        W += w[of[i]];
+    for (size_t c = 0; c < nc; c++) {
+        wy += w[c] * ysum[c];
+        W += w[c] * x->c.count[c];
     }
     double ybar = wy / W;
     s->weighted_mean_y = ybar;
-    if (n < 2) return;
-
-    /* Weights treated as fixed: the variance of x = w (y - ybar) / W. */
-    double xs = 0, xss = 0;
-    for (size_t i = 0; i < n; i++) xs += w[of[i]] * (pr->y[i] - ybar) / W;
-    double xbar = xs / (double)n;
-    for (size_t i = 0; i < n; i++) {
-        double d = w[of[i]] * (pr->y[i] - ybar) / W - xbar;
-        xss += d * d;
-    }
-    s->se_weighted_mean_y_fixed_weights = sqrt((double)n / (double)(n - 1) * xss);
-
-    /* The raking adjustment works on z = x / p: "x <- x - p a" with a the category mean
-     * of x / p is "z <- z - a", which needs no division inside the loop. */
-    double *z = xmalloc(n * sizeof *z);
-    for (size_t i = 0; i < n; i++) {
-        double pi = p[of[i]];
-        z[i] = pi > 0 ? w[of[i]] / pi * (pr->y[i] - ybar) / W : 0;
+    if (n < 2) goto out;
+    for (size_t c = 0; c < nc; c++) {
+        double r = p[c] > 0 ? w[c] / p[c] : 0;
+        S[c] = r * (ysum[c] - x->c.count[c] * ybar) / W;
     }
     size_t maxc = 1;
-    for (size_t v = 0; v < x->V; v++)
+    for (size_t v = 0; v < V; v++)
         if (pr->vars[v].ncats > maxc) maxc = pr->vars[v].ncats;
     double *acc = xmalloc(maxc * sizeof *acc);
-    const size_t V = x->V;
     for (int pass = 0; pass < SE_PASSES; pass++) {
         for (size_t v = 0; v < V; v++) {
             const wt_var *wv = &pr->vars[v];
             memset(acc, 0, wv->ncats * sizeof *acc);
-            for (size_t i = 0; i < n; i++) acc[pr->codes[i * V + v]] += z[i];
+            for (size_t c = 0; c < nc; c++)
+                acc[x->c.codes[c * V + v]] += S[c] - x->c.count[c] * d[c];
             for (size_t k = 0; k < wv->ncats; k++)
                 acc[k] = wv->count[k] ? acc[k] / (double)wv->count[k] : 0;
-            for (size_t i = 0; i < n; i++) z[i] -= acc[pr->codes[i * V + v]];
+            for (size_t c = 0; c < nc; c++) d[c] += acc[x->c.codes[c * V + v]];
         }
     }
-    xs = 0;
-    for (size_t i = 0; i < n; i++) {
-        z[i] *= p[of[i]];
-        xs += z[i];
-    }
-    xbar = xs / (double)n;
-    xss = 0;
-    for (size_t i = 0; i < n; i++) xss += (z[i] - xbar) * (z[i] - xbar);
-    s->se_weighted_mean_y = sqrt((double)n / (double)(n - 1) * xss);
     free(acc);
-    free(z);
+    /* x = p (z0 - d) with z0 = (w / p)(y - ybar) / W; fixed weights: x = w (y - ybar) / W. */
+    double xs = 0, fs = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t c = (size_t)of[i];
+        double e = (pr->y[i] - ybar) / W;
+        double r = p[c] > 0 ? w[c] / p[c] : 0;
+        xs += p[c] * (r * e - d[c]);
+        fs += w[c] * e;
+    }
+    double xbar = xs / (double)n, fbar = fs / (double)n, xss = 0, fss = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t c = (size_t)of[i];
+        double e = (pr->y[i] - ybar) / W;
+        double r = p[c] > 0 ? w[c] / p[c] : 0;
+        double xv = p[c] * (r * e - d[c]) - xbar, fv = w[c] * e - fbar;
+        xss += xv * xv;
+        fss += fv * fv;
+    }
+    s->se_weighted_mean_y = sqrt((double)n / (double)(n - 1) * xss);
+    s->se_weighted_mean_y_fixed_weights = sqrt((double)n / (double)(n - 1) * fss);
+out:
+    free(ysum);
+    free(S);
+    free(d);
 }
 
 /* --- raking and trimming ---------------------------------------------------------------- */

@@ -1,0 +1,81 @@
+#!/bin/bash
+# Weighting engine speed (issue 6): 200,000 respondents x 5 variables (age 16+ in 5
+# bands, sex, tenure in 4 groups, disability, ethnic group in 5 = 400 cells), margins from
+# the Adur census extracts, reading the CSV and writing weights.csv + summary.json
+# included. Target: under 0.5 s and under 100 MB. Also the 2,000-respondent reference
+# case. Prints wall time (median of 5 runs) and peak memory (max RSS).
+#
+# Needs: CG_BIN (release binary), CG_SHARED_DATA (bench/run.sh sets both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${CG_BIN:-$PWD/build/commonground}
+DATA=${CG_SHARED_DATA:-$(cd .. && pwd)/shared/data}
+[ -x "$BIN" ] || { echo "weighting: $BIN not built (make build/commonground)"; exit 1; }
+[ -d "$DATA/census" ] || { echo "weighting: $DATA/census absent, skipped"; exit 0; }
+N=${WEIGHT_BENCH_N:-200000}
+work=$(mktemp -d /tmp/cg_weight_bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+"$BIN" weight margins-from-census --census "$DATA/census" --area Adur \
+  --variables age6,sex,tenure,disability,ethnic_group5 --out "$work/margins.csv" 2>/dev/null
+
+# Skewed synthetic respondents (older, owner-occupiers, women and White residents answer
+# more often), fixed seed so every run reads the same file.
+awk -v n="$N" 'BEGIN {
+  srand(20210321);
+  split("Aged 16 to 24 years|Aged 25 to 34 years|Aged 35 to 49 years|Aged 50 to 64 years|Aged 65 years and over", age, "|");
+  split("1 3 6 10 18", aw, " ");
+  split("Female|Male", sex, "|"); split("62 38", sw, " ");
+  split("Owned outright|Owned with mortgage or shared ownership|Social rented|Private rented or lives rent free", ten, "|");
+  split("55 25 9 11", tw, " ");
+  split("Disabled under the Equality Act|Not disabled under the Equality Act", dis, "|"); split("25 75", dw, " ");
+  split("\"Asian, Asian British or Asian Welsh\"|\"Black, Black British, Black Welsh, Caribbean or African\"|Mixed or Multiple ethnic groups|Other ethnic group|White", eth, "|");
+  split("1 0.5 1.5 0.6 96.4", ew, " ");
+  print "id,age6,sex,tenure,disability,ethnic_group5,y";
+  for (i = 1; i <= n; i++) {
+    a = pick(aw, 5); t = pick(tw, 4);
+    y = (rand() < 0.25 + 0.08 * (5 - a) + (t >= 3 ? 0.15 : 0)) ? 1 : 0;
+    printf "R%06d,%s,%s,%s,%s,%s,%d\n", i, age[a], sex[pick(sw, 2)], ten[t], dis[pick(dw, 2)], eth[pick(ew, 5)], y;
+  }
+}
+function pick(w, k,   s, j, u) {
+  s = 0; for (j = 1; j <= k; j++) s += w[j];
+  u = rand() * s;
+  for (j = 1; j < k; j++) { u -= w[j]; if (u < 0) return j; }
+  return k;
+}' > "$work/respondents.csv"
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+bench_case() { # $1 label, rest = arguments to `weight`
+  local label=$1
+  shift
+  local times=() rss=0
+  for run in 1 2 3 4 5; do
+    /usr/bin/time -f '%e %M' -o "$work/time" "$BIN" weight "$@" --format quiet >/dev/null 2>"$work/err" || {
+      echo "weighting: $label failed:"; cat "$work/err"; exit 1; }
+    read -r t m <"$work/time"
+    times+=("$t")
+    [ "$m" -gt "$rss" ] && rss=$m
+  done
+  local med
+  med=$(printf '%s\n' "${times[@]}" | median)
+  printf '%-44s wall %ss (median of 5; runs: %s)  max RSS %.1f MB\n' "$label" "$med" "${times[*]}" "$(echo "$rss / 1024" | bc -l)"
+}
+
+rows=$(($(wc -l <"$work/respondents.csv") - 1))
+size=$(du -h "$work/respondents.csv" | cut -f1)
+bench_case "$rows respondents x 5 variables ($size CSV)" \
+  --respondents "$work/respondents.csv" --margins "$work/margins.csv" --out "$work/out"
+python3 - "$work/out/summary.json" <<'EOF' 2>/dev/null || true
+import json, sys
+s = json.load(open(sys.argv[1]))
+print(f"  status {s['status']}, {s['iterations']} sweeps, {s['n_cells']} cells, ESS {s['ess']:.0f}, "
+      f"weight ratio {s['weight_ratio']:.1f}, max margin error {s['max_abs_margin_error']:.2g}")
+EOF
+bench_case "same, trimmed at 5 x mean weight" \
+  --respondents "$work/respondents.csv" --margins "$work/margins.csv" --trim-upper 5 --out "$work/out_trim"
+if [ -d "$DATA/weighting/adur_age_sex_tenure" ]; then
+  bench_case "adur_age_sex_tenure (2,000 respondents)" \
+    --case "$DATA/weighting/adur_age_sex_tenure" --out "$work/out_adur"
+fi
