@@ -53,14 +53,24 @@ all: build
 deps:
 	@scripts/deps.sh
 
-build: deps $(BIN) assets
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+# Packages are installed first, on their own, so that a parallel build never compiles
+# against headers that are still being installed.
+build:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BIN) assets locale
 
 # Static assets served under /static/: the stylesheet compiled from GOV.UK Frontend's
 # Sass sources (npm) plus our own files in static/.
 STATIC_OWN := $(filter-out static/scss/%,$(shell find static -type f))
-assets: npm-deps build/static/app.css $(patsubst static/%,build/static/%,$(STATIC_OWN))
+NPM_STAMP := node_modules/.cg-lock-stamp
+assets: $(NPM_STAMP) build/static/app.css $(patsubst static/%,build/static/%,$(STATIC_OWN))
 
-build/static/app.css: $(wildcard static/scss/*.scss) scripts/build-css.mjs package-lock.json
+$(NPM_STAMP): package-lock.json
+	@scripts/npm-deps.sh
+
+build/static/app.css: $(wildcard static/scss/*.scss) scripts/build-css.mjs $(NPM_STAMP)
 	@node scripts/build-css.mjs
 
 build/static/%: static/%
@@ -101,14 +111,15 @@ build/test/tests/server/%: tests/server/%.c tests/server/harness.c tests/server/
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(PKG_CFLAGS) -Itests -o $@ $(filter %.c %.o,$^) $(TEST_LDFLAGS) $(PKG_LIBS) -lcmocka
 
-unit-tests: deps $(UNIT_BIN) $(SERVER_BIN) $(TEST_BIN)
+unit-tests: $(UNIT_BIN) $(SERVER_BIN) $(TEST_BIN) $(MO_FILES)
 
 # Everything: unit tests, HTTP tests against the real server, browser tests.
-test: deps unit-tests assets
+test:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory -j$(JOBS) unit-tests assets locale
 	@tests/run.sh
 
-npm-deps:
-	@if [ -f package.json ]; then scripts/npm-deps.sh; fi
+npm-deps: $(NPM_STAMP)
 
 run: build
 	@scripts/run.sh
@@ -133,8 +144,6 @@ MO_FILES := $(patsubst po/%.po,build/locale/%/commonground.mo,$(PO_FILES))
 
 .PHONY: locale i18n-extract
 locale: $(MO_FILES)
-build: $(MO_FILES)
-unit-tests: $(MO_FILES)
 
 build/locale/%/commonground.mo: po/%.po
 	@mkdir -p $(dir $@)

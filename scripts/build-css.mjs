@@ -2,6 +2,7 @@
 // Run by the Makefile (target build/static/app.css).
 import * as sass from 'sass';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 
 const out = 'build/static';
 mkdirSync(out, { recursive: true });
@@ -12,4 +13,6 @@ const result = sass.compile('static/scss/app.scss', {
   silenceDeprecations: ['import', 'global-builtin', 'color-functions', 'slash-div'],
 });
 writeFileSync(`${out}/app.css`, result.css);
+// The server sends the precompressed copy to browsers that accept gzip.
+writeFileSync(`${out}/app.css.gz`, gzipSync(result.css, { level: 9 }));
 console.log(`build-css: ${out}/app.css ${result.css.length} bytes`);

@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stamp=node_modules/.cg-lock-stamp
-if [ -f "$stamp" ] && cmp -s package-lock.json "$stamp"; then exit 0; fi
+if [ -f "$stamp" ] && cmp -s package-lock.json "$stamp"; then touch "$stamp"; exit 0; fi
 npm ci --no-audit --no-fund --loglevel=error
 cp package-lock.json "$stamp"
