@@ -35,7 +35,7 @@ TEST_BIN := build/test/commonground
 
 # Which other modules' objects a module's unit tests link (core is always linked);
 # `all` links every module. Engines link only themselves and core.
-TEST_DEPS_http := web
+TEST_DEPS_http :=
 TEST_DEPS_cli := all
 TEST_DEPS_account := all
 TEST_DEPS_place := all
