@@ -3,7 +3,9 @@
 # bands, sex, tenure in 4 groups, disability, ethnic group in 5 = 400 cells), margins from
 # the Adur census extracts, reading the CSV and writing weights.csv + summary.json
 # included. Target: under 0.5 s and under 100 MB. Also the 2,000-respondent reference
-# case. Prints wall time (median of 5 runs) and peak memory (max RSS).
+# case. Prints wall and CPU time (medians of 5 runs), peak memory (max RSS) and the
+# in-process CPU time of reading, weighting and writing (--timing). On a shared machine
+# wall time includes waiting for a core; CPU time is what the program itself costs.
 #
 # Needs: CG_BIN (release binary), CG_SHARED_DATA (bench/run.sh sets both).
 set -euo pipefail
@@ -50,17 +52,20 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 bench_case() { # $1 label, rest = arguments to `weight`
   local label=$1
   shift
-  local times=() rss=0
+  local times=() cpus=() rss=0
   for run in 1 2 3 4 5; do
-    /usr/bin/time -f '%e %M' -o "$work/time" "$BIN" weight "$@" --format quiet >/dev/null 2>"$work/err" || {
-      echo "weighting: $label failed:"; cat "$work/err"; exit 1; }
-    read -r t m <"$work/time"
+    /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$BIN" weight "$@" --format quiet --timing \
+      >/dev/null 2>"$work/err" || { echo "weighting: $label failed:"; cat "$work/err"; exit 1; }
+    read -r t u s m <"$work/time"
     times+=("$t")
+    cpus+=("$(echo "$u + $s" | bc -l)")
     [ "$m" -gt "$rss" ] && rss=$m
   done
-  local med
-  med=$(printf '%s\n' "${times[@]}" | median)
-  printf '%-44s wall %ss (median of 5; runs: %s)  max RSS %.1f MB\n' "$label" "$med" "${times[*]}" "$(echo "$rss / 1024" | bc -l)"
+  printf '%-44s wall %ss, CPU (user+sys) %ss (medians of 5), max RSS %.1f MB\n' "$label" \
+    "$(printf '%s\n' "${times[@]}" | median)" "$(printf '%s\n' "${cpus[@]}" | median)" \
+    "$(echo "$rss / 1024" | bc -l)"
+  echo "  wall runs: ${times[*]}; CPU runs: ${cpus[*]}"
+  echo "  last run, CPU time by phase: $(grep timing: "$work/err" | sed 's/timing: //')"
 }
 
 rows=$(($(wc -l <"$work/respondents.csv") - 1))
