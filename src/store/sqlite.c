@@ -108,7 +108,8 @@ static const char *const sql[ST__COUNT] = {
     [ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_PING] = "SELECT 1",
+    /* Reads a table, so the answer proves the file itself is readable. */
+    [ST_PING] = "SELECT COUNT(*) FROM (SELECT version FROM schema_migrations LIMIT 1)",
     [ST_SCHEMA_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
     [ST_AUDIT_INSERT] = "INSERT INTO audit_log (at, user_id, ip, action, entity_type, "
                         "entity_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -212,15 +213,21 @@ static void conn_thread_exit(void *p) {
     conn_close(c);
 }
 
+/* Runs SQL text (possibly several statements); returns SQLite's result code (0 = OK)
+ * and on failure the message in err. */
 static int exec_sql(sqlite3 *db, const char *text, char *err, size_t errlen) {
     char *msg = NULL;
     int rc = sqlite3_exec(db, text, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         if (err && errlen) snprintf(err, errlen, "%s", msg ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
-        return -1;
     }
-    return 0;
+    return rc;
+}
+
+/* True for the result codes that mean "another connection holds the lock". */
+static int is_busy(int rc) {
+    return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
 }
 
 /* Opens a connection with the settings every connection needs (journal_mode=WAL is a
@@ -1237,14 +1244,17 @@ static const store_ops sqlite_ops = {
 /* Applies the migrations this database lacks. Each runs under BEGIN IMMEDIATE and
  * re-checks whether it is applied, so two processes starting at once on the same file
  * apply each migration exactly once. */
-static int migrate(sqlite3 *db, char *err, size_t errlen) {
+static int migrate(sqlite3 *db, int *busy_out, char *err, size_t errlen) {
     char msg[200];
-    if (exec_sql(db,
+    int last = 0; /* the SQLite result code of the step that failed */
+    *busy_out = 0;
+    if ((last = exec_sql(db,
                  "CREATE TABLE IF NOT EXISTS schema_migrations ("
                  "  version INTEGER PRIMARY KEY,"
                  "  applied_at BIGINT NOT NULL)",
-                 msg, sizeof msg)) {
+                 msg, sizeof msg))) {
         snprintf(err, errlen, "cannot create schema_migrations: %s", msg);
+        *busy_out = is_busy(last);
         return -1;
     }
     sqlite3_stmt *has = NULL, *add = NULL, *max = NULL;
@@ -1255,10 +1265,12 @@ static int migrate(sqlite3 *db, char *err, size_t errlen) {
                                "VALUES (?1, ?2)", -1, &add, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", -1,
                            &max, NULL) != SQLITE_OK) {
+        last = sqlite3_errcode(db);
         snprintf(err, errlen, "migrations: %s", sqlite3_errmsg(db));
         goto out;
     }
     if (sqlite3_step(max) != SQLITE_ROW) {
+        last = sqlite3_errcode(db);
         snprintf(err, errlen, "migrations: %s", sqlite3_errmsg(db));
         goto out;
     }
@@ -1271,7 +1283,7 @@ static int migrate(sqlite3 *db, char *err, size_t errlen) {
         goto out;
     }
     for (int v = 1; v <= store_sqlite_migration_count; v++) {
-        if (exec_sql(db, "BEGIN IMMEDIATE", msg, sizeof msg)) {
+        if ((last = exec_sql(db, "BEGIN IMMEDIATE", msg, sizeof msg))) {
             snprintf(err, errlen, "migration %d: %s", v, msg);
             goto out;
         }
@@ -1279,7 +1291,7 @@ static int migrate(sqlite3 *db, char *err, size_t errlen) {
         int applied = sqlite3_step(has) == SQLITE_ROW && sqlite3_column_int(has, 0) > 0;
         sqlite3_reset(has);
         if (!applied) {
-            if (exec_sql(db, store_sqlite_migrations[v - 1], msg, sizeof msg)) {
+            if ((last = exec_sql(db, store_sqlite_migrations[v - 1], msg, sizeof msg))) {
                 snprintf(err, errlen, "migration %d failed: %s", v, msg);
                 exec_sql(db, "ROLLBACK", NULL, 0);
                 goto out;
@@ -1289,13 +1301,14 @@ static int migrate(sqlite3 *db, char *err, size_t errlen) {
             int rc = sqlite3_step(add);
             sqlite3_reset(add);
             if (rc != SQLITE_DONE) {
+                last = rc;
                 snprintf(err, errlen, "migration %d: %s", v, sqlite3_errmsg(db));
                 exec_sql(db, "ROLLBACK", NULL, 0);
                 goto out;
             }
             log_info("store: applied migration %d", v);
         }
-        if (exec_sql(db, "COMMIT", msg, sizeof msg)) {
+        if ((last = exec_sql(db, "COMMIT", msg, sizeof msg))) {
             snprintf(err, errlen, "migration %d: %s", v, msg);
             exec_sql(db, "ROLLBACK", NULL, 0);
             goto out;
@@ -1303,10 +1316,28 @@ static int migrate(sqlite3 *db, char *err, size_t errlen) {
     }
     result = 0;
 out:
+    if (result != 0) *busy_out = is_busy(last);
     sqlite3_finalize(has);
     sqlite3_finalize(add);
     sqlite3_finalize(max);
     return result;
+}
+
+/* Puts the file in WAL mode: readers then proceed while one writer commits. It is a
+ * property of the file, so doing it once here covers every later connection. */
+static int set_wal(sqlite3 *db, int *busy_out, char *err, size_t errlen) {
+    sqlite3_stmt *st = NULL;
+    const char *mode = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        mode = (const char *)sqlite3_column_text(st, 0);
+    int wal = mode && strcmp(mode, "wal") == 0;
+    sqlite3_finalize(st);
+    if (wal) return 0;
+    *busy_out = is_busy(rc) || (mode && rc == SQLITE_ROW); /* still "delete": retry */
+    snprintf(err, errlen, "cannot switch to WAL mode: %s",
+             mode ? mode : sqlite3_errstr(rc));
+    return -1;
 }
 
 int store_sqlite_open(const char *path, const store_ops **ops, void **impl, char *err,
@@ -1331,25 +1362,20 @@ int store_sqlite_open(const char *path, const store_ops **ops, void **impl, char
         return STORE_ERROR;
     }
     pthread_setspecific(b->key, c);
-    /* WAL lets readers proceed while one writer commits; it is a property of the file,
-     * so setting it once here covers every later connection. */
-    sqlite3_stmt *st = NULL;
-    const char *mode = NULL;
-    if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        mode = (const char *)sqlite3_column_text(st, 0);
-    int wal = mode && strcmp(mode, "wal") == 0;
-    sqlite3_finalize(st);
-    if (!wal) {
-        snprintf(err, errlen, "cannot switch '%s' to WAL mode: %s", path,
-                 sqlite3_errmsg(c->db));
-        sqlite_close(b);
-        return STORE_ERROR;
-    }
-    if (migrate(c->db, msg, sizeof msg) != 0) {
-        snprintf(err, errlen, "%s: %s", path, msg);
-        sqlite_close(b);
-        return STORE_ERROR;
+    /* Several processes (or store handles) may open a new file at once; the one that
+     * converts it to WAL or migrates it can make the others fail with BUSY at once,
+     * without waiting in the busy handler. Those retry until the busy timeout. */
+    for (int waited_ms = 0;; waited_ms += 20) {
+        int busy = 0;
+        if (set_wal(c->db, &busy, msg, sizeof msg) == 0 &&
+            migrate(c->db, &busy, msg, sizeof msg) == 0)
+            break;
+        if (!busy || waited_ms >= BUSY_TIMEOUT_MS) {
+            snprintf(err, errlen, "%s: %s", path, msg);
+            sqlite_close(b);
+            return STORE_ERROR;
+        }
+        sqlite3_sleep(20);
     }
     *ops = &sqlite_ops;
     *impl = b;

@@ -16,11 +16,13 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/arena.h"
@@ -697,20 +699,22 @@ static void invalid_text_is_refused_and_changes_nothing(void **state) {
 /* ---- Concurrency ---------------------------------------------------------------- */
 
 #define THREADS 8
-#define PER_THREAD 40
+#define PER_THREAD 25
 
 typedef struct worker {
     store *s;
     int index;
     int64_t parent;
     int failures;
+    int ops; /* 0 = PER_THREAD */
 } worker;
 
 static void *work(void *arg) {
     worker *w = arg;
     arena a;
     arena_init(&a, 0);
-    for (int i = 0; i < PER_THREAD; i++) {
+    int ops = w->ops ? w->ops : PER_THREAD;
+    for (int i = 0; i < ops; i++) {
         char email[64], name[64];
         snprintf(email, sizeof email, "t%d-u%d@example.org", w->index, i);
         snprintf(name, sizeof name, "Place %d/%d", w->index, i);
@@ -742,7 +746,7 @@ static void eight_threads_write_at_once_and_nothing_is_lost(void **state) {
     pthread_t th[THREADS];
     worker w[THREADS];
     for (int i = 0; i < THREADS; i++) {
-        w[i] = (worker){f->s, i, parent, 0};
+        w[i] = (worker){f->s, i, parent, 0, 0};
         assert_int_equal(pthread_create(&th[i], NULL, work, &w[i]), 0);
     }
     for (int i = 0; i < THREADS; i++) {
@@ -826,6 +830,184 @@ static void backup_makes_a_readable_consistent_copy(void **state) {
     assert_true(strlen(err) > 0);
 }
 
+/* ---- Faults, crashes, several handles ------------------------------------------- */
+
+/* Runs store_ping on a thread of its own, i.e. on a fresh connection. */
+static void *ping_thread(void *arg) {
+    static int rc;
+    rc = store_ping(arg);
+    return &rc;
+}
+
+static void ping_reports_a_lost_database(void **state) {
+    fixture *f = *state;
+    assert_int_equal(store_ping(f->s), STORE_OK);
+    /* The file disappears under the server: a new connection finds no schema. */
+    remove_db(f->path);
+    pthread_t th;
+    void *res;
+    assert_int_equal(pthread_create(&th, NULL, ping_thread, f->s), 0);
+    pthread_join(th, &res);
+    assert_int_equal(*(int *)res, STORE_ERROR);
+}
+
+static void a_file_that_is_not_a_database_is_refused(void **state) {
+    (void)state;
+    char path[64] = "/tmp/cg_store_junk_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    char junk[4096];
+    memset(junk, 'x', sizeof junk);
+    assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+    close(fd);
+    store *s = NULL;
+    char err[256];
+    assert_int_equal(store_open(path, &s, err, sizeof err), STORE_ERROR);
+    assert_non_null(strstr(err, "not a database"));
+    assert_null(s);
+    remove_db(path);
+}
+
+/* A change whose audit entry cannot be written does not happen: fault injected with a
+ * trigger that makes the audit insert of one action fail. */
+static void failed_audit_write_rolls_the_change_back(void **state) {
+    fixture *f = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TRIGGER inject BEFORE INSERT ON audit_log "
+                                  "WHEN NEW.action IN ('place.create', 'user.role') "
+                                  "BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    store_place_input in = {0, STORE_PLACE_WARD, "Doomed", "E05000001", NULL};
+    assert_int_equal(store_place_create(f->s, NULL, &in, &f->a, NULL), STORE_ERROR);
+    int64_t n = -1;
+    assert_int_equal(store_place_count(f->s, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    store_place p;
+    assert_int_equal(store_place_by_gss(f->s, "E05000001", &f->a, &p), STORE_NOT_FOUND);
+
+    int64_t uid = make_user(f->s, "r@example.org", STORE_ROLE_RESIDENT); /* not injected */
+    assert_int_equal(store_user_set_role(f->s, NULL, uid, STORE_ROLE_ADMIN), STORE_ERROR);
+    store_user u;
+    assert_int_equal(store_user_by_id(f->s, uid, &f->a, &u), STORE_OK);
+    assert_int_equal(u.role, STORE_ROLE_RESIDENT);
+    assert_int_equal(audit_total(f->s), 1);
+    /* The connection is left usable: no transaction is left open. */
+    assert_int_equal(store_user_set_password(f->s, NULL, uid, "h2"), STORE_OK);
+    assert_int_equal(audit_total(f->s), 2);
+}
+
+static void acknowledged_writes_survive_a_killed_process(void **state) {
+    fixture *f = *state;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* The child opens its own store (as another server process would), writes,
+         * and is killed without closing anything. */
+        store *s;
+        char err[256];
+        if (store_open(f->path, &s, err, sizeof err) != STORE_OK) _exit(3);
+        arena a;
+        arena_init(&a, 0);
+        for (int i = 0; i < 20; i++) {
+            char email[64];
+            snprintf(email, sizeof email, "child%d@example.org", i);
+            if (store_user_create(s, NULL, email, "Child", "h", STORE_ROLE_RESIDENT, &a, NULL) !=
+                STORE_OK)
+                _exit(4);
+        }
+        kill(getpid(), SIGKILL);
+        _exit(5);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+    store_close(f->s);
+    char err[256];
+    assert_int_equal(store_open(f->path, &f->s, err, sizeof err), STORE_OK);
+    int64_t n = 0;
+    assert_int_equal(store_user_count(f->s, &n), STORE_OK);
+    assert_int_equal(n, 20);
+    assert_int_equal(audit_total(f->s), 20);
+}
+
+typedef struct opener {
+    const char *path;
+    int rc;
+    int version;
+} opener;
+
+static void *open_and_close(void *arg) {
+    opener *o = arg;
+    store *s = NULL;
+    char err[256];
+    o->rc = store_open(o->path, &s, err, sizeof err);
+    if (o->rc == STORE_OK) {
+        store_schema_version(s, &o->version);
+        store_close(s);
+    }
+    return NULL;
+}
+
+static void simultaneous_opens_migrate_once(void **state) {
+    (void)state;
+    char path[64] = "/tmp/cg_store_open_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    pthread_t th[4];
+    opener o[4];
+    for (int i = 0; i < 4; i++) {
+        o[i] = (opener){path, -1, -1};
+        assert_int_equal(pthread_create(&th[i], NULL, open_and_close, &o[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(o[i].rc, STORE_OK);
+        assert_int_equal(o[i].version, store_sqlite_migration_count);
+    }
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM schema_migrations", -1, &st,
+                                        NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), store_sqlite_migration_count);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    remove_db(path);
+}
+
+/* Two handles on one file stand for two server processes on one database: their
+ * writers meet in SQLite's lock, not in a shared mutex. */
+static void two_handles_on_one_file_lose_nothing(void **state) {
+    fixture *f = *state;
+    store *second;
+    char err[256];
+    assert_int_equal(store_open(f->path, &second, err, sizeof err), STORE_OK);
+    int64_t parent = make_place(f->s, NULL, 0, STORE_PLACE_WARD, "Parent", NULL);
+    pthread_t th[4];
+    worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (worker){i % 2 ? second : f->s, 100 + i, parent, 0, 10};
+        assert_int_equal(pthread_create(&th[i], NULL, work, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].failures, 0);
+    }
+    int64_t n = 0;
+    assert_int_equal(store_user_count(second, &n), STORE_OK);
+    assert_int_equal(n, 4 * 10);
+    assert_int_equal(store_place_count(f->s, &n), STORE_OK);
+    assert_int_equal(n, 4 * 10 + 1);
+    store_close(second);
+}
+
 int main(void) {
     log_set_level(LOG_WARN);
     const struct CMUnitTest tests[] = {
@@ -849,6 +1031,13 @@ int main(void) {
         cmocka_unit_test_setup_teardown(eight_threads_write_at_once_and_nothing_is_lost, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(backup_makes_a_readable_consistent_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(ping_reports_a_lost_database, setup, teardown),
+        cmocka_unit_test(a_file_that_is_not_a_database_is_refused),
+        cmocka_unit_test_setup_teardown(failed_audit_write_rolls_the_change_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(acknowledged_writes_survive_a_killed_process, setup,
+                                        teardown),
+        cmocka_unit_test(simultaneous_opens_migrate_once),
+        cmocka_unit_test_setup_teardown(two_handles_on_one_file_lose_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
