@@ -231,11 +231,13 @@ static int is_busy(int rc) {
 }
 
 /* Opens a connection with the settings every connection needs (journal_mode=WAL is a
- * property of the file, set once by store_sqlite_open). */
-static conn *conn_open(sqlite_backend *b, char *err, size_t errlen) {
+ * property of the file, set once by store_sqlite_open). Only store_open may create the
+ * file: a thread that finds it gone must fail, not start an empty database. */
+static conn *conn_open(sqlite_backend *b, int create, char *err, size_t errlen) {
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(b->path, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+                                 (create ? SQLITE_OPEN_CREATE : 0),
                              NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database '%s': %s", b->path,
@@ -268,7 +270,7 @@ static conn *conn_get(sqlite_backend *b) {
     conn *c = pthread_getspecific(b->key);
     if (c) return c;
     char err[512];
-    c = conn_open(b, err, sizeof err);
+    c = conn_open(b, 0, err, sizeof err);
     if (!c) {
         log_error("store: %s", err);
         return NULL;
@@ -1355,7 +1357,7 @@ int store_sqlite_open(const char *path, const store_ops **ops, void **impl, char
         return STORE_ERROR;
     }
     char msg[1024];
-    conn *c = conn_open(b, msg, sizeof msg);
+    conn *c = conn_open(b, 1, msg, sizeof msg);
     if (!c) {
         snprintf(err, errlen, "%s", msg);
         sqlite_close(b);

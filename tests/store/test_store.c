@@ -849,6 +849,8 @@ static void ping_reports_a_lost_database(void **state) {
     assert_int_equal(pthread_create(&th, NULL, ping_thread, f->s), 0);
     pthread_join(th, &res);
     assert_int_equal(*(int *)res, STORE_ERROR);
+    /* ... and did not leave an empty database in its place. */
+    assert_int_not_equal(access(f->path, F_OK), 0);
 }
 
 static void a_file_that_is_not_a_database_is_refused(void **state) {
