@@ -1,0 +1,612 @@
+/*
+ * pb_mes_impl: the Method of Equal Shares core, written once and compiled twice by
+ * pb_mes.c — with GMP rationals (exact) and with doubles (fast). Not a public header:
+ * pb_mes.c defines N_T (a one-element array type, so both arithmetics pass numbers by
+ * pointer), the N_* operations, TOL_CMP, STEPS_OF, WS_TAG and MES() before including it.
+ *
+ * Why it is fast:
+ * - Voters with the same remaining budget share a "class"; a voter's budget is the
+ *   class's number, so evaluating a project sums a handful of class budgets instead of
+ *   one number per supporter, and exact mode does a handful of rational operations.
+ *   Funding a project moves its supporters to new classes (or the class of empty
+ *   purses); classes are never modified, only created.
+ * - A project's price per unit of utility (rho) only grows as voters spend, so the
+ *   price from an earlier round is a lower bound: a project whose bound is already
+ *   worse than the best price found this round is not re-evaluated (lazy evaluation).
+ * - For Add1, every number is also carried as an affine function of the endowment x
+ *   (value and slope at the current endowment). Every comparison the run made becomes
+ *   an affine inequality in x; the smallest x at which one of them could flip is the
+ *   next endowment at which the outcome can change, so Add1 jumps straight there.
+ *   A project's price computed with its current split into "pays all it has" and
+ *   "pays the cap" is a lower bound on its true price for every x (each term of
+ *   sum min(b_i, a*pts_i) is at most the term used), which is why losers need no
+ *   condition on their own split, only the winner does.
+ */
+
+#define WS_T struct WS_TAG
+
+#ifndef PB_MES_STATES
+#define PB_MES_STATES
+enum { ST_NONE = 0, ST_ACTIVE, ST_FUNDED, ST_DROPPED };
+#endif
+#define CHUNK_BITS 10
+#define CHUNK (1u << CHUNK_BITS)
+#define NOGROUP UINT32_MAX
+
+struct WS_TAG {
+    const pb_election *e;
+    size_t n, m;
+    uint32_t *cls; /* voter -> class */
+    N_T **cv, **cd; /* class budget value and slope, in chunks (never moved) */
+    size_t ncls, nchunks;
+    uint32_t *cstamp, *cgrp; /* per class: last stamp and group index (group builder) */
+    size_t ccap;
+    uint32_t stamp;
+    /* groups of the project being evaluated: supporters with the same class (and
+     * points) */
+    size_t gcap, ngrp;
+    uint32_t *g_cls, *g_pts, *g_ord, *g_new;
+    uint64_t *g_cnt;
+    uint8_t *g_poor;
+    N_T *g_key;
+    double *g_dkey, *g_db;
+    uint32_t *sg;    /* supporter (position in by_voter) -> group */
+    uint64_t *pkey;  /* points ballots: (class, points, position) sort keys */
+    /* per project */
+    N_T *lb_v, *lb_d;
+    uint8_t *state, *has_lb;
+    uint32_t *list, *evald;
+    double *lb_approx;
+    double *ex_cmax;
+    int64_t *ex_dmin;
+    const uint32_t *rank;
+    /* results of evaluate() */
+    N_T sum_v, sum_d, al_v, al_d;
+    N_T w_v, w_d; /* best / winner's alpha */
+    N_T delta;
+    int have_delta;
+    N_T t1, t2, t3, t4, t5;
+    double e0;
+    int slopes;
+};
+
+#define CV(ws, c) ((ws)->cv[(c) >> CHUNK_BITS][(c) & (CHUNK - 1)])
+#define CD(ws, c) ((ws)->cd[(c) >> CHUNK_BITS][(c) & (CHUNK - 1)])
+
+static uint32_t MES(new_class)(WS_T *ws) {
+    if (ws->ncls == ws->nchunks * CHUNK) {
+        ws->cv = xreallocarray(ws->cv, ws->nchunks + 1, sizeof *ws->cv);
+        ws->cd = xreallocarray(ws->cd, ws->nchunks + 1, sizeof *ws->cd);
+        ws->cv[ws->nchunks] = xmalloc(CHUNK * sizeof(N_T));
+        ws->cd[ws->nchunks] = xmalloc(CHUNK * sizeof(N_T));
+        for (size_t i = 0; i < CHUNK; i++) {
+            N_INIT(ws->cv[ws->nchunks][i]);
+            N_INIT(ws->cd[ws->nchunks][i]);
+        }
+        ws->nchunks++;
+    }
+    if (ws->ncls >= ws->ccap) {
+        size_t nc = ws->ccap ? ws->ccap * 2 : 1024;
+        ws->cstamp = xreallocarray(ws->cstamp, nc, sizeof *ws->cstamp);
+        ws->cgrp = xreallocarray(ws->cgrp, nc, sizeof *ws->cgrp);
+        memset(ws->cstamp + ws->ccap, 0, (nc - ws->ccap) * sizeof *ws->cstamp);
+        ws->ccap = nc;
+    }
+    return (uint32_t)ws->ncls++;
+}
+
+WS_T *MES(pb_mes_ws_new)(const pb_election *e) {
+    WS_T *ws = xcalloc(1, sizeof *ws);
+    ws->e = e;
+    ws->n = e->nvoters;
+    ws->m = e->nprojects;
+    ws->cls = xmalloc((ws->n ? ws->n : 1) * sizeof *ws->cls);
+    size_t maxs = 1;
+    for (size_t p = 0; p < ws->m; p++) {
+        size_t s = e->by_start[p + 1] - e->by_start[p];
+        if (s > maxs) maxs = s;
+    }
+    ws->gcap = maxs;
+    ws->g_cls = xmalloc(maxs * sizeof *ws->g_cls);
+    ws->g_pts = xmalloc(maxs * sizeof *ws->g_pts);
+    ws->g_ord = xmalloc(maxs * sizeof *ws->g_ord);
+    ws->g_new = xmalloc(maxs * sizeof *ws->g_new);
+    ws->g_cnt = xmalloc(maxs * sizeof *ws->g_cnt);
+    ws->g_poor = xmalloc(maxs * sizeof *ws->g_poor);
+    ws->g_dkey = xmalloc(maxs * sizeof *ws->g_dkey);
+    ws->g_db = xmalloc(maxs * sizeof *ws->g_db);
+    ws->g_key = xmalloc(maxs * sizeof(N_T));
+    for (size_t i = 0; i < maxs; i++) N_INIT(ws->g_key[i]);
+    ws->sg = xmalloc(maxs * sizeof *ws->sg);
+    ws->pkey = e->uses_points ? xmalloc(maxs * sizeof *ws->pkey) : NULL;
+    size_t m1 = ws->m ? ws->m : 1;
+    ws->lb_v = xmalloc(m1 * sizeof(N_T));
+    ws->lb_d = xmalloc(m1 * sizeof(N_T));
+    for (size_t p = 0; p < m1; p++) {
+        N_INIT(ws->lb_v[p]);
+        N_INIT(ws->lb_d[p]);
+    }
+    ws->state = xcalloc(m1, 1);
+    ws->has_lb = xcalloc(m1, 1);
+    ws->list = xmalloc(m1 * sizeof *ws->list);
+    ws->evald = xmalloc(m1 * sizeof *ws->evald);
+    ws->lb_approx = xmalloc(m1 * sizeof *ws->lb_approx);
+    ws->ex_cmax = xmalloc(m1 * sizeof *ws->ex_cmax);
+    ws->ex_dmin = xmalloc(m1 * sizeof *ws->ex_dmin);
+    N_INIT(ws->sum_v); N_INIT(ws->sum_d); N_INIT(ws->al_v); N_INIT(ws->al_d);
+    N_INIT(ws->w_v); N_INIT(ws->w_d); N_INIT(ws->delta);
+    N_INIT(ws->t1); N_INIT(ws->t2); N_INIT(ws->t3); N_INIT(ws->t4); N_INIT(ws->t5);
+    return ws;
+}
+
+void MES(pb_mes_ws_free)(WS_T *ws) {
+    if (!ws) return;
+    for (size_t c = 0; c < ws->nchunks; c++) {
+        for (size_t i = 0; i < CHUNK; i++) {
+            N_CLEAR(ws->cv[c][i]);
+            N_CLEAR(ws->cd[c][i]);
+        }
+        free(ws->cv[c]);
+        free(ws->cd[c]);
+    }
+    free(ws->cv);
+    free(ws->cd);
+    for (size_t i = 0; i < ws->gcap; i++) N_CLEAR(ws->g_key[i]);
+    size_t m1 = ws->m ? ws->m : 1;
+    for (size_t p = 0; p < m1; p++) {
+        N_CLEAR(ws->lb_v[p]);
+        N_CLEAR(ws->lb_d[p]);
+    }
+    N_CLEAR(ws->sum_v); N_CLEAR(ws->sum_d); N_CLEAR(ws->al_v); N_CLEAR(ws->al_d);
+    N_CLEAR(ws->w_v); N_CLEAR(ws->w_d); N_CLEAR(ws->delta);
+    N_CLEAR(ws->t1); N_CLEAR(ws->t2); N_CLEAR(ws->t3); N_CLEAR(ws->t4); N_CLEAR(ws->t5);
+    free(ws->cls); free(ws->cstamp); free(ws->cgrp);
+    free(ws->g_cls); free(ws->g_pts); free(ws->g_ord); free(ws->g_new); free(ws->g_cnt);
+    free(ws->g_poor); free(ws->g_dkey); free(ws->g_db); free(ws->g_key); free(ws->sg);
+    free(ws->pkey); free(ws->lb_v); free(ws->lb_d); free(ws->state); free(ws->has_lb);
+    free(ws->list); free(ws->evald); free(ws->lb_approx); free(ws->ex_cmax); free(ws->ex_dmin);
+    free(ws);
+}
+
+static int MES(cmp_u64)(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Groups project p's supporters by class (and points); fills sg, g_*. Supporters with
+ * an empty purse (class 0) are left out: they can pay nothing. */
+static void MES(build_groups)(WS_T *ws, uint32_t p) {
+    const pb_election *e = ws->e;
+    uint32_t k0 = e->by_start[p], k1 = e->by_start[p + 1];
+    ws->ngrp = 0;
+    if (!e->uses_points) {
+        if (++ws->stamp == 0) {
+            memset(ws->cstamp, 0, ws->ccap * sizeof *ws->cstamp);
+            ws->stamp = 1;
+        }
+        uint32_t st = ws->stamp;
+        for (uint32_t k = k0; k < k1; k++) {
+            uint32_t c = ws->cls[e->by_voter[k]];
+            if (c == 0) {
+                ws->sg[k - k0] = NOGROUP;
+                continue;
+            }
+            if (ws->cstamp[c] != st) {
+                ws->cstamp[c] = st;
+                ws->cgrp[c] = (uint32_t)ws->ngrp;
+                ws->g_cls[ws->ngrp] = c;
+                ws->g_pts[ws->ngrp] = 1;
+                ws->g_cnt[ws->ngrp] = 0;
+                ws->ngrp++;
+            }
+            uint32_t g = ws->cgrp[c];
+            ws->g_cnt[g]++;
+            ws->sg[k - k0] = g;
+        }
+        return;
+    }
+    /* Points ballots: sort (class, points, position) and cut runs. Classes and points
+     * fit 24 bits each here or the key falls back to a slower exact comparison. */
+    size_t np = 0;
+    for (uint32_t k = k0; k < k1; k++) {
+        uint32_t c = ws->cls[e->by_voter[k]];
+        if (c == 0) {
+            ws->sg[k - k0] = NOGROUP;
+            continue;
+        }
+        uint64_t pts = e->by_points[k];
+        assert(c < (1u << 22) && pts < (1u << 20) && k - k0 < (1u << 22));
+        ws->pkey[np++] = ((uint64_t)c << 42) | (pts << 22) | (uint64_t)(k - k0);
+    }
+    qsort(ws->pkey, np, sizeof *ws->pkey, MES(cmp_u64));
+    uint64_t prev = UINT64_MAX;
+    for (size_t i = 0; i < np; i++) {
+        uint64_t key = ws->pkey[i] >> 22;
+        if (key != prev) {
+            prev = key;
+            ws->g_cls[ws->ngrp] = (uint32_t)(key >> 20);
+            ws->g_pts[ws->ngrp] = (uint32_t)(key & ((1u << 20) - 1));
+            ws->g_cnt[ws->ngrp] = 0;
+            ws->ngrp++;
+        }
+        ws->g_cnt[ws->ngrp - 1]++;
+        ws->sg[ws->pkey[i] & ((1u << 22) - 1)] = (uint32_t)(ws->ngrp - 1);
+    }
+}
+
+static int MES(cmp_key)(const void *a, const void *b, void *ctx) {
+    WS_T *ws = ctx;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    int c = N_CMP(ws->g_key[x], ws->g_key[y]);
+    return c ? c : (x < y ? -1 : x > y);
+}
+
+/* Records the condition f(x) = fv + fd * (x - e) >= 0 that the current outcome relies
+ * on: if it decreases, the outcome may change where it reaches 0. */
+static void MES(cond)(WS_T *ws, N_T fv, N_T fd) {
+    if (N_SGN(fd) >= 0) return;
+    N_NEG(ws->t5, fd);
+    N_DIV(ws->t4, fv, ws->t5);
+    if (N_SGN(ws->t4) < 0) N_SET_SI(ws->t4, 0);
+    if (!ws->have_delta || N_CMP(ws->t4, ws->delta) < 0) {
+        N_SET(ws->delta, ws->t4);
+        ws->have_delta = 1;
+    }
+}
+
+/* Evaluates project p with the current purses: sum_v/sum_d = the supporters' money; if
+ * they can afford p, al_v/al_d = the payment per point alpha (rho = alpha / cost) and
+ * g_poor marks the groups that pay all they have. Returns 1 if affordable. */
+static int MES(evaluate)(WS_T *ws, uint32_t p) {
+    const pb_election *e = ws->e;
+    int64_t cost = e->projects[p].cost;
+    MES(build_groups)(ws, p);
+    N_SET_SI(ws->sum_v, 0);
+    N_SET_SI(ws->sum_d, 0);
+    int64_t P = 0;
+    for (size_t g = 0; g < ws->ngrp; g++) {
+        uint32_t c = ws->g_cls[g];
+        N_MUL_SI(ws->t1, CV(ws, c), (int64_t)ws->g_cnt[g]);
+        N_ADD(ws->sum_v, ws->sum_v, ws->t1);
+        if (ws->slopes) {
+            N_MUL_SI(ws->t1, CD(ws, c), (int64_t)ws->g_cnt[g]);
+            N_ADD(ws->sum_d, ws->sum_d, ws->t1);
+        }
+        P += (int64_t)ws->g_cnt[g] * ws->g_pts[g];
+    }
+    N_SET_SI(ws->t1, cost);
+    if (ws->ngrp == 0 || TOL_CMP(ws->sum_v, ws->t1) < 0) return 0;
+    /* Sweep from the poorest (per point): whoever cannot pay an equal share of what is
+     * still unpaid pays everything they have. */
+    for (size_t g = 0; g < ws->ngrp; g++) {
+        ws->g_ord[g] = (uint32_t)g;
+        ws->g_poor[g] = 0;
+        if (ws->g_pts[g] == 1)
+            N_SET(ws->g_key[g], CV(ws, ws->g_cls[g]));
+        else
+            N_DIV_SI(ws->g_key[g], CV(ws, ws->g_cls[g]), ws->g_pts[g]);
+    }
+    if (ws->ngrp > 1) qsort_r(ws->g_ord, ws->ngrp, sizeof *ws->g_ord, MES(cmp_key), ws);
+    N_SET_SI(ws->t2, cost); /* R: still unpaid */
+    N_SET_SI(ws->t3, 0);    /* its slope */
+    size_t last = 0;
+    for (size_t i = 0; i < ws->ngrp; i++) {
+        uint32_t g = ws->g_ord[i];
+        N_DIV_SI(ws->t1, ws->t2, P);
+        if (N_CMP(ws->g_key[g], ws->t1) >= 0) break;
+        ws->g_poor[g] = 1;
+        last = i;
+        uint32_t c = ws->g_cls[g];
+        N_MUL_SI(ws->t1, CV(ws, c), (int64_t)ws->g_cnt[g]);
+        N_SUB(ws->t2, ws->t2, ws->t1);
+        if (ws->slopes) {
+            N_MUL_SI(ws->t1, CD(ws, c), (int64_t)ws->g_cnt[g]);
+            N_SUB(ws->t3, ws->t3, ws->t1);
+        }
+        P -= (int64_t)ws->g_cnt[g] * ws->g_pts[g];
+    }
+    if (P > 0) {
+        N_DIV_SI(ws->al_v, ws->t2, P);
+        N_DIV_SI(ws->al_d, ws->t3, P);
+    } else {
+        /* Only reachable through rounding in fast mode: everyone pays all. */
+        uint32_t g = ws->g_ord[last];
+        ws->g_poor[g] = 0;
+        N_SET(ws->al_v, ws->g_key[g]);
+        N_DIV_SI(ws->al_d, CD(ws, ws->g_cls[g]), ws->g_pts[g]);
+    }
+    return 1;
+}
+
+/* rho_a vs rho_b with rho = alpha / cost: alpha_a * cost_b vs alpha_b * cost_a. */
+static int MES(cmp_rho)(WS_T *ws, N_T aa, int64_t ca, N_T ab, int64_t cb) {
+    N_MUL_SI(ws->t1, aa, cb);
+    N_MUL_SI(ws->t2, ab, ca);
+    return TOL_CMP(ws->t1, ws->t2);
+}
+
+/* Explanations for a project u that has not won, against this round's winner price
+ * kappa (rho) with the current purses; in doubles. Keeps the largest cost at which u
+ * would have won (ex_cmax) and the fewest extra supporters (ex_dmin). kappa < 0 means
+ * the final state (nothing else affordable). */
+static void MES(explain_round)(WS_T *ws, uint32_t u, double kappa) {
+    const pb_election *e = ws->e;
+    const pb_project *pr = &e->projects[u];
+    MES(build_groups)(ws, u);
+    double sum = 0;
+    int64_t P = 0;
+    for (size_t g = 0; g < ws->ngrp; g++) {
+        ws->g_db[g] = N_GET_D(CV(ws, ws->g_cls[g]));
+        sum += ws->g_db[g] * (double)ws->g_cnt[g];
+        P += (int64_t)ws->g_cnt[g] * ws->g_pts[g];
+    }
+    double pbar = 1;
+    if (e->uses_points && pr->supporters > 0)
+        pbar = (double)((pr->score + pr->supporters - 1) / pr->supporters);
+    double cost = (double)pr->cost, c, d;
+    if (kappa < 0) {
+        c = sum;
+        double need = cost - sum;
+        d = need <= 0 ? 0 : ceil(need / (ws->e0 * pbar) - 1e-9);
+        int64_t ci = (int64_t)floor(c + 1e-7);
+        if ((double)ci > ws->ex_cmax[u]) ws->ex_cmax[u] = (double)ci;
+    } else {
+        double inv = 1.0 / kappa;
+        /* cost c wins iff alpha(c)/c < kappa; G(a) = sum min(b, a*pts) is concave, so
+         * G(a)/a falls and there is one crossing G(a) = a/kappa. */
+        for (size_t g = 0; g < ws->ngrp; g++) {
+            ws->g_ord[g] = (uint32_t)g;
+            ws->g_dkey[g] = ws->g_db[g] / ws->g_pts[g];
+        }
+        /* insertion sort: groups are few */
+        for (size_t i = 1; i < ws->ngrp; i++) {
+            uint32_t x = ws->g_ord[i];
+            size_t j = i;
+            while (j > 0 && ws->g_dkey[ws->g_ord[j - 1]] > ws->g_dkey[x]) {
+                ws->g_ord[j] = ws->g_ord[j - 1];
+                j--;
+            }
+            ws->g_ord[j] = x;
+        }
+        double S = 0, Pr = (double)P, a = -1;
+        for (size_t i = 0; i < ws->ngrp; i++) {
+            uint32_t g = ws->g_ord[i];
+            if (inv > Pr) {
+                double r = S / (inv - Pr);
+                if (r <= ws->g_dkey[g]) {
+                    a = r;
+                    break;
+                }
+            }
+            S += ws->g_db[g] * (double)ws->g_cnt[g];
+            Pr -= (double)ws->g_cnt[g] * ws->g_pts[g];
+        }
+        if (a < 0) a = S * kappa;
+        c = a * inv;
+        int64_t ci = (int64_t)ceil(c - 1e-7) - 1;
+        if ((double)ci > ws->ex_cmax[u]) ws->ex_cmax[u] = (double)ci;
+        double at = kappa * cost, G = 0;
+        for (size_t g = 0; g < ws->ngrp; g++) {
+            double pay = at * ws->g_pts[g];
+            G += (double)ws->g_cnt[g] * (ws->g_db[g] < pay ? ws->g_db[g] : pay);
+        }
+        double need = cost - G, mm = at * pbar < ws->e0 ? at * pbar : ws->e0;
+        d = need < 0 ? 0 : floor(need / mm) + 1;
+    }
+    if (d < 9e18 && (int64_t)d < ws->ex_dmin[u]) ws->ex_dmin[u] = (int64_t)d;
+}
+
+static int MES(cmp_lb)(const void *a, const void *b, void *ctx) {
+    WS_T *ws = ctx;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    if (ws->lb_approx[x] != ws->lb_approx[y]) return ws->lb_approx[x] < ws->lb_approx[y] ? -1 : 1;
+    return ws->rank[x] < ws->rank[y] ? -1 : ws->rank[x] > ws->rank[y];
+}
+
+void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
+    const pb_election *e = ws->e;
+    ws->slopes = prm->slopes;
+    ws->rank = prm->rank;
+    ws->have_delta = 0;
+    ws->ncls = 0;
+    uint32_t c0 = MES(new_class)(ws), c1 = MES(new_class)(ws);
+    N_SET_SI(CV(ws, c0), 0);
+    N_SET_SI(CD(ws, c0), 0);
+    N_SET_FRAC(CV(ws, c1), prm->endow_num, prm->endow_den);
+    N_SET_SI(CD(ws, c1), prm->slopes ? 1 : 0);
+    ws->e0 = (double)prm->endow_num / (double)prm->endow_den;
+    for (size_t v = 0; v < ws->n; v++) ws->cls[v] = c1;
+    for (size_t p = 0; p < ws->m; p++) {
+        const pb_project *pr = &e->projects[p];
+        ws->state[p] = (prm->candidate[p] && pr->cost > 0 && pr->supporters > 0) ? ST_ACTIVE : ST_NONE;
+        ws->has_lb[p] = 0;
+        ws->ex_cmax[p] = 0;
+        ws->ex_dmin[p] = INT64_MAX;
+        if (out->proj) {
+            out->proj[p].effective_support = 0;
+            out->proj[p].funded = 0;
+            out->proj[p].position = 0;
+        }
+    }
+    out->nwin = 0;
+    out->spent = 0;
+    out->nties = 0;
+    for (;;) {
+        size_t nl = 0;
+        for (size_t p = 0; p < ws->m; p++) {
+            if (ws->state[p] != ST_ACTIVE) continue;
+            ws->list[nl++] = (uint32_t)p;
+            ws->lb_approx[p] = ws->has_lb[p] ? N_GET_D(ws->lb_v[p]) / (double)e->projects[p].cost : -1.0;
+        }
+        if (nl > 1) qsort_r(ws->list, nl, sizeof *ws->list, MES(cmp_lb), ws);
+        int64_t best = -1;
+        size_t nev = 0;
+        for (size_t i = 0; i < nl; i++) {
+            uint32_t q = ws->list[i];
+            int64_t cq = e->projects[q].cost;
+            if (best >= 0 && ws->has_lb[q] &&
+                MES(cmp_rho)(ws, ws->lb_v[q], cq, ws->w_v, e->projects[best].cost) > 0)
+                continue;
+            if (!MES(evaluate)(ws, q)) {
+                ws->state[q] = ST_DROPPED;
+                if (ws->slopes) { /* stays unaffordable while cost - money > 0 */
+                    N_SET_SI(ws->t1, cq);
+                    N_SUB(ws->t1, ws->t1, ws->sum_v);
+                    N_NEG(ws->t2, ws->sum_d);
+                    N_SET(ws->t3, ws->t1);
+                    MES(cond)(ws, ws->t3, ws->t2);
+                }
+                continue;
+            }
+            N_SET(ws->lb_v[q], ws->al_v);
+            N_SET(ws->lb_d[q], ws->al_d);
+            ws->has_lb[q] = 1;
+            ws->evald[nev++] = q;
+            int take = best < 0;
+            if (!take) {
+                int c = MES(cmp_rho)(ws, ws->al_v, cq, ws->w_v, e->projects[best].cost);
+                take = c < 0 || (c == 0 && ws->rank[q] < ws->rank[best]);
+            }
+            if (take) {
+                best = q;
+                N_SET(ws->w_v, ws->al_v);
+                N_SET(ws->w_d, ws->al_d);
+            }
+        }
+        if (best < 0) break;
+        uint32_t w = (uint32_t)best;
+        int64_t cw = e->projects[w].cost;
+        if (out->ties) {
+            for (size_t i = 0; i < nev; i++) {
+                uint32_t q = ws->evald[i];
+                if (q == w || MES(cmp_rho)(ws, ws->lb_v[q], e->projects[q].cost, ws->w_v, cw) != 0)
+                    continue;
+                if (out->nties < ws->m) {
+                    out->ties[out->nties].chosen = w;
+                    out->ties[out->nties].other = q;
+                    out->ties[out->nties].decided_by = pb_tie_decider(e, prm->tie, w, q);
+                    out->nties++;
+                }
+            }
+        }
+        if (ws->slopes) { /* every other project keeps a price no better than w's */
+            for (size_t p = 0; p < ws->m; p++) {
+                if (ws->state[p] != ST_ACTIVE || p == w) continue;
+                int64_t cp = e->projects[p].cost;
+                N_MUL_SI(ws->t1, ws->lb_v[p], cw);
+                N_MUL_SI(ws->t2, ws->w_v, cp);
+                N_SUB(ws->t1, ws->t1, ws->t2);
+                N_MUL_SI(ws->t2, ws->lb_d[p], cw);
+                N_MUL_SI(ws->t3, ws->w_d, cp);
+                N_SUB(ws->t2, ws->t2, ws->t3);
+                N_SET(ws->t3, ws->t1);
+                MES(cond)(ws, ws->t3, ws->t2);
+            }
+        }
+        if (prm->explain && prm->explain_mask) {
+            double kappa = N_GET_D(ws->w_v) / (double)cw;
+            for (size_t p = 0; p < ws->m; p++)
+                if (p != w && prm->explain_mask[p] &&
+                    (ws->state[p] == ST_ACTIVE || ws->state[p] == ST_DROPPED))
+                    MES(explain_round)(ws, (uint32_t)p, kappa);
+        }
+        int ok = MES(evaluate)(ws, w);
+        assert(ok);
+        (void)ok;
+        if (out->proj) {
+            double a = N_GET_D(ws->al_v), sc = (double)e->projects[w].score;
+            double es = a > 0 && sc > 0 ? 100.0 * (double)cw / (a * sc) : 100.0;
+            out->proj[w].effective_support = es > 100.0 ? 100.0 : es;
+        }
+        /* Pay: the poor give all they have; the rest pay alpha per point. */
+        for (size_t g = 0; g < ws->ngrp; g++) {
+            uint32_t c = ws->g_cls[g];
+            int64_t pts = ws->g_pts[g];
+            N_MUL_SI(ws->t1, ws->al_v, pts);
+            N_SUB(ws->t1, CV(ws, c), ws->t1); /* b - alpha*pts: >= 0 for the rich */
+            if (ws->slopes) {
+                N_MUL_SI(ws->t2, ws->al_d, pts);
+                N_SUB(ws->t2, CD(ws, c), ws->t2);
+                if (ws->g_poor[g]) {
+                    N_NEG(ws->t1, ws->t1);
+                    N_NEG(ws->t2, ws->t2);
+                }
+                N_SET(ws->t3, ws->t1);
+                MES(cond)(ws, ws->t3, ws->t2);
+                if (ws->g_poor[g]) {
+                    N_NEG(ws->t1, ws->t1);
+                    N_NEG(ws->t2, ws->t2);
+                }
+            }
+            /* An emptied purse joins class 0 unless, under Add1, it would refill as the
+             * endowment grows (its slope is positive). */
+            if (ws->g_poor[g] || (N_SGN(ws->t1) <= 0 && (!ws->slopes || N_SGN(ws->t2) <= 0))) {
+                ws->g_new[g] = 0;
+                continue;
+            }
+            uint32_t nc = MES(new_class)(ws);
+            if (N_SGN(ws->t1) < 0) N_SET_SI(ws->t1, 0);
+            N_SET(CV(ws, nc), ws->t1);
+            if (ws->slopes) N_SET(CD(ws, nc), ws->t2);
+            else N_SET_SI(CD(ws, nc), 0);
+            ws->g_new[g] = nc;
+        }
+        uint32_t k0 = e->by_start[w], k1 = e->by_start[w + 1];
+        for (uint32_t k = k0; k < k1; k++) {
+            uint32_t g = ws->sg[k - k0];
+            if (g != NOGROUP) ws->cls[e->by_voter[k]] = ws->g_new[g];
+        }
+        ws->state[w] = ST_FUNDED;
+        out->win[out->nwin++] = w;
+        out->spent += cw;
+        if (out->proj) {
+            out->proj[w].funded = 1;
+            out->proj[w].position = out->nwin;
+        }
+    }
+    /* Losers: effective support = share of the cost their supporters could still pay. */
+    for (size_t p = 0; p < ws->m; p++) {
+        if (ws->state[p] == ST_FUNDED) continue;
+        if (out->proj) {
+            const pb_project *pr = &e->projects[p];
+            if (pr->cost > 0 && pr->supporters > 0) {
+                MES(build_groups)(ws, (uint32_t)p);
+                double s = 0;
+                for (size_t g = 0; g < ws->ngrp; g++)
+                    s += N_GET_D(CV(ws, ws->g_cls[g])) * (double)ws->g_cnt[g];
+                double es = 100.0 * s / (double)pr->cost;
+                out->proj[p].effective_support = es > 100.0 ? 100.0 : es;
+            }
+        }
+        if (prm->explain && prm->explain_mask && prm->explain_mask[p] && ws->state[p] != ST_NONE)
+            MES(explain_round)(ws, (uint32_t)p, -1.0);
+    }
+    if (prm->explain && out->proj) {
+        for (size_t p = 0; p < ws->m; p++) {
+            pb_project_result *r = &out->proj[p];
+            r->has_cost_to_win = 0;
+            r->has_supporters_to_win = 0;
+            if (ws->state[p] == ST_FUNDED || ws->state[p] == ST_NONE || !prm->explain_mask ||
+                !prm->explain_mask[p])
+                continue;
+            if (ws->ex_cmax[p] >= 1) {
+                r->has_cost_to_win = 1;
+                r->cost_to_win = (int64_t)ws->ex_cmax[p];
+                if (r->cost_to_win >= e->projects[p].cost) r->cost_to_win = e->projects[p].cost - 1;
+            }
+            if (ws->ex_dmin[p] != INT64_MAX) {
+                r->has_supporters_to_win = 1;
+                r->supporters_to_win = ws->ex_dmin[p] < 1 ? 1 : ws->ex_dmin[p];
+            }
+        }
+    }
+    out->next_steps = UINT64_MAX;
+    if (ws->slopes && ws->have_delta) out->next_steps = STEPS_OF(ws->delta, prm->increment);
+}
+
+#undef WS_T
+#undef CV
+#undef CD
+#undef CHUNK_BITS
+#undef CHUNK
+#undef NOGROUP
