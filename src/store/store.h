@@ -9,9 +9,10 @@
  *
  * Threads. One store is shared by all server threads. Each thread gets its own
  * database connection on first use, with its prepared statements made once; nothing
- * else is shared, so calls from different threads run in parallel (SQLite serialises
- * the writes themselves, waiting up to the busy timeout). store_close() must be called
- * once no other thread uses the store.
+ * else is shared, so reads from different threads run in parallel. Writes are one at
+ * a time (SQLite has a single writer): this process's writers queue in turn, and
+ * writers of other processes on the same file wait up to the busy timeout.
+ * store_close() must be called once no other thread uses the store.
  *
  * Transactions. Each function is one transaction: it happens completely or not at all.
  * Every function that changes users, places, roles, passwords or signed-in sessions
