@@ -133,8 +133,11 @@ static void migrations_are_idempotent_on_reopen(void **state) {
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*), MIN(version), MAX(version) FROM "
-                                            "schema_migrations", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT COUNT(*), MIN(version), MAX(version) FROM "
+                                        "schema_migrations",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(st, 0), store_sqlite_migration_count);
     assert_int_equal(sqlite3_column_int(st, 1), 1);
@@ -244,18 +247,21 @@ static void users_create_find_list_and_change(void **state) {
 static void users_reject_bad_input(void **state) {
     fixture *f = *state;
     store_user u;
-    const char *bad_emails[] = {"", "no-at-sign", "@example.org", "someone@", "a\x01@b.c",
-                                "caf\xc3@x.org", NULL};
+    const char *bad_emails[] = {
+        "", "no-at-sign", "@example.org", "someone@", "a\x01@b.c", "caf\xc3@x.org", NULL};
     for (int i = 0; bad_emails[i]; i++)
         assert_int_equal(store_user_create(f->s, NULL, bad_emails[i], "Name", "h",
                                            STORE_ROLE_RESIDENT, &f->a, &u),
                          STORE_INVALID);
-    assert_int_equal(store_user_create(f->s, NULL, "a@b.org", "", "h", STORE_ROLE_RESIDENT,
-                                       &f->a, &u), STORE_INVALID);
-    assert_int_equal(store_user_create(f->s, NULL, "a@b.org", "  \t", "h", STORE_ROLE_RESIDENT,
-                                       &f->a, &u), STORE_INVALID);
-    assert_int_equal(store_user_create(f->s, NULL, "a@b.org", "Name", "h", (store_role)-1,
-                                       &f->a, &u), STORE_INVALID);
+    assert_int_equal(
+        store_user_create(f->s, NULL, "a@b.org", "", "h", STORE_ROLE_RESIDENT, &f->a, &u),
+        STORE_INVALID);
+    assert_int_equal(
+        store_user_create(f->s, NULL, "a@b.org", "  \t", "h", STORE_ROLE_RESIDENT, &f->a, &u),
+        STORE_INVALID);
+    assert_int_equal(
+        store_user_create(f->s, NULL, "a@b.org", "Name", "h", (store_role)-1, &f->a, &u),
+        STORE_INVALID);
     assert_int_equal(store_user_set_display_name(f->s, NULL, 1, ""), STORE_INVALID);
     int64_t n = -1;
     assert_int_equal(store_user_count(f->s, &n), STORE_OK);
@@ -277,7 +283,8 @@ static void role_and_kind_names_round_trip(void **state) {
     assert_string_equal(store_role_name(STORE_ROLE_ORGANISER), "organiser");
     for (int k = STORE_PLACE_COUNCIL_AREA; k <= STORE_PLACE_NEIGHBOURHOOD; k++) {
         store_place_kind back;
-        assert_int_equal(store_place_kind_parse(store_place_kind_name((store_place_kind)k), &back), 0);
+        assert_int_equal(store_place_kind_parse(store_place_kind_name((store_place_kind)k), &back),
+                         0);
         assert_int_equal(back, k);
     }
     store_place_kind kind;
@@ -292,7 +299,8 @@ static void every_change_is_audited_with_actor_and_detail(void **state) {
     fixture *f = *state;
     store_user admin;
     assert_int_equal(store_user_create(f->s, NULL, "admin@example.org", "The Admin", "h",
-                                       STORE_ROLE_ADMIN, &f->a, &admin), STORE_OK);
+                                       STORE_ROLE_ADMIN, &f->a, &admin),
+                     STORE_OK);
     store_audit_entry e = newest_audit(f->s, &f->a);
     assert_string_equal(e.action, "user.create");
     assert_string_equal(e.entity_type, "user");
@@ -327,7 +335,8 @@ static void every_change_is_audited_with_actor_and_detail(void **state) {
     /* A refused change leaves no audit entry: the entry shares its transaction. */
     int64_t before = audit_total(f->s);
     assert_int_equal(store_user_create(f->s, &by_admin, "BOB@example.org", "Dup", "h",
-                                       STORE_ROLE_RESIDENT, &f->a, NULL), STORE_CONFLICT);
+                                       STORE_ROLE_RESIDENT, &f->a, NULL),
+                     STORE_CONFLICT);
     assert_int_equal(store_user_set_role(f->s, &by_admin, 424242, STORE_ROLE_ADMIN),
                      STORE_NOT_FOUND);
     assert_int_equal(audit_total(f->s), before);
@@ -351,8 +360,8 @@ static void audit_log_refuses_update_and_delete(void **state) {
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     char *msg = NULL;
-    assert_int_not_equal(sqlite3_exec(db, "UPDATE audit_log SET action = 'forged'", NULL, NULL,
-                                      &msg), SQLITE_OK);
+    assert_int_not_equal(
+        sqlite3_exec(db, "UPDATE audit_log SET action = 'forged'", NULL, NULL, &msg), SQLITE_OK);
     assert_non_null(msg);
     assert_non_null(strstr(msg, "append-only"));
     sqlite3_free(msg);
@@ -376,8 +385,8 @@ static void sessions_lifecycle(void **state) {
     int64_t audits = audit_total(f->s);
 
     /* An anonymous visitor's session: not audited. */
-    assert_int_equal(store_session_create(f->s, &visitor, "hash-anon", 0, "csrf-1", "",
-                                          t0 + 3600), STORE_OK);
+    assert_int_equal(store_session_create(f->s, &visitor, "hash-anon", 0, "csrf-1", "", t0 + 3600),
+                     STORE_OK);
     assert_int_equal(audit_total(f->s), audits);
     store_session ss;
     assert_int_equal(store_session_get(f->s, "hash-anon", t0, &f->a, &ss), STORE_OK);
@@ -398,8 +407,9 @@ static void sessions_lifecycle(void **state) {
     assert_int_equal(store_session_set_lang(f->s, "no-such", "en"), STORE_NOT_FOUND);
 
     /* Sign-in: a user session, audited. */
-    assert_int_equal(store_session_create(f->s, &visitor, "hash-user", uid, "csrf-2", "en",
-                                          t0 + 3600), STORE_OK);
+    assert_int_equal(
+        store_session_create(f->s, &visitor, "hash-user", uid, "csrf-2", "en", t0 + 3600),
+        STORE_OK);
     assert_int_equal(audit_total(f->s), audits + 1);
     store_audit_entry e = newest_audit(f->s, &f->a);
     assert_string_equal(e.action, "session.signin");
@@ -506,8 +516,9 @@ static int64_t make_place(store *s, const store_actor *who, int64_t parent, stor
 static void places_hierarchy_lists_and_updates(void **state) {
     fixture *f = *state;
     store_user officer;
-    assert_int_equal(store_user_create(f->s, NULL, "officer@adur-worthing.gov.uk", "Olu",
-                                       "h", STORE_ROLE_OFFICER, &f->a, &officer), STORE_OK);
+    assert_int_equal(store_user_create(f->s, NULL, "officer@adur-worthing.gov.uk", "Olu", "h",
+                                       STORE_ROLE_OFFICER, &f->a, &officer),
+                     STORE_OK);
     store_actor by = {officer.id, "203.0.113.9"};
     store_place adur;
     store_place_input in = {0, STORE_PLACE_COUNCIL_AREA, "Adur", "E07000223", "Coastal district"};
@@ -621,8 +632,11 @@ static void hostile_strings_are_stored_byte_exact(void **state) {
         "\"quoted\" and 'single' and `back`",
         "%s%n%x%p",
         "line one\nline two\r\n\ttabbed",
-        "Llanfair\xc5\xb5ll \xe2\x80\x94 Ysbyty Ifan \xf0\x9f\x8f\xb4\xf3\xa0\x81\xa7", /* Welsh, dash, flag */
-        "\xe2\x80\xae" "RTL override \xef\xbb\xbf BOM",
+        "Llanfair\xc5\xb5ll \xe2\x80\x94 Ysbyty Ifan \xf0\x9f\x8f\xb4\xf3\xa0\x81\xa7", /* Welsh,
+                                                                                           dash,
+                                                                                           flag */
+        "\xe2\x80\xae"
+        "RTL override \xef\xbb\xbf BOM",
         "back\\slash and NUL-free \xc2\xa0 nbsp",
         "' OR '1'='1",
         "); DELETE FROM audit_log; --",
@@ -633,7 +647,8 @@ static void hostile_strings_are_stored_byte_exact(void **state) {
         snprintf(email, sizeof email, "h%zu@example.org", i);
         store_user u, g;
         assert_int_equal(store_user_create(f->s, NULL, email, hostile[i], hostile[i],
-                                           STORE_ROLE_RESIDENT, &f->a, &u), STORE_OK);
+                                           STORE_ROLE_RESIDENT, &f->a, &u),
+                         STORE_OK);
         assert_int_equal(store_user_by_uuid(f->s, u.uuid, &f->a, &g), STORE_OK);
         assert_memory_equal(g.display_name, hostile[i], strlen(hostile[i]) + 1);
         assert_memory_equal(g.password_hash, hostile[i], strlen(hostile[i]) + 1);
@@ -644,8 +659,9 @@ static void hostile_strings_are_stored_byte_exact(void **state) {
         assert_memory_equal(q.name, hostile[i], strlen(hostile[i]) + 1);
         assert_memory_equal(q.gss_code, hostile[i], strlen(hostile[i]) + 1);
         assert_memory_equal(q.description, hostile[i], strlen(hostile[i]) + 1);
-        assert_int_equal(store_session_create(f->s, NULL, hostile[i], 0, hostile[i], hostile[i],
-                                              INT64_MAX), STORE_OK);
+        assert_int_equal(
+            store_session_create(f->s, NULL, hostile[i], 0, hostile[i], hostile[i], INT64_MAX),
+            STORE_OK);
         store_session ss;
         assert_int_equal(store_session_get(f->s, hostile[i], 0, &f->a, &ss), STORE_OK);
         assert_string_equal(ss.csrf_token, hostile[i]);
@@ -678,10 +694,11 @@ static void hostile_strings_are_stored_byte_exact(void **state) {
 static void invalid_text_is_refused_and_changes_nothing(void **state) {
     fixture *f = *state;
     const char *bad[] = {"caf\xc3", "\xc0\xaf", "\xed\xa0\x80 surrogate", "bell\x07", "esc\x1b[0m",
-                         "\xff", NULL};
+                         "\xff",    NULL};
     for (int i = 0; bad[i]; i++) {
         assert_int_equal(store_user_create(f->s, NULL, "ok@example.org", bad[i], "h",
-                                           STORE_ROLE_RESIDENT, &f->a, NULL), STORE_INVALID);
+                                           STORE_ROLE_RESIDENT, &f->a, NULL),
+                         STORE_INVALID);
         store_place_input in = {0, STORE_PLACE_WARD, bad[i], NULL, NULL};
         assert_int_equal(store_place_create(f->s, NULL, &in, &f->a, NULL), STORE_INVALID);
         store_place_input in2 = {0, STORE_PLACE_WARD, "Fine", NULL, bad[i]};
@@ -720,7 +737,8 @@ static void *work(void *arg) {
         snprintf(name, sizeof name, "Place %d/%d", w->index, i);
         store_user u;
         store_actor me = {0, "127.0.0.1"};
-        if (store_user_create(w->s, &me, email, name, "h", STORE_ROLE_RESIDENT, &a, &u) != STORE_OK) {
+        if (store_user_create(w->s, &me, email, name, "h", STORE_ROLE_RESIDENT, &a, &u) !=
+            STORE_OK) {
             w->failures++;
             continue;
         }
@@ -880,7 +898,8 @@ static void failed_audit_write_rolls_the_change_back(void **state) {
                                   "CREATE TRIGGER inject BEFORE INSERT ON audit_log "
                                   "WHEN NEW.action IN ('place.create', 'user.role') "
                                   "BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
-                                  NULL, NULL, NULL), SQLITE_OK);
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(db);
     store_place_input in = {0, STORE_PLACE_WARD, "Doomed", "E05000001", NULL};
     assert_int_equal(store_place_create(f->s, NULL, &in, &f->a, NULL), STORE_ERROR);
@@ -975,8 +994,8 @@ static void simultaneous_opens_migrate_once(void **state) {
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM schema_migrations", -1, &st,
-                                        NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM schema_migrations", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(st, 0), store_sqlite_migration_count);
     sqlite3_finalize(st);
