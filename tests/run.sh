@@ -14,15 +14,15 @@ failures=()
 
 count() { # $1 = log file, $2 = exit status, $3 = label
   local p f s
-  p=$(grep -cE '^ok [0-9]+' "$1" | head -1)
-  s=$(grep -cE '^ok [0-9]+.*# (SKIP|skip)' "$1" | head -1)
-  f=$(grep -cE '^not ok [0-9]+' "$1" | head -1)
-  p=$((p - s))
+  # cmocka reports a skipped test as "not ok N # SKIP", node as "ok N ... # SKIP".
+  p=$(grep -E '^ok [0-9]+' "$1" | grep -cvE '# (SKIP|skip)')
+  s=$(grep -E '^(not )?ok [0-9]+' "$1" | grep -cE '# (SKIP|skip)')
+  f=$(grep -E '^not ok [0-9]+' "$1" | grep -cvE '# (SKIP|skip)')
   if [ "$2" -ne 0 ] && [ "$f" -eq 0 ]; then
     f=1
     failures+=("$3 (exit status $2, see $1)")
   fi
-  while IFS= read -r line; do failures+=("$3: $line"); done < <(grep -E '^not ok [0-9]+' "$1")
+  while IFS= read -r line; do failures+=("$3: $line"); done < <(grep -E '^not ok [0-9]+' "$1" | grep -vE '# (SKIP|skip)')
   passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
   printf '%-48s %4d passed %3d failed %3d skipped\n' "$3" "$p" "$f" "$s"
 }

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "app/app.h"
 #include "cli/cli_util.h"
@@ -31,6 +32,38 @@ static const char *pick(const char *flag, const char *env, const char *dflt) {
     if (flag) return flag;
     const char *e = getenv(env);
     return e && *e ? e : dflt;
+}
+
+/* Housekeeping while serving: every ten minutes, forget expired sessions and old
+ * rate-limit counters so the tables stay small. Stops when told through `stopping`. */
+typedef struct housekeeper {
+    store *s;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stopping;
+} housekeeper;
+
+static void *housekeeping(void *arg) {
+    housekeeper *h = arg;
+    pthread_mutex_lock(&h->lock);
+    while (!h->stopping) {
+        pthread_mutex_unlock(&h->lock);
+        int64_t now = (int64_t)time(NULL), sessions = 0, attempts = 0;
+        if (store_session_purge_expired(h->s, now, &sessions) == STORE_OK &&
+            store_ratelimit_purge(h->s, now - 24 * 3600, &attempts) == STORE_OK) {
+            if (sessions || attempts)
+                log_info("housekeeping: removed %lld expired sessions, %lld old sign-in attempts",
+                         (long long)sessions, (long long)attempts);
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 600;
+        pthread_mutex_lock(&h->lock);
+        while (!h->stopping && pthread_cond_timedwait(&h->wake, &h->lock, &until) == 0) {
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
 }
 
 static void usage(FILE *out) {
@@ -152,10 +185,21 @@ int cmd_serve(int argc, char **argv) {
         printf("Common Ground is serving \"%s\" on http://%s:%u/ (database %s)\n", site, host,
                http_server_port(server), db);
         fflush(stdout);
+        housekeeper hk = {.s = s, .lock = PTHREAD_MUTEX_INITIALIZER,
+                          .wake = PTHREAD_COND_INITIALIZER};
+        pthread_t hk_thread;
+        int hk_started = pthread_create(&hk_thread, NULL, housekeeping, &hk) == 0;
         int sig = 0;
         sigwait(&stop, &sig);
         log_info("received %s: finishing requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         http_server_stop(server);
+        if (hk_started) {
+            pthread_mutex_lock(&hk.lock);
+            hk.stopping = 1;
+            pthread_cond_signal(&hk.wake);
+            pthread_mutex_unlock(&hk.lock);
+            pthread_join(hk_thread, NULL);
+        }
         log_info("stopped");
     }
     http_router_free(router);
