@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/xalloc.h"
 #include "engine/weighting/internal.h"
@@ -54,7 +55,7 @@ void weighting_load_margins(weighting_problem *p, csv_reader *r) {
                                   csv_error(r));
 }
 
-void weighting_load_respondents(weighting_problem *p, csv_reader *r) {
+static void load_respondents(weighting_problem *p, csv_reader *r, size_t rows_hint) {
     int st = csv_next(r);
     while (st == 1 && csv_blank(r)) st = csv_next(r);
     if (st <= 0) {
@@ -67,6 +68,7 @@ void weighting_load_respondents(weighting_problem *p, csv_reader *r) {
     char **names = xcalloc(ncols, sizeof *names);
     for (size_t i = 0; i < ncols; i++) names[i] = xstrdup(csv_field(r, i));
     weighting_set_columns(p, ncols, (const char *const *)names);
+    if (rows_hint) weighting_reserve(p, rows_hint);
     const char **fields = xcalloc(ncols, sizeof *fields);
     while ((st = csv_next(r)) == 1) {
         if (csv_blank(r) && ncols > 1) continue;
@@ -87,6 +89,28 @@ void weighting_load_respondents(weighting_problem *p, csv_reader *r) {
     free(names);
 }
 
+void weighting_load_respondents(weighting_problem *p, csv_reader *r) {
+    load_respondents(p, r, 0);
+}
+
+/* About how many lines the file holds: its size over the mean length of the lines in
+ * its first 64 KiB. 0 when unknown. */
+static size_t estimate_lines(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t est = 0;
+    struct stat st;
+    static char sample[65536];
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        size_t got = fread(sample, 1, sizeof sample, f), lines = 0;
+        for (size_t i = 0; i < got; i++) lines += sample[i] == '\n';
+        if (got == (size_t)st.st_size) est = lines + 1;
+        else if (lines > 0) est = (size_t)((double)st.st_size / ((double)got / (double)lines) * 1.05) + 16;
+    }
+    fclose(f);
+    return est;
+}
+
 void weighting_load_files(weighting_problem *p, const char *respondents_path,
                           const char *margins_path) {
     char err[512];
@@ -102,6 +126,6 @@ void weighting_load_files(weighting_problem *p, const char *respondents_path,
         weighting_add_input_error(p, WEIGHTING_E_BAD_INPUT, NULL, NULL, "%s", err);
         return;
     }
-    weighting_load_respondents(p, r);
+    load_respondents(p, r, estimate_lines(respondents_path));
     csv_free(r);
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/parse.h"
 #include "core/xalloc.h"
@@ -20,6 +21,20 @@
 
 /* Beyond this many errors of one code the rest add nothing a person can act on. */
 enum { ERRORS_PER_CODE = 100, UNKNOWN_VALUES_MAX = 10000 };
+
+/* --- large arrays ---------------------------------------------------------------------- */
+
+enum { HUGE_PAGE = 1 << 21 };
+
+void *wt_big_alloc(size_t size, bool zero) {
+    if (size < HUGE_PAGE) return zero ? xcalloc(1, size ? size : 1) : xmalloc(size ? size : 1);
+    void *ptr = NULL;
+    size_t rounded = (size + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+    if (posix_memalign(&ptr, HUGE_PAGE, rounded) != 0) abort();
+    (void)madvise(ptr, rounded, MADV_HUGEPAGE); /* advice only: fine if refused */
+    if (zero) memset(ptr, 0, size);
+    return ptr;
+}
 
 /* --- string map ------------------------------------------------------------------------ */
 
@@ -81,22 +96,30 @@ int wt_map_put(wt_map *m, const char *key, int val) {
 
 /* Adds row (whose id is ids[row]) unless an earlier row has the same id; returns the
  * earlier row, or -1. */
-static long idset_put(wt_idset *s, const char **ids, size_t row) {
-    if ((s->len + 1) * 2 > s->cap) {
-        size_t ncap = s->cap ? s->cap * 2 : 1024;
-        uint64_t *ns = xcalloc(ncap, sizeof *ns);
-        for (size_t j = 0; j < s->cap; j++) {
-            uint64_t e = s->slots[j];
-            if (!e) continue;
-            /* The low bits of the slot index come from the hash's high half, stored. */
-            size_t i = (size_t)(e >> 32) & (ncap - 1);
-            while (ns[i]) i = (i + 1) & (ncap - 1);
-            ns[i] = e;
-        }
-        free(s->slots);
-        s->slots = ns;
-        s->cap = ncap;
+static void idset_rehash(wt_idset *s, size_t ncap) {
+    uint64_t *ns = wt_big_alloc(ncap * sizeof *ns, true);
+    for (size_t j = 0; j < s->cap; j++) {
+        uint64_t e = s->slots[j];
+        if (!e) continue;
+        /* The slot index comes from the hash's high half, which the slot stores. */
+        size_t i = (size_t)(e >> 32) & (ncap - 1);
+        while (ns[i]) i = (i + 1) & (ncap - 1);
+        ns[i] = e;
     }
+    free(s->slots);
+    s->slots = ns;
+    s->cap = ncap;
+}
+
+/* Room for n ids at most half full. */
+static void idset_reserve(wt_idset *s, size_t n) {
+    size_t cap = s->cap ? s->cap : 1024;
+    while (cap < 2 * n) cap *= 2;
+    if (cap > s->cap) idset_rehash(s, cap);
+}
+
+static long idset_put(wt_idset *s, const char **ids, size_t row) {
+    if ((s->len + 1) * 2 > s->cap) idset_rehash(s, s->cap ? s->cap * 2 : 1024);
     uint64_t h = hash_str(ids[row]);
     uint32_t hi = (uint32_t)(h >> 32);
     size_t i = hi & (s->cap - 1);
@@ -353,14 +376,30 @@ void weighting_set_columns(weighting_problem *p, size_t ncols, const char *const
     wt_map_free(&cols);
 }
 
+static void grow_rows(weighting_problem *p, size_t cap) {
+    size_t V = p->nvars ? p->nvars : 1;
+    if (p->capn == 0 && cap > 1024) { /* reserved: one allocation each */
+        p->capn = cap;
+        p->ids = wt_big_alloc(cap * sizeof *p->ids, false);
+        p->codes = wt_big_alloc(cap * V * sizeof *p->codes, false);
+        if (p->y_col >= 0) p->y = wt_big_alloc(cap * sizeof *p->y, false);
+        return;
+    }
+    p->capn = cap;
+    p->ids = xreallocarray(p->ids, p->capn, sizeof *p->ids);
+    p->codes = xreallocarray(p->codes, p->capn, V * sizeof *p->codes);
+    if (p->y_col >= 0) p->y = xreallocarray(p->y, p->capn, sizeof *p->y);
+}
+
+void weighting_reserve(weighting_problem *p, size_t n) {
+    assert(p->columns_set && "reserve after weighting_set_columns");
+    if (n > p->capn) grow_rows(p, n);
+    idset_reserve(&p->idset, n);
+}
+
 void weighting_add_respondent(weighting_problem *p, const char *const *fields, size_t nfields) {
     assert(p->columns_set && nfields == p->ncols);
-    if (p->n == p->capn) {
-        p->capn = p->capn ? p->capn * 2 : 1024;
-        p->ids = xreallocarray(p->ids, p->capn, sizeof *p->ids);
-        p->codes = xreallocarray(p->codes, p->capn, (p->nvars ? p->nvars : 1) * sizeof *p->codes);
-        if (p->y_col >= 0) p->y = xreallocarray(p->y, p->capn, sizeof *p->y);
-    }
+    if (p->n == p->capn) grow_rows(p, p->capn ? p->capn * 2 : 1024);
     size_t row = p->n++;
     const char *id = p->id_col >= 0 ? arena_strdup(&p->a, fields[p->id_col]) : "";
     p->ids[row] = id;

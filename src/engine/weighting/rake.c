@@ -25,6 +25,7 @@ enum { SE_PASSES = 10, TRIM_MAX_ROUNDS = 100000 };
 typedef struct result_box {
     weighting_result r;
     arena a;
+    double *weights, *raked_weights; /* per respondent: too big for the arena's blocks */
 } result_box;
 
 void weighting_params_init(weighting_params *p) {
@@ -47,6 +48,8 @@ const char *weighting_status_name(weighting_status s) {
 void weighting_result_free(weighting_result *r) {
     if (!r) return;
     result_box *b = (result_box *)r;
+    free(b->weights);
+    free(b->raked_weights);
     arena_free(&b->a);
     free(b);
 }
@@ -118,7 +121,7 @@ static void build_cells(const weighting_problem *p, cells *c) {
     c->n = 0;
     c->codes = xmalloc(capc * V * sizeof *c->codes);
     c->count = xmalloc(capc * sizeof *c->count);
-    c->of = xmalloc((p->n ? p->n : 1) * sizeof *c->of);
+    c->of = wt_big_alloc((p->n ? p->n : 1) * sizeof *c->of, false);
     for (size_t i = 0; i < p->n; i++) {
         const int32_t *code = p->codes + i * V;
         size_t h = (size_t)hash_codes(code, V) & (cap - 1);
@@ -528,8 +531,8 @@ weighting_status weighting_run(const weighting_problem *p, const weighting_param
         r->stats = rs;
     }
 
-    r->weights = arena_alloc(a, n * sizeof *r->weights);
-    r->raked_weights = arena_alloc(a, n * sizeof *r->raked_weights);
+    box->weights = r->weights = wt_big_alloc(n * sizeof *r->weights, false);
+    box->raked_weights = r->raked_weights = wt_big_alloc(n * sizeof *r->raked_weights, false);
     for (size_t i = 0; i < n; i++) {
         r->weights[i] = w[x.c.of[i]];
         r->raked_weights[i] = raked[x.c.of[i]];
