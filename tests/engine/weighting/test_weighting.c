@@ -429,6 +429,8 @@ static weighting_problem *generate(gen *g, uint64_t seed, size_t V, size_t n, bo
     }
     cols[V + 1] = "y";
     weighting_set_columns(p, V + 1 + with_y, cols);
+    /* An estimate short of the truth, as from a file's size: the rest must still fit. */
+    weighting_reserve(p, n / 2 + 1);
     char idb[32], vals[8][32], yb[32];
     const char *f[8];
     for (size_t i = 0; i < n; i++) {
