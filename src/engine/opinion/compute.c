@@ -15,11 +15,6 @@
 #include "core/xalloc.h"
 #include "engine/opinion/internal.h"
 
-typedef struct idpair {
-    int64_t id;
-    size_t idx;
-} idpair;
-
 static int cmp_idpair(const void *a, const void *b) {
     const idpair *x = a, *y = b;
     return (x->id > y->id) - (x->id < y->id);
@@ -49,6 +44,7 @@ static int cmp_centre_weight(const void *a, const void *b) {
 static size_t base_cluster(const double *px, const double *py, size_t n, size_t k,
                            const double *warm_x, const double *warm_y, size_t warm_n,
                            double *cx, double *cy, int *assign, uint64_t seed) {
+    int max_iter = 500;
     if (n == 0) return 0;
     if (k > n) k = n;
     size_t got;
@@ -56,11 +52,12 @@ static size_t base_cluster(const double *px, const double *py, size_t n, size_t 
         got = warm_n < k ? warm_n : k;
         memcpy(cx, warm_x, got * sizeof *cx);
         memcpy(cy, warm_y, got * sizeof *cy);
+        max_iter = 8; /* from the last centres: a few passes; later updates continue */
     } else {
         uint64_t rng = seed;
         got = op_kmeans_seed(px, py, NULL, n, k, cx, cy, &rng);
     }
-    size_t nb = op_kmeans(px, py, NULL, n, cx, cy, got, assign, 500);
+    size_t nb = op_kmeans(px, py, NULL, n, cx, cy, got, assign, max_iter);
     centre *cs = xmalloc(nb * sizeof *cs);
     for (size_t b = 0; b < nb; b++) cs[b] = (centre){cx[b], cy[b], 0, b};
     qsort(cs, nb, sizeof *cs, cmp_centre_xy);
@@ -145,13 +142,27 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
     size_t np = c->np, nc = c->nc;
 
     /* Participants in ascending id. */
-    idpair *pp = xmalloc((np + 1) * sizeof *pp);
-    for (size_t i = 0; i < np; i++) pp[i] = (idpair){c->pids[i], i};
-    qsort(pp, np, sizeof *pp, cmp_idpair);
-    /* Comments that have votes, in ascending id. */
+    /* The sorted order is kept between computations; it changes only when someone
+     * new votes. */
+    if (c->sorted_n != np) {
+        free(c->sorted);
+        c->sorted = xmalloc((np + 1) * sizeof *c->sorted);
+        for (size_t i = 0; i < np; i++) c->sorted[i] = (idpair){c->pids[i], i};
+        qsort(c->sorted, np, sizeof *c->sorted, cmp_idpair);
+        c->sorted_n = np;
+    }
+    const idpair *pp = c->sorted;
+    /* Agrees, disagrees and votes per comment over everyone (one pass). */
+    int *ca_ = xcalloc(nc + 1, sizeof *ca_), *cd_ = xcalloc(nc + 1, sizeof *cd_);
     int *cvotes = xcalloc(nc + 1, sizeof *cvotes);
     for (size_t i = 0; i < np; i++)
-        for (uint32_t k = 0; k < c->rows[i].len; k++) cvotes[c->rows[i].e[k] >> 2]++;
+        for (uint32_t k = 0; k < c->rows[i].len; k++) {
+            uint32_t e = c->rows[i].e[k];
+            cvotes[e >> 2]++;
+            ca_[e >> 2] += (e & 3) == 2;
+            cd_[e >> 2] += (e & 3) == 0;
+        }
+    /* Comments that have votes, in ascending id. */
     idpair *cp = xmalloc((nc + 1) * sizeof *cp);
     size_t ncol = 0;
     for (size_t i = 0; i < nc; i++)
@@ -224,53 +235,37 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
     }
     R->n_in_conv = nin;
 
-    /* Column means over the votes cast, then the centred sparse matrix. */
-    double *sum = xcalloc(nact + 1, sizeof *sum);
-    int *cnt = xcalloc(nact + 1, sizeof *cnt);
-    size_t nnz = 0;
-    for (size_t r = 0; r < np; r++) {
-        const op_row *row = &c->rows[pp[r].idx];
-        for (uint32_t k = 0; k < row->len; k++) {
-            int a = actof[colof[row->e[k] >> 2]];
-            if (a < 0) continue;
-            sum[a] += (double)(int)(row->e[k] & 3) - 1;
-            cnt[a]++;
-            nnz++;
-        }
-    }
-    double *acenter = xmalloc((nact + 1) * sizeof *acenter);
-    for (size_t a = 0; a < nact; a++) acenter[a] = cnt[a] ? sum[a] / cnt[a] : 0;
-    op_csr X = {np, nact, xmalloc((np + 1) * sizeof(size_t)), xmalloc((nnz + 1) * sizeof(uint32_t)),
-                xmalloc((nnz + 1) * sizeof(double))};
-    size_t at = 0;
-    for (size_t r = 0; r < np; r++) {
-        X.rowptr[r] = at;
-        const op_row *row = &c->rows[pp[r].idx];
-        for (uint32_t k = 0; k < row->len; k++) {
-            int a = actof[colof[row->e[k] >> 2]];
-            if (a < 0) continue;
-            X.col[at] = (uint32_t)a;
-            X.val[at] = (double)(int)(row->e[k] & 3) - 1 - acenter[a];
-            at++;
-        }
-    }
-    X.rowptr[np] = at;
+    /* Column means over the votes cast (exact: integer counts). */
+    double *acenter = xcalloc(nact + 1, sizeof *acenter);
+    for (size_t i = 0; i < nc; i++)
+        if (colof[i] >= 0 && actof[colof[i]] >= 0)
+            acenter[actof[colof[i]]] = (double)(ca_[i] - cd_[i]) / (double)cvotes[i];
+    int *aidx = xmalloc((nc + 1) * sizeof *aidx); /* comment index -> PCA column */
+    for (size_t i = 0; i < nc; i++) aidx[i] = colof[i] >= 0 ? actof[colof[i]] : -1;
+    const op_row **rowp = xmalloc((np + 1) * sizeof *rowp);
+    for (size_t r = 0; r < np; r++) rowp[r] = &c->rows[pp[r].idx];
+    op_mat X = {np, nact, rowp, nc, aidx, acenter};
 
     /* PCA, warm-started from the last components when there are any. */
-    double *start = NULL;
+    /* Warm start: the previous components' combination, so both lie in the first
+     * Krylov vectors. The tolerance is looser than cold (eigenvector error about
+     * 1e-6 of the eigenvalue gap: far below what the map or the groups can show), and
+     * at most 4 steps are taken: one vote moves the components very little, and each
+     * update refines them further. */
+    double *start = NULL, tol = 1e-10;
+    int max_steps = 0;
     if (c->warm && c->warm_comp[0]) {
         start = xcalloc(nact + 1, sizeof *start);
-        uint64_t rng = 0x7761726dULL;
         for (size_t j = 0; j < ncol; j++) {
             if (actof[j] < 0) continue;
             size_t ci = cp[j].idx;
-            double v = 1e-3 * (op_unit(&rng) - 0.5);
-            if (ci < c->warm_nc) v += c->warm_comp[0][ci] + 0.5 * c->warm_comp[1][ci];
-            start[actof[j]] = v;
+            start[actof[j]] = ci < c->warm_nc ? c->warm_comp[0][ci] + 0.5 * c->warm_comp[1][ci] : 1e-3;
         }
+        tol = 1e-6;
+        max_steps = 4;
     }
     double *ac0 = xcalloc(nact + 1, sizeof *ac0), *ac1 = xcalloc(nact + 1, sizeof *ac1);
-    R->n_comps = op_pca(&X, start, ac0, ac1, R->eigenvalue, &R->pca_steps);
+    R->n_comps = op_pca(&X, start, tol, max_steps, ac0, ac1, R->eigenvalue, &R->pca_steps);
     free(start);
     for (size_t j = 0; j < ncol; j++) {
         int a = actof[j];
@@ -291,10 +286,15 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
      * voters are not all drawn at the centre (Pol.is sparsity-aware-project-ptpt). */
     for (size_t r = 0; r < np; r++) {
         double p0 = 0, p1 = 0;
-        size_t nv = X.rowptr[r + 1] - X.rowptr[r];
-        for (size_t k = X.rowptr[r]; k < X.rowptr[r + 1]; k++) {
-            p0 += X.val[k] * ac0[X.col[k]];
-            p1 += X.val[k] * ac1[X.col[k]];
+        size_t nv = 0;
+        const op_row *row = rowp[r];
+        for (uint32_t k = 0; k < row->len; k++) {
+            int a = aidx[row->e[k] >> 2];
+            if (a < 0) continue;
+            double v = (double)(int)(row->e[k] & 3) - 1 - acenter[a];
+            p0 += v * ac0[a];
+            p1 += v * ac1[a];
+            nv++;
         }
         double s = sqrt((double)nact / (double)(nv > 0 ? nv : 1));
         R->x[r] = p0 * s;
@@ -462,16 +462,19 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
     int *ts = xcalloc(ncol + 1, sizeof(int));
     int *ga = xcalloc(ncol + 1, sizeof(int)), *gd = xcalloc(ncol + 1, sizeof(int));
     int *gs_ = xcalloc(ncol + 1, sizeof(int));
+    for (size_t i = 0; i < nc; i++)
+        if (colof[i] >= 0) {
+            ta[colof[i]] = ca_[i];
+            td[colof[i]] = cd_[i];
+            ts[colof[i]] = cvotes[i];
+        }
     for (size_t r = 0; r < np; r++) {
         const op_row *row = &c->rows[pp[r].idx];
         int g = R->group[r];
+        if (g < 0) continue;
         for (uint32_t k = 0; k < row->len; k++) {
             int j = colof[row->e[k] >> 2];
             int v = (int)(row->e[k] & 3) - 1;
-            ta[j] += v > 0;
-            td[j] += v < 0;
-            ts[j]++;
-            if (g < 0) continue;
             size_t at2 = (size_t)g * ncol + (size_t)j;
             R->votes_a[at2] += v > 0;
             R->votes_d[at2] += v < 0;
@@ -548,17 +551,15 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
     c->warm_nc = nc;
     c->warm = 1;
 
-    free(pp);
     free(cvotes);
+    free(ca_);
+    free(cd_);
     free(cp);
     free(colof);
     free(actof);
-    free(sum);
-    free(cnt);
     free(acenter);
-    free(X.rowptr);
-    free(X.col);
-    free(X.val);
+    free(aidx);
+    free(rowp);
     free(ac0);
     free(ac1);
     free(members);

@@ -95,6 +95,7 @@ void opinion_conv_free(opinion_conv *c) {
     free(c->rows);
     free(c->pids);
     free(c->fixed);
+    free(c->sorted);
     free(c->cmts);
     op_idmap_free(&c->pmap);
     op_idmap_free(&c->cmap);

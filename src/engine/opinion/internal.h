@@ -37,6 +37,12 @@ typedef struct op_row {
     uint32_t len, cap;
 } op_row;
 
+/* An id with its dense index, for sorting. */
+typedef struct idpair {
+    int64_t id;
+    size_t idx;
+} idpair;
+
 struct opinion_conv {
     op_idmap pmap, cmap;
     int64_t *pids;
@@ -45,6 +51,8 @@ struct opinion_conv {
     op_comment *cmts;
     size_t nc, ccap;
     size_t nvotes;
+    idpair *sorted;  /* participants by ascending id, valid while sorted_n == np */
+    size_t sorted_n;
     int *fixed;    /* per participant: fixed group or -1 */
     size_t nfixed;
     /* Warm start from the last computation: components per comment index, base
@@ -56,20 +64,26 @@ struct opinion_conv {
     double *warm_bx, *warm_by;
 };
 
-/* Centred sparse matrix in compressed rows: val = vote - column mean. */
-typedef struct op_csr {
+/* The centred vote matrix, read straight from the stored rows (no copy): entry
+ * (r, aidx[comment]) = vote - center[aidx[comment]]; comments with aidx -1 are left
+ * out. A missing vote filled by the comment's mean is exactly zero once centred, so
+ * the matrix is as sparse as the votes. Rows are taken in the order given. */
+typedef struct op_mat {
     size_t nrows, ncols;
-    size_t *rowptr;
-    uint32_t *col;
-    double *val;
-} op_csr;
+    const op_row *const *rows;
+    size_t nci;       /* comment indexes: aidx has nci entries */
+    const int *aidx;
+    const double *center;
+} op_mat;
 
 /* Top two principal directions of X (eigenvectors of X^T X) by Lanczos iteration with
  * full reorthogonalisation, from start (ncols entries; NULL = a fixed deterministic
- * vector). comp[k] receives unit vectors, sign fixed so the largest entry is positive
- * (first such entry on ties). Returns the number of components found (0..2). */
-int op_pca(const op_csr *X, const double *start, double *comp0, double *comp1,
-           double eig[2], int *steps);
+ * vector) until the Ritz residuals fall below tol times the top eigenvalue or after
+ * max_steps Lanczos steps (0: no cap beyond the basis size). comp[k]
+ * receive unit vectors, sign fixed so the largest entry is positive (first such entry
+ * on ties). Returns the number of components found (0..2). */
+int op_pca(const op_mat *X, const double *start, double tol, int max_steps, double *comp0,
+           double *comp1, double eig[2], int *steps);
 
 /* Eigen-decomposition of the symmetric n x n matrix a (row-major; destroyed) by
  * cyclic Jacobi rotations: w receives eigenvalues in descending order, v (n x n,

@@ -81,19 +81,28 @@ void op_jacobi_eig(double *a, size_t n, double *w, double *v) {
     }
 }
 
-/* out = X^T X q, using y (nrows) as scratch. */
-static void gram_times(const op_csr *X, const double *q, double *out, double *y) {
-    memset(out, 0, X->ncols * sizeof *out);
+/* out = X^T X q = sum over rows r of x_r (x_r . q): one pass over the stored votes,
+ * each row read twice while it is still in cache. The loops index by comment (qa and
+ * ca are zero for comments left out), so they carry no branch. */
+static void gram_times(const op_mat *X, const double *q, double *out, double *qa, double *ca,
+                       double *oc) {
+    static const double val[4] = {-1, 0, 1, 0};
+    for (size_t i = 0; i < X->nci; i++) {
+        int a = X->aidx[i];
+        qa[i] = a >= 0 ? q[a] : 0;
+        ca[i] = a >= 0 ? X->center[a] : 0;
+        oc[i] = 0;
+    }
     for (size_t r = 0; r < X->nrows; r++) {
+        const uint32_t *e = X->rows[r]->e;
+        uint32_t len = X->rows[r]->len;
         double s = 0;
-        for (size_t k = X->rowptr[r]; k < X->rowptr[r + 1]; k++) s += X->val[k] * q[X->col[k]];
-        y[r] = s;
-    }
-    for (size_t r = 0; r < X->nrows; r++) {
-        double s = y[r];
+        for (uint32_t k = 0; k < len; k++) s += (val[e[k] & 3] - ca[e[k] >> 2]) * qa[e[k] >> 2];
         if (s == 0) continue;
-        for (size_t k = X->rowptr[r]; k < X->rowptr[r + 1]; k++) out[X->col[k]] += X->val[k] * s;
+        for (uint32_t k = 0; k < len; k++) oc[e[k] >> 2] += (val[e[k] & 3] - ca[e[k] >> 2]) * s;
     }
+    for (size_t i = 0; i < X->nci; i++)
+        if (X->aidx[i] >= 0) out[X->aidx[i]] = oc[i];
 }
 
 static double dot(const double *a, const double *b, size_t n) {
@@ -120,8 +129,8 @@ static void fix_sign(double *v, size_t n) {
         for (size_t i = 0; i < n; i++) v[i] = -v[i];
 }
 
-int op_pca(const op_csr *X, const double *start, double *comp0, double *comp1, double eig[2],
-           int *steps) {
+int op_pca(const op_mat *X, const double *start, double tol_rel, int max_steps, double *comp0,
+           double *comp1, double eig[2], int *steps) {
     size_t n = X->ncols;
     memset(comp0, 0, n * sizeof *comp0);
     memset(comp1, 0, n * sizeof *comp1);
@@ -129,9 +138,12 @@ int op_pca(const op_csr *X, const double *start, double *comp0, double *comp1, d
     *steps = 0;
     if (n == 0 || X->nrows == 0) return 0;
     size_t mmax = n < 300 ? n : 300;
+    if (max_steps >= 2 && (size_t)max_steps < mmax) mmax = (size_t)max_steps;
     double *Q = xmalloc(mmax * n * sizeof *Q);
     double *alpha = xcalloc(mmax, sizeof *alpha), *beta = xcalloc(mmax, sizeof *beta);
-    double *w = xmalloc(n * sizeof *w), *y = xmalloc(X->nrows * sizeof *y);
+    double *w = xmalloc(n * sizeof *w);
+    double *qa = xmalloc((X->nci + 1) * sizeof *qa), *ca = xmalloc((X->nci + 1) * sizeof *ca);
+    double *oc = xmalloc((X->nci + 1) * sizeof *oc);
     double *T = xmalloc(mmax * mmax * sizeof *T), *V = xmalloc(mmax * mmax * sizeof *V);
     double *ev = xmalloc(mmax * sizeof *ev);
     uint64_t rng = 0x6f70696e696f6eULL; /* fixed seed: the result is a function of the votes */
@@ -152,14 +164,14 @@ int op_pca(const op_csr *X, const double *start, double *comp0, double *comp1, d
     double scale = 0;
     for (size_t j = 0; j < mmax; j++) {
         double *q = Q + j * n;
-        gram_times(X, q, w, y);
+        gram_times(X, q, w, qa, ca, oc);
         alpha[j] = dot(q, w, n);
         m = j + 1;
         reorthogonalise(w, Q, m, n);
         beta[j] = sqrt(dot(w, w, n));
         if (fabs(alpha[j]) > scale) scale = fabs(alpha[j]);
         /* Check convergence of the top two Ritz pairs every few steps. */
-        int check = m >= 2 && (m % 3 == 0 || m == mmax || beta[j] <= 1e-12 * scale);
+        int check = m >= 2 && (m < 30 || m % 3 == 0 || m == mmax || beta[j] <= 1e-12 * scale);
         if (check) {
             memset(T, 0, m * m * sizeof *T);
             for (size_t i = 0; i < m; i++) {
@@ -167,7 +179,7 @@ int op_pca(const op_csr *X, const double *start, double *comp0, double *comp1, d
                 if (i + 1 < m) T[i * m + i + 1] = T[(i + 1) * m + i] = beta[i];
             }
             op_jacobi_eig(T, m, ev, V);
-            double tol = 1e-10 * (ev[0] > 0 ? ev[0] : 1);
+            double tol = tol_rel * (ev[0] > 0 ? ev[0] : 1);
             int conv = 1;
             for (size_t k = 0; k < 2 && k < m; k++)
                 if (fabs(beta[j] * V[(m - 1) * m + k]) > tol) conv = 0;
@@ -211,7 +223,9 @@ int op_pca(const op_csr *X, const double *start, double *comp0, double *comp1, d
     free(alpha);
     free(beta);
     free(w);
-    free(y);
+    free(qa);
+    free(ca);
+    free(oc);
     free(T);
     free(V);
     free(ev);

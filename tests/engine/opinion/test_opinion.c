@@ -128,14 +128,19 @@ static opinion_conv *planted(size_t np, size_t nc, int ngroups, double seen, uin
     return c;
 }
 
-/* Dense reference: top eigenvector of X^T X by long power iteration. */
-static void dense_top2(const op_csr *X, double *v1, double *v2) {
+/* Dense reference: top two eigenvectors of X^T X by long power iteration. */
+static void dense_top2(const op_mat *X, double *v1, double *v2) {
     size_t n = X->ncols;
-    double *G = xcalloc(n * n, sizeof *G), *w = xmalloc(n * sizeof *w);
-    for (size_t r = 0; r < X->nrows; r++)
-        for (size_t a = X->rowptr[r]; a < X->rowptr[r + 1]; a++)
-            for (size_t b = X->rowptr[r]; b < X->rowptr[r + 1]; b++)
-                G[X->col[a] * n + X->col[b]] += X->val[a] * X->val[b];
+    double *G = xcalloc(n * n, sizeof *G), *w = xmalloc(n * sizeof *w), *row = xmalloc(n * sizeof *row);
+    for (size_t r = 0; r < X->nrows; r++) {
+        memset(row, 0, n * sizeof *row);
+        for (uint32_t k = 0; k < X->rows[r]->len; k++) {
+            int a = X->aidx[X->rows[r]->e[k] >> 2];
+            if (a >= 0) row[a] = (double)(int)(X->rows[r]->e[k] & 3) - 1 - X->center[a];
+        }
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < n; j++) G[i * n + j] += row[i] * row[j];
+    }
     double *vs[2] = {v1, v2};
     for (int k = 0; k < 2; k++) {
         for (size_t i = 0; i < n; i++) vs[k][i] = 1 + 0.01 * (double)i;
@@ -158,43 +163,54 @@ static void dense_top2(const op_csr *X, double *v1, double *v2) {
     }
     free(G);
     free(w);
+    free(row);
 }
 
 static void lanczos_pca_matches_dense_power_iteration(void **state) {
     (void)state;
     for (uint64_t seed = 1; seed <= 4; seed++) {
+        /* Two planted opinion axes plus noise; every third comment left out. */
+        opinion_conv *c = opinion_conv_new();
         rng_state = seed * 1000;
-        op_csr X = {.nrows = 120, .ncols = 25};
-        X.rowptr = xmalloc((X.nrows + 1) * sizeof *X.rowptr);
-        X.col = xmalloc(X.nrows * X.ncols * sizeof *X.col);
-        X.val = xmalloc(X.nrows * X.ncols * sizeof *X.val);
-        size_t at = 0;
-        for (size_t r = 0; r < X.nrows; r++) {
-            X.rowptr[r] = at;
+        size_t nc = 30, np = 150;
+        for (size_t t = 0; t < nc; t++) opinion_comment(c, (int64_t)t, 0, 0);
+        for (size_t p = 0; p < np; p++) {
             double f1 = urand() - 0.5, f2 = urand() - 0.5;
-            for (size_t cc = 0; cc < X.ncols; cc++) {
+            for (size_t t = 0; t < nc; t++) {
                 if (urand() < 0.4) continue;
-                X.col[at] = (uint32_t)cc;
-                X.val[at] = 3 * f1 * sin((double)cc) + 1.5 * f2 * cos(2.0 * (double)cc) + 0.3 * (urand() - 0.5);
-                at++;
+                double z = 3 * f1 * sin((double)t) + 1.5 * f2 * cos(2.0 * (double)t) + 0.4 * (urand() - 0.5);
+                opinion_vote(c, (int64_t)p, (int64_t)t, z > 0.3 ? 1 : z < -0.3 ? -1 : 0);
             }
         }
-        X.rowptr[X.nrows] = at;
-        double c0[25], c1[25], r0[25], r1[25], eig[2];
+        int aidx[30];
+        double center[30], sum[30] = {0}, cnt[30] = {0};
+        size_t ncols = 0;
+        for (size_t t = 0; t < nc; t++) aidx[t] = t % 3 == 2 ? -1 : (int)ncols++;
+        const op_row *rows[150];
+        for (size_t p = 0; p < np; p++) {
+            rows[p] = &c->rows[p];
+            for (uint32_t k = 0; k < rows[p]->len; k++) {
+                int a = aidx[rows[p]->e[k] >> 2];
+                if (a < 0) continue;
+                sum[a] += (double)(int)(rows[p]->e[k] & 3) - 1;
+                cnt[a] += 1;
+            }
+        }
+        for (size_t a = 0; a < ncols; a++) center[a] = cnt[a] > 0 ? sum[a] / cnt[a] : 0;
+        op_mat X = {np, ncols, rows, nc, aidx, center};
+        double c0[30], c1[30], r0[30], r1[30], eig[2];
         int steps;
-        assert_int_equal(op_pca(&X, NULL, c0, c1, eig, &steps), 2);
+        assert_int_equal(op_pca(&X, NULL, 1e-10, 0, c0, c1, eig, &steps), 2);
         dense_top2(&X, r0, r1);
         double d0 = 0, d1 = 0;
-        for (size_t i = 0; i < 25; i++) {
+        for (size_t i = 0; i < ncols; i++) {
             d0 += c0[i] * r0[i];
             d1 += c1[i] * r1[i];
         }
         assert_true(fabs(fabs(d0) - 1) < 1e-8);
         assert_true(fabs(fabs(d1) - 1) < 1e-6);
         assert_true(eig[0] >= eig[1]);
-        free(X.rowptr);
-        free(X.col);
-        free(X.val);
+        opinion_conv_free(c);
     }
 }
 
