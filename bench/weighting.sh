@@ -29,13 +29,19 @@ awk -v n="$N" 'BEGIN {
   split("1 3 6 10 18", aw, " ");
   split("Female|Male", sex, "|"); split("62 38", sw, " ");
   split("Owned outright|Owned with mortgage or shared ownership|Social rented|Private rented or lives rent free", ten, "|");
-  split("55 25 9 11", tw, " ");
-  split("Disabled under the Equality Act|Not disabled under the Equality Act", dis, "|"); split("25 75", dw, " ");
+  split("Disabled under the Equality Act|Not disabled under the Equality Act", dis, "|");
   split("\"Asian, Asian British or Asian Welsh\"|\"Black, Black British, Black Welsh, Caribbean or African\"|Mixed or Multiple ethnic groups|Other ethnic group|White", eth, "|");
   split("1 0.5 1.5 0.6 96.4", ew, " ");
   print "id,age6,sex,tenure,disability,ethnic_group5,y";
+  # Tenure and disability depend on age, as in real populations, so the raking
+  # variables interact and raking needs more than a few sweeps.
+  split("10 15 40 35|25 45 12 18|45 40 8 7|65 22 7 6|78 8 10 4", tage, "|");
+  split("8 12 18 28 45", dage, " ");
   for (i = 1; i <= n; i++) {
-    a = pick(aw, 5); t = pick(tw, 4);
+    a = pick(aw, 5);
+    split(tage[a], tw, " ");
+    t = pick(tw, 4);
+    dw[1] = dage[a]; dw[2] = 100 - dage[a];
     y = (rand() < 0.25 + 0.08 * (5 - a) + (t >= 3 ? 0.15 : 0)) ? 1 : 0;
     printf "R%06d,%s,%s,%s,%s,%s,%d\n", i, age[a], sex[pick(sw, 2)], ten[t], dis[pick(dw, 2)], eth[pick(ew, 5)], y;
   }
