@@ -180,7 +180,7 @@ static void print_text(const pb_election *e, const pb_options *o, const pb_resul
             const pb_project_result *rr = &r->projects[p];
             if (pass == 1 && rr->funded) continue;
             const pb_project *pr = &e->projects[p];
-            char pos[16] = "", win[96] = "";
+            char pos[24] = "", win[96] = "";
             if (pass == 0) snprintf(pos, sizeof pos, "%zu", i + 1);
             if (!rr->funded) {
                 size_t k = 0;
