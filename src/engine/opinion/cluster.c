@@ -64,15 +64,48 @@ size_t op_kmeans_seed(const double *px, const double *py, const double *w, size_
     return got;
 }
 
-static int nearest(double x, double y, const double *cx, const double *cy, size_t k) {
-    int best = 0;
-    double bd = DBL_MAX;
-    for (size_t j = 0; j < k; j++) {
-        double dx = x - cx[j], dy = y - cy[j];
-        double d = dx * dx + dy * dy;
-        if (d < bd) {
+/* Centres sorted by x, so a nearest-centre search can stop once the x distance alone
+ * exceeds the best distance found (exact: same answer as trying every centre, ties
+ * to the lowest index). */
+typedef struct xsorted {
+    double x;
+    int idx;
+} xsorted;
+
+static int cmp_xsorted(const void *a, const void *b) {
+    const xsorted *p = a, *q = b;
+    if (p->x != q->x) return p->x < q->x ? -1 : 1;
+    return p->idx - q->idx;
+}
+
+static int nearest(double x, double y, const double *cx, const double *cy, const xsorted *xs, size_t k,
+                   int hint) {
+    int best = hint >= 0 ? hint : xs[0].idx;
+    double dx0 = x - cx[best], dy0 = y - cy[best], bd = dx0 * dx0 + dy0 * dy0;
+    size_t lo = 0, hi = k; /* first centre with xs.x >= x */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (xs[mid].x < x) lo = mid + 1;
+        else hi = mid;
+    }
+    for (size_t j = lo; j < k; j++) { /* rightwards */
+        double dx = xs[j].x - x;
+        if (dx * dx > bd) break;
+        int c = xs[j].idx;
+        double dy = y - cy[c], d = dx * dx + dy * dy;
+        if (d < bd || (d == bd && c < best)) {
             bd = d;
-            best = (int)j;
+            best = c;
+        }
+    }
+    for (size_t j = lo; j-- > 0;) { /* leftwards */
+        double dx = x - xs[j].x;
+        if (dx * dx > bd) break;
+        int c = xs[j].idx;
+        double dy = y - cy[c], d = dx * dx + dy * dy;
+        if (d < bd || (d == bd && c < best)) {
+            bd = d;
+            best = c;
         }
     }
     return best;
@@ -83,11 +116,14 @@ size_t op_kmeans(const double *px, const double *py, const double *w, size_t n, 
     if (k == 0) return 0;
     double *sx = xmalloc(k * sizeof *sx), *sy = xmalloc(k * sizeof *sy);
     double *sw = xmalloc(k * sizeof *sw);
+    xsorted *xs = xmalloc(k * sizeof *xs);
     for (size_t i = 0; i < n; i++) assign[i] = -1;
     for (int it = 0; it < max_iter; it++) {
         int changed = 0;
+        for (size_t j = 0; j < k; j++) xs[j] = (xsorted){cx[j], (int)j};
+        qsort(xs, k, sizeof *xs, cmp_xsorted);
         for (size_t i = 0; i < n; i++) {
-            int a = nearest(px[i], py[i], cx, cy, k);
+            int a = nearest(px[i], py[i], cx, cy, xs, k, assign[i]);
             if (a != assign[i]) {
                 assign[i] = a;
                 changed = 1;
@@ -109,6 +145,7 @@ size_t op_kmeans(const double *px, const double *py, const double *w, size_t n, 
                 cy[j] = sy[j] / sw[j];
             }
     }
+    free(xs);
     /* Drop empty clusters, renumbering the rest in order. */
     int *map = xmalloc(k * sizeof *map);
     size_t *cnt = xcalloc(k, sizeof *cnt);

@@ -122,7 +122,9 @@ static int cmp_tvote(const void *a, const void *b) {
 /* Applies votes in time order (file order on equal times): the last one counts. */
 static int apply_votes(opinion_conv *c, tvote *v, size_t n, const char *path, char *err,
                        size_t errlen) {
-    qsort(v, n, sizeof *v, cmp_tvote);
+    int sorted = 1; /* exports are usually in time order already */
+    for (size_t i = 1; i < n && sorted; i++) sorted = cmp_tvote(&v[i - 1], &v[i]) <= 0;
+    if (!sorted) qsort(v, n, sizeof *v, cmp_tvote);
     for (size_t i = 0; i < n; i++) {
         int rc = opinion_vote(c, v[i].pid, v[i].tid, v[i].vote);
         if (rc == OPINION_EUNKNOWN)
