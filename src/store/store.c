@@ -18,6 +18,7 @@
 #include "core/utf8.h"
 #include "core/xalloc.h"
 #include "store/backend.h"
+#include "store/postgres.h"
 
 struct store {
     const store_ops *ops;
@@ -91,19 +92,20 @@ int store_open(const char *url, store **out, char *err, size_t errlen) {
         set_err(err, errlen, "database: no path or URL given");
         return STORE_ERROR;
     }
-    if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://")) {
-        set_err(err, errlen, "PostgreSQL backend not available yet");
-        return STORE_ERROR;
-    }
-    const char *path = url;
-    if (has_prefix(url, "sqlite:")) path = url + strlen("sqlite:"); /* optional spelling */
-    if (strstr(path, "://")) {
-        set_err(err, errlen, "database: unsupported URL '%s' (give a file path)", url);
-        return STORE_ERROR;
-    }
     const store_ops *ops = NULL;
     void *impl = NULL;
-    int rc = store_sqlite_open(path, &ops, &impl, err, errlen);
+    int rc;
+    if (has_prefix(url, "postgres://") || has_prefix(url, "postgresql://")) {
+        rc = store_pg_open(url, &ops, &impl, err, errlen);
+    } else {
+        const char *path = url;
+        if (has_prefix(url, "sqlite:")) path = url + strlen("sqlite:"); /* optional spelling */
+        if (strstr(path, "://")) {
+            set_err(err, errlen, "database: unsupported URL '%s' (give a file path)", url);
+            return STORE_ERROR;
+        }
+        rc = store_sqlite_open(path, &ops, &impl, err, errlen);
+    }
     if (rc != STORE_OK) return rc;
     store *s = xcalloc(1, sizeof *s);
     s->ops = ops;

@@ -1,10 +1,12 @@
 /*
- * Unit tests for src/store against its SQLite backend: every contract function on a
- * temporary database file, migrations, constraint mapping, the audit trail and its
+ * Unit tests for src/store: every contract function on a temporary database, migrations, constraint mapping, the audit trail and its
  * append-only guard, hostile text, concurrency from 8 threads, and backups.
  *
  * Each test gets a fresh file from mkstemp under /tmp and removes it (and its -wal and
- * -shm companions) afterwards. The raw sqlite3 API appears here only to play an
+ * -shm companions) afterwards. With CG_TEST_DB_URL set to a postgres:// URL (tests/run.sh
+ * does so when scripts/pg-test.sh started a cluster) each test gets a fresh PostgreSQL
+ * database instead (tests/pgtest.h), and the tests that inspect the SQLite file itself
+ * skip. The raw sqlite3 API appears here only to play an
  * attacker or an inspector: checking what reached the file, or trying to rewrite the
  * audit log behind the store's back.
  */
@@ -28,11 +30,12 @@
 #include "core/arena.h"
 #include "core/log.h"
 #include "core/rand.h"
+#include "pgtest.h"
 #include "store/backend.h"
 #include "store/store.h"
 
 typedef struct fixture {
-    char path[64];
+    char path[512]; /* a file, or a postgres:// URL */
     store *s;
     arena a;
 } fixture;
@@ -46,12 +49,28 @@ static void remove_db(const char *path) {
     unlink(p);
 }
 
+/* The PostgreSQL server to test against, or NULL for SQLite files. */
+static const char *pg_url(void) {
+    const char *u = getenv("CG_TEST_DB_URL");
+    return pgtest_is_pg(u) ? u : NULL;
+}
+
+/* For the tests that look inside the SQLite file. */
+#define SQLITE_ONLY()                                                                    \
+    do {                                                                                 \
+        if (pg_url()) skip();                                                            \
+    } while (0)
+
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/cg_store_test_XXXXXX");
-    int fd = mkstemp(f->path);
-    assert_true(fd >= 0);
-    close(fd);
+    if (pg_url()) {
+        if (pgtest_create(pg_url(), f->path, sizeof f->path) != 0) fail_msg("no database");
+    } else {
+        snprintf(f->path, sizeof f->path, "/tmp/cg_store_test_XXXXXX");
+        int fd = mkstemp(f->path);
+        assert_true(fd >= 0);
+        close(fd);
+    }
     char err[256];
     int rc = store_open(f->path, &f->s, err, sizeof err);
     if (rc != STORE_OK) fail_msg("store_open: %s", err);
@@ -63,7 +82,8 @@ static int setup(void **state) {
 static int teardown(void **state) {
     fixture *f = *state;
     store_close(f->s);
-    remove_db(f->path);
+    if (pg_url()) pgtest_drop(pg_url(), f->path);
+    else remove_db(f->path);
     arena_free(&f->a);
     free(f);
     return 0;
@@ -101,11 +121,15 @@ static store_audit_entry newest_audit(store *s, arena *a) {
 static void open_rejects_postgres_and_bad_urls(void **state) {
     (void)state;
     store *s = NULL;
-    char err[128];
-    assert_int_equal(store_open("postgres://u@localhost/cg", &s, err, sizeof err), STORE_ERROR);
-    assert_string_equal(err, "PostgreSQL backend not available yet");
-    assert_int_equal(store_open("postgresql://localhost/cg", &s, err, sizeof err), STORE_ERROR);
-    assert_string_equal(err, "PostgreSQL backend not available yet");
+    char err[512];
+    /* A PostgreSQL URL selects that backend; nobody listens on this socket. */
+    assert_int_equal(store_open("postgres://u@/cg?host=/nonexistent-dir&connect_timeout=2", &s,
+                                err, sizeof err),
+                     STORE_ERROR);
+    assert_non_null(strstr(err, "cannot connect to PostgreSQL"));
+    assert_int_equal(store_open("postgresql://u@/cg?host=/nonexistent-dir", &s, err, sizeof err),
+                     STORE_ERROR);
+    assert_non_null(strstr(err, "cannot connect to PostgreSQL"));
     assert_int_equal(store_open("mysql://localhost/cg", &s, err, sizeof err), STORE_ERROR);
     assert_non_null(strstr(err, "unsupported"));
     assert_int_equal(store_open("/nonexistent-dir/x/y.db", &s, err, sizeof err), STORE_ERROR);
@@ -129,6 +153,7 @@ static void migrations_are_idempotent_on_reopen(void **state) {
     int64_t n = 0;
     assert_int_equal(store_user_count(f->s, &n), STORE_OK);
     assert_int_equal(n, 1);
+    if (pg_url()) return; /* below: inside the SQLite file */
     /* Exactly one row per migration: nothing was applied twice. */
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -153,6 +178,19 @@ static void migrations_are_idempotent_on_reopen(void **state) {
 
 static void newer_schema_is_refused(void **state) {
     fixture *f = *state;
+    if (pg_url()) {
+        char q[128];
+        snprintf(q, sizeof q, "INSERT INTO schema_migrations VALUES (%d, 0)",
+                 store_sqlite_migration_count + 1);
+        assert_int_equal(pgtest_exec(f->path, q), 0);
+        store_close(f->s);
+        f->s = NULL;
+        char err[256];
+        assert_int_equal(store_open(f->path, &f->s, err, sizeof err), STORE_ERROR);
+        assert_non_null(strstr(err, "newer"));
+        assert_null(f->s);
+        return;
+    }
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     char q[128];
@@ -357,6 +395,13 @@ static void audit_log_refuses_update_and_delete(void **state) {
     make_user(f->s, "x@example.org", STORE_ROLE_RESIDENT);
     int64_t before = audit_total(f->s);
     assert_true(before > 0);
+    if (pg_url()) { /* the trigger function refuses each (its message goes to stderr) */
+        assert_int_equal(pgtest_exec(f->path, "UPDATE audit_log SET action = 'forged'"), -1);
+        assert_int_equal(pgtest_exec(f->path, "DELETE FROM audit_log"), -1);
+        assert_int_equal(pgtest_exec(f->path, "TRUNCATE audit_log"), -1);
+        assert_int_equal(audit_total(f->s), before);
+        return;
+    }
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     char *msg = NULL;
@@ -814,6 +859,7 @@ static void *keep_writing(void *arg) {
 
 static void backup_makes_a_readable_consistent_copy(void **state) {
     fixture *f = *state;
+    SQLITE_ONLY();
     make_user(f->s, "b1@example.org", STORE_ROLE_ADMIN);
     make_place(f->s, NULL, 0, STORE_PLACE_COUNCIL_AREA, "Adur", "E07000223");
     writer wr = {f->s, 0, 0};
@@ -821,7 +867,7 @@ static void backup_makes_a_readable_consistent_copy(void **state) {
     assert_int_equal(pthread_create(&th, NULL, keep_writing, &wr), 0);
     while (wr.written < 20) usleep(1000);
 
-    char dest[80];
+    char dest[600];
     snprintf(dest, sizeof dest, "%s.backup", f->path);
     char err[256];
     int rc = store_backup(f->s, dest, err, sizeof err);
@@ -859,6 +905,7 @@ static void *ping_thread(void *arg) {
 
 static void ping_reports_a_lost_database(void **state) {
     fixture *f = *state;
+    SQLITE_ONLY();
     assert_int_equal(store_ping(f->s), STORE_OK);
     /* The file disappears under the server: a new connection finds no schema. */
     remove_db(f->path);
@@ -873,6 +920,7 @@ static void ping_reports_a_lost_database(void **state) {
 
 static void a_file_that_is_not_a_database_is_refused(void **state) {
     (void)state;
+    SQLITE_ONLY();
     char path[64] = "/tmp/cg_store_junk_XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -892,15 +940,25 @@ static void a_file_that_is_not_a_database_is_refused(void **state) {
  * trigger that makes the audit insert of one action fail. */
 static void failed_audit_write_rolls_the_change_back(void **state) {
     fixture *f = *state;
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "CREATE TRIGGER inject BEFORE INSERT ON audit_log "
-                                  "WHEN NEW.action IN ('place.create', 'user.role') "
-                                  "BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    if (pg_url()) {
+        assert_int_equal(pgtest_exec(f->path,
+                                     "CREATE FUNCTION inject() RETURNS trigger LANGUAGE plpgsql "
+                                     "AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$;"
+                                     "CREATE TRIGGER inject BEFORE INSERT ON audit_log FOR EACH "
+                                     "ROW WHEN (NEW.action IN ('place.create', 'user.role')) "
+                                     "EXECUTE FUNCTION inject()"),
+                         0);
+    } else {
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "CREATE TRIGGER inject BEFORE INSERT ON audit_log "
+                                      "WHEN NEW.action IN ('place.create', 'user.role') "
+                                      "BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+    }
     store_place_input in = {0, STORE_PLACE_WARD, "Doomed", "E05000001", NULL};
     assert_int_equal(store_place_create(f->s, NULL, &in, &f->a, NULL), STORE_ERROR);
     int64_t n = -1;
@@ -976,6 +1034,7 @@ static void *open_and_close(void *arg) {
 
 static void simultaneous_opens_migrate_once(void **state) {
     (void)state;
+    SQLITE_ONLY(); /* PostgreSQL: two servers start together in tests/server/test_scaleout */
     char path[64] = "/tmp/cg_store_open_XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
