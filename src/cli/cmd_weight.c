@@ -31,34 +31,33 @@
 #include "engine/weighting/weighting.h"
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: commonground weight --case DIR --out DIR [options]\n"
-            "       commonground weight --respondents FILE --margins FILE [--params FILE]\n"
-            "                           [options] --out DIR\n"
-            "       commonground weight margins-from-census --census DIR --area LA\n"
-            "                           [--ward WARD] [--variables LIST] [--ages 16+|all]\n"
-            "                           --out FILE\n"
-            "\n"
-            "Rakes respondent weights to population margins and reports how representative\n"
-            "the respondents are. Writes DIR/weights.csv (id,weight) and DIR/summary.json;\n"
-            "on refused input only summary.json (status \"error\"). Files: see\n"
-            "docs/engines/weighting.md.\n"
-            "\n"
-            "options (override params.json):\n"
-            "  --max-iter N           most raking sweeps (default 100)\n"
-            "  --tolerance PEOPLE     stop when no cell total moves by this many people\n"
-            "                         between sweeps (default 1e-10 x n)\n"
-            "  --epsilon E            the same as a fraction of the number of respondents\n"
-            "  --population-total T   rescale every margin to T (default: the first\n"
-            "                         variable's total)\n"
-            "  --trim-upper RATIO     after raking, cap weights at RATIO x the mean weight\n"
-            "  --min-count N          hide categories with fewer participants (default 5)\n"
-            "  --format text|json|quiet  text: readable report on stdout; json: summary.json\n"
-            "                         on stdout; default: one line\n"
-            "  --timing               print the time spent reading, weighting and writing\n"
-            "\n"
-            "exit status: 0 weights meet the margins, 1 input refused or not converged,\n"
-            "2 bad usage.\n");
+    fprintf(out, "usage: commonground weight --case DIR --out DIR [options]\n"
+                 "       commonground weight --respondents FILE --margins FILE [--params FILE]\n"
+                 "                           [options] --out DIR\n"
+                 "       commonground weight margins-from-census --census DIR --area LA\n"
+                 "                           [--ward WARD] [--variables LIST] [--ages 16+|all]\n"
+                 "                           --out FILE\n"
+                 "\n"
+                 "Rakes respondent weights to population margins and reports how representative\n"
+                 "the respondents are. Writes DIR/weights.csv (id,weight) and DIR/summary.json;\n"
+                 "on refused input only summary.json (status \"error\"). Files: see\n"
+                 "docs/engines/weighting.md.\n"
+                 "\n"
+                 "options (override params.json):\n"
+                 "  --max-iter N           most raking sweeps (default 100)\n"
+                 "  --tolerance PEOPLE     stop when no cell total moves by this many people\n"
+                 "                         between sweeps (default 1e-10 x n)\n"
+                 "  --epsilon E            the same as a fraction of the number of respondents\n"
+                 "  --population-total T   rescale every margin to T (default: the first\n"
+                 "                         variable's total)\n"
+                 "  --trim-upper RATIO     after raking, cap weights at RATIO x the mean weight\n"
+                 "  --min-count N          hide categories with fewer participants (default 5)\n"
+                 "  --format text|json|quiet  text: readable report on stdout; json: summary.json\n"
+                 "                         on stdout; default: one line\n"
+                 "  --timing               print the time spent reading, weighting and writing\n"
+                 "\n"
+                 "exit status: 0 weights meet the margins, 1 input refused or not converged,\n"
+                 "2 bad usage.\n");
 }
 
 /* --- JSON ------------------------------------------------------------------------------- */
@@ -130,7 +129,8 @@ static json_t *summary_json(const weighting_result *r, const run_info *info) {
     json_object_set_new(o, "variables", vars);
     json_object_set_new(o, "population_total", jnum(r->population_total));
     json_object_set_new(o, "maxit", json_integer(r->maxit));
-    json_object_set_new(o, "epsilon", jnum(isnan(info->epsilon_in) ? r->epsilon : info->epsilon_in));
+    json_object_set_new(o, "epsilon",
+                        jnum(isnan(info->epsilon_in) ? r->epsilon : info->epsilon_in));
     json_object_set_new(o, "tolerance", jnum(r->tolerance));
     json_object_set_new(o, "iterations", ok ? json_integer(r->iterations) : json_null());
     json_object_set_new(o, "converged", ok ? json_boolean(r->converged) : json_null());
@@ -151,9 +151,9 @@ static json_t *summary_json(const weighting_result *r, const run_info *info) {
         json_object_set_new(mo, "target", jnum(m->target));
         json_object_set_new(mo, "achieved", ok ? jnum(m->achieved) : json_null());
         json_object_set_new(mo, "error", ok ? jnum(m->error) : json_null());
-        json_object_set_new(mo, "n_respondents", r->have_representativeness
-                                                     ? json_integer((json_int_t)m->n_respondents)
-                                                     : json_null());
+        json_object_set_new(mo, "n_respondents",
+                            r->have_representativeness ? json_integer((json_int_t)m->n_respondents)
+                                                       : json_null());
         json_array_append_new(margins, mo);
     }
     json_object_set_new(o, "margins", margins);
@@ -163,7 +163,8 @@ static json_t *summary_json(const weighting_result *r, const run_info *info) {
         json_object_set_new(t, "strict", json_boolean(r->trim.strict));
         json_object_set_new(t, "cap", jnum(r->trim.cap));
         json_object_set_new(t, "rounds", json_integer(r->trim.rounds));
-        json_object_set_new(t, "n_above_cap_before", json_integer((json_int_t)r->trim.n_above_cap_before));
+        json_object_set_new(t, "n_above_cap_before",
+                            json_integer((json_int_t)r->trim.n_above_cap_before));
         json_object_set_new(t, "n_at_cap", json_integer((json_int_t)r->trim.n_at_cap));
         json_object_set_new(t, "max_after", jnum(r->trim.max_after));
         json_t *raked = json_object();
@@ -196,11 +197,13 @@ static json_t *summary_json(const weighting_result *r, const run_info *info) {
             json_object_set_new(ro, "population_share", jnum(m->population_share));
             json_object_set_new(ro, "suppressed", json_boolean(m->suppressed));
             json_object_set_new(ro, "n_respondents",
-                                m->suppressed ? json_null() : json_integer((json_int_t)m->n_respondents));
+                                m->suppressed ? json_null()
+                                              : json_integer((json_int_t)m->n_respondents));
             json_object_set_new(ro, "participant_share",
                                 m->suppressed ? json_null() : jnum(m->participant_share));
             json_object_set_new(ro, "ratio", m->suppressed ? json_null() : jnum(m->ratio));
-            json_object_set_new(ro, "verdict", json_string(weighting_verdict(m, verdict, sizeof verdict)));
+            json_object_set_new(ro, "verdict",
+                                json_string(weighting_verdict(m, verdict, sizeof verdict)));
             json_array_append_new(rep, ro);
         }
         json_object_set_new(o, "representativeness", rep);
@@ -295,8 +298,8 @@ static void read_params(const char *path, weighting_problem *p, weighting_params
     json_error_t jerr;
     json_t *j = json_load_file(path, 0, &jerr);
     if (!j) {
-        weighting_add_input_error(p, WEIGHTING_E_BAD_PARAMS, NULL, NULL, "%s: line %d: %s",
-                                  path, jerr.line, jerr.text);
+        weighting_add_input_error(p, WEIGHTING_E_BAD_PARAMS, NULL, NULL, "%s: line %d: %s", path,
+                                  jerr.line, jerr.text);
         return;
     }
     if (!json_is_object(j)) {
@@ -309,7 +312,8 @@ static void read_params(const char *path, weighting_problem *p, weighting_params
     if ((v = json_object_get(j, "case")) && json_is_string(v))
         *case_name = xstrdup(json_string_value(v));
     if ((v = json_object_get(j, "maxit")) && !json_is_null(v)) {
-        if (json_is_integer(v)) prm->maxit = (int)json_integer_value(v);
+        if (json_is_integer(v))
+            prm->maxit = (int)json_integer_value(v);
         else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)))
             prm->maxit = (int)json_real_value(v);
         else
@@ -317,7 +321,8 @@ static void read_params(const char *path, weighting_problem *p, weighting_params
                                       "%s: maxit must be a whole number", path);
     }
     if ((v = json_object_get(j, "epsilon")) && !json_is_null(v)) {
-        if (json_is_number(v)) prm->epsilon = info->epsilon_in = json_number_value(v);
+        if (json_is_number(v))
+            prm->epsilon = info->epsilon_in = json_number_value(v);
         else
             weighting_add_input_error(p, WEIGHTING_E_BAD_PARAMS, "epsilon", NULL,
                                       "%s: epsilon must be a number", path);
@@ -372,8 +377,9 @@ static void print_text(FILE *out, const weighting_result *r, const run_info *inf
     if (!isnan(r->population_total)) fprintf(out, ", population total %.0f", r->population_total);
     fprintf(out, "\n");
     if (r->have_representativeness) {
-        fprintf(out, "\nWho took part, against the population (categories with fewer than %zu "
-                     "participants are not shown)\n",
+        fprintf(out,
+                "\nWho took part, against the population (categories with fewer than %zu "
+                "participants are not shown)\n",
                 info->min_count);
         size_t prev = (size_t)-1;
         for (size_t k = 0; k < r->nmargins; k++) {
@@ -381,7 +387,8 @@ static void print_text(FILE *out, const weighting_result *r, const run_info *inf
             if (m->var_index != prev) fprintf(out, "  %s\n", m->variable);
             prev = m->var_index;
             char verdict[256];
-            fprintf(out, "    %-44s %s\n", m->category, weighting_verdict(m, verdict, sizeof verdict));
+            fprintf(out, "    %-44s %s\n", m->category,
+                    weighting_verdict(m, verdict, sizeof verdict));
         }
     }
     if (r->status == WEIGHTING_ERROR) {
@@ -400,19 +407,22 @@ static void print_text(FILE *out, const weighting_result *r, const run_info *inf
             r->iterations == 1 ? "" : "s", r->tolerance, r->ncells);
     fprintf(out, "  largest margin error: %.3g people (%.3g%% of its target)\n",
             s->max_abs_margin_error, 100 * s->max_rel_margin_error);
-    fprintf(out, "  weights: min %.4g, max %.4g, ratio %.3g, mean %.4g, sum %.10g\n",
-            s->min_weight, s->max_weight, s->weight_ratio, s->mean_weight, s->sum_weights);
-    fprintf(out, "  cv %.4f, Kish design effect %.4f, effective sample size %.1f of %zu "
-                 "(efficiency %.1f%%)\n",
+    fprintf(out, "  weights: min %.4g, max %.4g, ratio %.3g, mean %.4g, sum %.10g\n", s->min_weight,
+            s->max_weight, s->weight_ratio, s->mean_weight, s->sum_weights);
+    fprintf(out,
+            "  cv %.4f, Kish design effect %.4f, effective sample size %.1f of %zu "
+            "(efficiency %.1f%%)\n",
             s->cv, s->kish_deff, s->ess, r->n, 100 * s->efficiency);
     if (r->trimmed)
-        fprintf(out, "  trimmed at %.4g (%.3g x mean): %zu respondents above the cap before, "
-                     "%zu at the cap after, %d rounds\n",
+        fprintf(out,
+                "  trimmed at %.4g (%.3g x mean): %zu respondents above the cap before, "
+                "%zu at the cap after, %d rounds\n",
                 r->trim.cap, r->trim.upper_ratio, r->trim.n_above_cap_before, r->trim.n_at_cap,
                 r->trim.rounds);
     if (r->has_y) {
-        fprintf(out, "  y: unweighted mean %.4f (SE %.4f); weighted mean %.4f (SE %.4f, 95%% "
-                     "interval %.4f to %.4f)\n",
+        fprintf(out,
+                "  y: unweighted mean %.4f (SE %.4f); weighted mean %.4f (SE %.4f, 95%% "
+                "interval %.4f to %.4f)\n",
                 r->unweighted_mean_y, r->se_unweighted_mean_y, s->weighted_mean_y,
                 s->se_weighted_mean_y, s->weighted_mean_y - 1.96 * s->se_weighted_mean_y,
                 s->weighted_mean_y + 1.96 * s->se_weighted_mean_y);
@@ -421,33 +431,38 @@ static void print_text(FILE *out, const weighting_result *r, const run_info *inf
     fprintf(out, "\nWarnings\n");
     if (!r->converged) {
         nw++;
-        fprintf(out, "  - raking did not meet the margins (largest gap %.3g people): do not "
-                     "publish weighted results\n",
+        fprintf(out,
+                "  - raking did not meet the margins (largest gap %.3g people): do not "
+                "publish weighted results\n",
                 r->trimmed ? r->trim.raked.max_abs_margin_error : s->max_abs_margin_error);
     }
     if (s->ess < 100 || s->efficiency < 0.5) {
         nw++;
-        fprintf(out, "  - small effective sample: %zu responses are as informative as %.0f "
-                     "equally weighted ones\n",
+        fprintf(out,
+                "  - small effective sample: %zu responses are as informative as %.0f "
+                "equally weighted ones\n",
                 r->n, s->ess);
     }
     if (s->weight_ratio > 10) {
         nw++;
-        fprintf(out, "  - extreme weights: the largest is %.1f times the smallest; a few "
-                     "respondents carry a whole group's voice\n",
+        fprintf(out,
+                "  - extreme weights: the largest is %.1f times the smallest; a few "
+                "respondents carry a whole group's voice\n",
                 s->weight_ratio);
     }
     if (r->trimmed && s->max_abs_margin_error > 1e-6 * r->population_total) {
         nw++;
-        fprintf(out, "  - after trimming the margins are no longer met (largest gap %.1f "
-                     "people)\n",
+        fprintf(out,
+                "  - after trimming the margins are no longer met (largest gap %.1f "
+                "people)\n",
                 s->max_abs_margin_error);
     }
     for (size_t k = 0; k < r->nmargins; k++) {
         if (r->margins[k].suppressed) {
             nw++;
-            fprintf(out, "  - some categories have fewer than %zu participants and are hidden "
-                         "above\n",
+            fprintf(out,
+                    "  - some categories have fewer than %zu participants and are hidden "
+                    "above\n",
                     info->min_count);
             break;
         }
@@ -495,12 +510,18 @@ static int margins_from_census(int argc, char **argv) {
             fprintf(stderr, "commonground weight margins-from-census: %s needs a value\n", a);
             return 2;
         }
-        if (strcmp(a, "--census") == 0) dir = val;
-        else if (strcmp(a, "--area") == 0) area = val;
-        else if (strcmp(a, "--ward") == 0) ward = val;
-        else if (strcmp(a, "--variables") == 0) vars_arg = val;
-        else if (strcmp(a, "--ages") == 0) ages = val;
-        else if (strcmp(a, "--out") == 0) out = val;
+        if (strcmp(a, "--census") == 0)
+            dir = val;
+        else if (strcmp(a, "--area") == 0)
+            area = val;
+        else if (strcmp(a, "--ward") == 0)
+            ward = val;
+        else if (strcmp(a, "--variables") == 0)
+            vars_arg = val;
+        else if (strcmp(a, "--ages") == 0)
+            ages = val;
+        else if (strcmp(a, "--out") == 0)
+            out = val;
         else {
             fprintf(stderr, "commonground weight margins-from-census: unknown option '%s'\n", a);
             return 2;
@@ -546,8 +567,9 @@ static int margins_from_census(int argc, char **argv) {
         fprintf(stderr, "commonground weight margins-from-census: error writing %s\n", out);
         rc = 1;
     }
-    fprintf(stderr, "margins for %s (%s)%s%s%s: %zu categories of %zu variables; totals differ "
-                    "between tables and are rescaled by `commonground weight`\n",
+    fprintf(stderr,
+            "margins for %s (%s)%s%s%s: %zu categories of %zu variables; totals differ "
+            "between tables and are rescaled by `commonground weight`\n",
             m.area_name, m.area_code, m.ward_name ? ", ward " : "", m.ward_name ? m.ward_name : "",
             m.ward_name ? "" : "", m.nrows, nvars);
 done:
@@ -579,12 +601,18 @@ int cmd_weight(int argc, char **argv) {
             continue;
         }
         int takes = 1;
-        if (strcmp(a, "--case") == 0) case_dir = val;
-        else if (strcmp(a, "--respondents") == 0) resp = val;
-        else if (strcmp(a, "--margins") == 0) marg = val;
-        else if (strcmp(a, "--params") == 0) params = val;
-        else if (strcmp(a, "--out") == 0) outdir = val;
-        else if (strcmp(a, "--format") == 0) format = val;
+        if (strcmp(a, "--case") == 0)
+            case_dir = val;
+        else if (strcmp(a, "--respondents") == 0)
+            resp = val;
+        else if (strcmp(a, "--margins") == 0)
+            marg = val;
+        else if (strcmp(a, "--params") == 0)
+            params = val;
+        else if (strcmp(a, "--out") == 0)
+            outdir = val;
+        else if (strcmp(a, "--format") == 0)
+            format = val;
         else if (strcmp(a, "--max-iter") == 0) {
             if (parse_num_arg(a, val, &ov.maxit_v)) return 2;
             ov.maxit = true;

@@ -77,12 +77,12 @@ static int col(csv_reader *r, const char *a, const char *b) {
 /* What to read from one extract file. */
 typedef struct query {
     const char *file;
-    const char *area, *ward;     /* ward NULL: any ward (or a file without wards) */
-    const char *topic;           /* rows of this topic (NULL: file without topics) */
-    const char *measure;         /* rows with this measure (la_ethnicity19), or NULL */
-    const char *cat_col;         /* the category column's name */
-    bool by_ward;                /* category = ward name instead of cat_col */
-    bool adults_only;            /* skip the 15-and-under age band */
+    const char *area, *ward; /* ward NULL: any ward (or a file without wards) */
+    const char *topic;       /* rows of this topic (NULL: file without topics) */
+    const char *measure;     /* rows with this measure (la_ethnicity19), or NULL */
+    const char *cat_col;     /* the category column's name */
+    bool by_ward;            /* category = ward name instead of cat_col */
+    bool adults_only;        /* skip the 15-and-under age band */
 } query;
 
 static int read_extract(const char *dir, const query *q, acc *out, weighting_census_margins *m,
@@ -170,8 +170,8 @@ static void add_row(weighting_census_margins *m, const char *var, const char *ca
     m->nrows++;
 }
 
-static int sex_margins(const char *dir, const char *area, weighting_census_margins *m,
-                       char *err, size_t errlen) {
+static int sex_margins(const char *dir, const char *area, weighting_census_margins *m, char *err,
+                       size_t errlen) {
     char path[4096];
     snprintf(path, sizeof path, "%s/la_sex_2021.csv", dir);
     csv_reader *r = csv_open_file(path, ',', err, errlen);
@@ -192,7 +192,8 @@ static int sex_margins(const char *dir, const char *area, weighting_census_margi
             !str_ieq(csv_field(r, (size_t)c_name), area))
             continue;
         double f, ml;
-        if (parse_double(csv_field(r, (size_t)c_f), &f) || parse_double(csv_field(r, (size_t)c_m), &ml)) {
+        if (parse_double(csv_field(r, (size_t)c_f), &f) ||
+            parse_double(csv_field(r, (size_t)c_m), &ml)) {
             snprintf(err, errlen, "%s: line %ld: counts are not numbers", path, csv_line(r));
             goto out;
         }
@@ -209,7 +210,8 @@ out:
 
 static int one_variable(const char *dir, const char *area, const char *ward, const char *var,
                         bool adults_only, weighting_census_margins *m, char *err, size_t errlen) {
-    const char *topics = ward ? "adur_worthing_wards_bestfit_2021.csv" : "la_topics_from_lsoa_2021.csv";
+    const char *topics =
+        ward ? "adur_worthing_wards_bestfit_2021.csv" : "la_topics_from_lsoa_2021.csv";
     query q = {.file = topics, .area = area, .ward = ward, .cat_col = "category"};
     if (strcmp(var, "sex") == 0) {
         if (ward) {
@@ -232,15 +234,20 @@ static int one_variable(const char *dir, const char *area, const char *ward, con
             snprintf(err, errlen, "ethnic_group19 is not available by ward in the extracts");
             return -1;
         }
-        q = (query){.file = "la_ethnicity19_2021.csv", .area = area, .measure = "number",
+        q = (query){.file = "la_ethnicity19_2021.csv",
+                    .area = area,
+                    .measure = "number",
                     .cat_col = "ethnic_group"};
     } else if (strcmp(var, "ward") == 0) {
         if (ward) {
             snprintf(err, errlen, "the variable ward needs the whole authority, not --ward");
             return -1;
         }
-        q = (query){.file = "adur_worthing_wards_bestfit_2021.csv", .area = area,
-                    .topic = "age6_usual_residents", .cat_col = "category", .by_ward = true,
+        q = (query){.file = "adur_worthing_wards_bestfit_2021.csv",
+                    .area = area,
+                    .topic = "age6_usual_residents",
+                    .cat_col = "category",
+                    .by_ward = true,
                     .adults_only = adults_only};
     } else {
         snprintf(err, errlen, "unknown census variable '%s' (known: %s)", var,
@@ -257,13 +264,15 @@ static int one_variable(const char *dir, const char *area, const char *ward, con
             for (size_t i = 0; i < a.n; i++)
                 if (strcmp(a.cats[i], AGE6[k]) == 0) add_row(m, var, a.cats[i], a.vals[i]);
     } else if (strcmp(var, "tenure") == 0) {
-        static const char *const order[] = {"Owned outright", "Owned with mortgage or shared ownership",
+        static const char *const order[] = {"Owned outright",
+                                            "Owned with mortgage or shared ownership",
                                             "Social rented", "Private rented or lives rent free"};
         for (size_t k = 0; k < 4; k++) {
             double s = 0;
             for (size_t i = 0; i < a.n; i++)
                 for (size_t t = 0; t < sizeof TENURE4 / sizeof TENURE4[0]; t++)
-                    if (strcmp(a.cats[i], TENURE4[t].from) == 0 && strcmp(TENURE4[t].to, order[k]) == 0)
+                    if (strcmp(a.cats[i], TENURE4[t].from) == 0 &&
+                        strcmp(TENURE4[t].to, order[k]) == 0)
                         s += a.vals[i];
             add_row(m, var, order[k], s);
         }
@@ -272,7 +281,8 @@ static int one_variable(const char *dir, const char *area, const char *ward, con
             for (size_t t = 0; t < sizeof TENURE4 / sizeof TENURE4[0]; t++)
                 if (strcmp(a.cats[i], TENURE4[t].from) == 0) known = true;
             if (!known) {
-                snprintf(err, errlen, "tenure category '%s' has no place in the 4 tenure groups", a.cats[i]);
+                snprintf(err, errlen, "tenure category '%s' has no place in the 4 tenure groups",
+                         a.cats[i]);
                 acc_free(&a);
                 return -1;
             }

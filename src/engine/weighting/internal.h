@@ -42,9 +42,9 @@ typedef struct wt_var {
     double *target_in;
     size_t ncats, capcats;
     wt_map catmap;
-    int col;              /* respondent column, -1 when missing */
-    size_t *count;        /* respondents per category (sized when columns are set) */
-    wt_map unknown;       /* unknown value -> index into the problem's errors */
+    int col;        /* respondent column, -1 when missing */
+    size_t *count;  /* respondents per category (sized when columns are set) */
+    wt_map unknown; /* unknown value -> index into the problem's errors */
     bool bad_name;
 } wt_var;
 

@@ -89,9 +89,7 @@ static void load_respondents(weighting_problem *p, csv_reader *r, size_t rows_hi
     free(names);
 }
 
-void weighting_load_respondents(weighting_problem *p, csv_reader *r) {
-    load_respondents(p, r, 0);
-}
+void weighting_load_respondents(weighting_problem *p, csv_reader *r) { load_respondents(p, r, 0); }
 
 /* About how many lines the file holds: its size over the mean length of the lines in
  * its first 64 KiB. 0 when unknown. */
@@ -104,8 +102,10 @@ static size_t estimate_lines(const char *path) {
     if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
         size_t got = fread(sample, 1, sizeof sample, f), lines = 0;
         for (size_t i = 0; i < got; i++) lines += sample[i] == '\n';
-        if (got == (size_t)st.st_size) est = lines + 1;
-        else if (lines > 0) est = (size_t)((double)st.st_size / ((double)got / (double)lines) * 1.05) + 16;
+        if (got == (size_t)st.st_size)
+            est = lines + 1;
+        else if (lines > 0)
+            est = (size_t)((double)st.st_size / ((double)got / (double)lines) * 1.05) + 16;
     }
     fclose(f);
     return est;

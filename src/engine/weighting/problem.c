@@ -140,18 +140,30 @@ static long idset_put(wt_idset *s, const char **ids, size_t row) {
 
 const char *weighting_error_code_name(weighting_error_code code) {
     switch (code) {
-    case WEIGHTING_E_NONE: return "none";
-    case WEIGHTING_E_BAD_INPUT: return "bad_input";
-    case WEIGHTING_E_BAD_PARAMS: return "bad_params";
-    case WEIGHTING_E_BAD_VARIABLE_NAME: return "bad_variable_name";
-    case WEIGHTING_E_DUPLICATE_CATEGORY: return "duplicate_category";
-    case WEIGHTING_E_BAD_TARGET: return "bad_target";
-    case WEIGHTING_E_BAD_ID: return "bad_id";
-    case WEIGHTING_E_MISSING_COLUMN: return "missing_column";
-    case WEIGHTING_E_UNKNOWN_CATEGORY: return "unknown_category";
-    case WEIGHTING_E_EMPTY_CATEGORY: return "empty_category";
-    case WEIGHTING_E_ZERO_TARGET: return "zero_target";
-    case WEIGHTING_E_BAD_Y: return "bad_y";
+    case WEIGHTING_E_NONE:
+        return "none";
+    case WEIGHTING_E_BAD_INPUT:
+        return "bad_input";
+    case WEIGHTING_E_BAD_PARAMS:
+        return "bad_params";
+    case WEIGHTING_E_BAD_VARIABLE_NAME:
+        return "bad_variable_name";
+    case WEIGHTING_E_DUPLICATE_CATEGORY:
+        return "duplicate_category";
+    case WEIGHTING_E_BAD_TARGET:
+        return "bad_target";
+    case WEIGHTING_E_BAD_ID:
+        return "bad_id";
+    case WEIGHTING_E_MISSING_COLUMN:
+        return "missing_column";
+    case WEIGHTING_E_UNKNOWN_CATEGORY:
+        return "unknown_category";
+    case WEIGHTING_E_EMPTY_CATEGORY:
+        return "empty_category";
+    case WEIGHTING_E_ZERO_TARGET:
+        return "zero_target";
+    case WEIGHTING_E_BAD_Y:
+        return "bad_y";
     }
     return "unknown";
 }
@@ -162,25 +174,35 @@ const char *weighting_error_code_name(weighting_error_code code) {
 static int stage_of(weighting_error_code code, const char *variable) {
     switch (code) {
     case WEIGHTING_E_NONE:
-    case WEIGHTING_E_BAD_INPUT: return 0;
-    case WEIGHTING_E_BAD_PARAMS: return 1;
-    case WEIGHTING_E_BAD_VARIABLE_NAME: return 2;
-    case WEIGHTING_E_DUPLICATE_CATEGORY: return 3;
-    case WEIGHTING_E_BAD_TARGET: return 4;
-    case WEIGHTING_E_BAD_ID: return 5;
-    case WEIGHTING_E_MISSING_COLUMN: return variable && strcmp(variable, "id") == 0 ? 5 : 6;
-    case WEIGHTING_E_UNKNOWN_CATEGORY: return 6;
+    case WEIGHTING_E_BAD_INPUT:
+        return 0;
+    case WEIGHTING_E_BAD_PARAMS:
+        return 1;
+    case WEIGHTING_E_BAD_VARIABLE_NAME:
+        return 2;
+    case WEIGHTING_E_DUPLICATE_CATEGORY:
+        return 3;
+    case WEIGHTING_E_BAD_TARGET:
+        return 4;
+    case WEIGHTING_E_BAD_ID:
+        return 5;
+    case WEIGHTING_E_MISSING_COLUMN:
+        return variable && strcmp(variable, "id") == 0 ? 5 : 6;
+    case WEIGHTING_E_UNKNOWN_CATEGORY:
+        return 6;
     case WEIGHTING_E_EMPTY_CATEGORY:
-    case WEIGHTING_E_ZERO_TARGET: return 7;
-    case WEIGHTING_E_BAD_Y: return 8;
+    case WEIGHTING_E_ZERO_TARGET:
+        return 7;
+    case WEIGHTING_E_BAD_Y:
+        return 8;
     }
     return 0;
 }
 
 static wt_err *record(weighting_problem *p, weighting_error_code code, size_t var,
                       const char *variable, const char *category, const char *fmt, va_list ap) {
-    if (p->per_code[code] >= (code == WEIGHTING_E_UNKNOWN_CATEGORY ? UNKNOWN_VALUES_MAX
-                                                                   : ERRORS_PER_CODE))
+    if (p->per_code[code] >=
+        (code == WEIGHTING_E_UNKNOWN_CATEGORY ? UNKNOWN_VALUES_MAX : ERRORS_PER_CODE))
         return NULL;
     p->per_code[code]++;
     if (p->nerrs == p->caperrs) {
@@ -212,8 +234,7 @@ static wt_err *add_error(weighting_problem *p, weighting_error_code code, size_t
 }
 
 void weighting_add_input_error(weighting_problem *p, weighting_error_code code,
-                               const char *variable, const char *category, const char *fmt,
-                               ...) {
+                               const char *variable, const char *category, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     record(p, code, 0, variable, category, fmt, ap);
@@ -328,8 +349,8 @@ void weighting_add_margin(weighting_problem *p, const char *variable, const char
     add_margin_row(p, variable, category, target, NULL);
 }
 
-void weighting_add_margin_text(weighting_problem *p, const char *variable,
-                               const char *category, const char *target) {
+void weighting_add_margin_text(weighting_problem *p, const char *variable, const char *category,
+                               const char *target) {
     char tmp[128];
     size_t len = strlen(target);
     double v = 0;

@@ -38,9 +38,12 @@ void weighting_params_init(weighting_params *p) {
 
 const char *weighting_status_name(weighting_status s) {
     switch (s) {
-    case WEIGHTING_OK: return "ok";
-    case WEIGHTING_NOT_CONVERGED: return "not_converged";
-    case WEIGHTING_ERROR: return "error";
+    case WEIGHTING_OK:
+        return "ok";
+    case WEIGHTING_NOT_CONVERGED:
+        return "not_converged";
+    case WEIGHTING_ERROR:
+        return "error";
     }
     return "error";
 }
@@ -63,8 +66,8 @@ typedef struct err_list {
 } err_list;
 
 static void run_error(err_list *l, arena *a, weighting_error_code code, int stage, size_t var,
-                      size_t sub, const char *variable, const char *category, const char *fmt,
-                      ...) __attribute__((format(printf, 9, 10)));
+                      size_t sub, const char *variable, const char *category, const char *fmt, ...)
+    __attribute__((format(printf, 9, 10)));
 static void run_error(err_list *l, arena *a, weighting_error_code code, int stage, size_t var,
                       size_t sub, const char *variable, const char *category, const char *fmt,
                       ...) {
@@ -97,10 +100,10 @@ static int err_cmp(const void *pa, const void *pb) {
 /* --- cells ----------------------------------------------------------------------------------- */
 
 typedef struct cells {
-    size_t n;        /* number of cells */
-    int32_t *codes;  /* n * nvars */
-    double *count;   /* respondents per cell */
-    int32_t *of;     /* cell of each respondent */
+    size_t n;       /* number of cells */
+    int32_t *codes; /* n * nvars */
+    double *count;  /* respondents per cell */
+    int32_t *of;    /* cell of each respondent */
 } cells;
 
 static uint64_t hash_codes(const int32_t *c, size_t k) {
@@ -173,8 +176,8 @@ typedef struct ctx {
     const weighting_problem *p;
     cells c;
     size_t V;
-    size_t *moff;     /* index in margins[] of each variable's first category */
-    double **target;  /* rescaled targets per variable */
+    size_t *moff;    /* index in margins[] of each variable's first category */
+    double **target; /* rescaled targets per variable */
     double T;
     weighting_result *r;
 } ctx;
@@ -378,7 +381,8 @@ static void check_params(const weighting_params *prm, err_list *el, arena *a) {
         !(prm->population_total > 0 && isfinite(prm->population_total)))
         run_error(el, a, WEIGHTING_E_BAD_PARAMS, 1, 0, 2, "population_total", NULL,
                   "population_total must be a positive number (got %g)", prm->population_total);
-    if (prm->trim_upper_ratio != 0 && !(prm->trim_upper_ratio > 1 && isfinite(prm->trim_upper_ratio)))
+    if (prm->trim_upper_ratio != 0 &&
+        !(prm->trim_upper_ratio > 1 && isfinite(prm->trim_upper_ratio)))
         run_error(el, a, WEIGHTING_E_BAD_PARAMS, 1, 0, 3, "trim", NULL,
                   "trim upper_ratio must be above 1 (got %g): a cap at or below the mean weight "
                   "cannot be met",
@@ -400,8 +404,8 @@ weighting_status weighting_run(const weighting_problem *p, const weighting_param
     r->variables = vars;
     r->maxit = prm->maxit;
     r->tolerance = prm->tolerance > 0 ? prm->tolerance : prm->epsilon * (double)n;
-    r->epsilon = prm->tolerance > 0 ? (n ? prm->tolerance / (double)n : prm->tolerance)
-                                    : prm->epsilon;
+    r->epsilon =
+        prm->tolerance > 0 ? (n ? prm->tolerance / (double)n : prm->tolerance) : prm->epsilon;
     r->stats.weighted_mean_y = r->stats.se_weighted_mean_y = NAN;
     r->stats.se_weighted_mean_y_fixed_weights = NAN;
     r->unweighted_mean_y = r->se_unweighted_mean_y = NAN;
@@ -465,15 +469,13 @@ weighting_status weighting_run(const weighting_problem *p, const weighting_param
             m->target_input = var->target_in[k];
             /* When the variable already sums to T its targets are kept as given, exactly. */
             if (sums_ok)
-                target[v][k] = vsum[v] == T ? var->target_in[k]
-                                            : var->target_in[k] / vsum[v] * T;
+                target[v][k] = vsum[v] == T ? var->target_in[k] : var->target_in[k] / vsum[v] * T;
             m->target = sums_ok ? target[v][k] : NAN;
             m->achieved = m->error = NAN;
             m->n_respondents = var->count ? var->count[k] : 0;
             m->population_share = sums_ok ? var->target_in[k] / vsum[v] : NAN;
             m->participant_share = n ? (double)m->n_respondents / (double)n : NAN;
-            m->ratio = m->population_share > 0 ? m->participant_share / m->population_share
-                                               : NAN;
+            m->ratio = m->population_share > 0 ? m->participant_share / m->population_share : NAN;
             /* Zero singles nobody out, and "nobody" is the finding worth showing. */
             m->suppressed = m->n_respondents > 0 && m->n_respondents < prm->min_count;
             if (!classified || !var->count) continue;
@@ -556,8 +558,9 @@ weighting_status weighting_run(const weighting_problem *p, const weighting_param
 
 char *weighting_verdict(const weighting_margin *m, char *out, size_t outlen) {
     if (m->suppressed) {
-        snprintf(out, outlen, "fewer than the threshold of participants: not shown, %.1f%% of "
-                              "residents",
+        snprintf(out, outlen,
+                 "fewer than the threshold of participants: not shown, %.1f%% of "
+                 "residents",
                  100 * m->population_share);
         return out;
     }
@@ -566,12 +569,14 @@ char *weighting_verdict(const weighting_margin *m, char *out, size_t outlen) {
         snprintf(out, outlen, "%.1f%% of participants, %.1f%% of residents: %s", ps, pop,
                  m->n_respondents == 0 ? "missing" : "not in the population");
     else if (m->ratio < 0.8)
-        snprintf(out, outlen, "%.1f%% of participants, %.1f%% of residents: under-represented by "
-                              "%.1fx",
+        snprintf(out, outlen,
+                 "%.1f%% of participants, %.1f%% of residents: under-represented by "
+                 "%.1fx",
                  ps, pop, 1 / m->ratio);
     else if (m->ratio > 1.25)
-        snprintf(out, outlen, "%.1f%% of participants, %.1f%% of residents: over-represented by "
-                              "%.1fx",
+        snprintf(out, outlen,
+                 "%.1f%% of participants, %.1f%% of residents: over-represented by "
+                 "%.1fx",
                  ps, pop, m->ratio);
     else
         snprintf(out, outlen, "%.1f%% of participants, %.1f%% of residents: about right", ps, pop);

@@ -79,8 +79,8 @@ void weighting_add_margin(weighting_problem *p, const char *variable, const char
                           double target);
 /* As weighting_add_margin with the target as text (as read from a file): a number, or a
  * number followed by '%'. Anything else records bad_target. */
-void weighting_add_margin_text(weighting_problem *p, const char *variable,
-                               const char *category, const char *target);
+void weighting_add_margin_text(weighting_problem *p, const char *variable, const char *category,
+                               const char *target);
 
 /* Declares the respondent columns (the header of respondents.csv), once, after all
  * margins: "id" is required, "y" is the optional outcome, a column named after a margin
@@ -96,8 +96,8 @@ void weighting_add_respondent(weighting_problem *p, const char *const *fields, s
 /* Records an input problem found outside the calls above (a file that cannot be read, a
  * malformed record). */
 void weighting_add_input_error(weighting_problem *p, weighting_error_code code,
-                               const char *variable, const char *category, const char *fmt,
-                               ...) __attribute__((format(printf, 5, 6)));
+                               const char *variable, const char *category, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Makes room for about n respondents in advance (a hint: more are still accepted).
  * Growing by doubling touches every page twice, which costs more than the raking on
@@ -121,9 +121,9 @@ void weighting_load_files(weighting_problem *p, const char *respondents_path,
 /* --- Parameters ------------------------------------------------------------------------ */
 
 typedef struct weighting_params {
-    int maxit;               /* most sweeps (default 100) */
-    double epsilon;          /* stop threshold as a fraction of n (default 1e-10) */
-    double tolerance;        /* absolute stop threshold in people; > 0 overrides epsilon */
+    int maxit;        /* most sweeps (default 100) */
+    double epsilon;   /* stop threshold as a fraction of n (default 1e-10) */
+    double tolerance; /* absolute stop threshold in people; > 0 overrides epsilon */
     bool has_population_total;
     double population_total; /* T when has_population_total; else the first variable's sum */
     double trim_upper_ratio; /* > 0: cap weights at this times T/n after raking (must be > 1) */
@@ -157,10 +157,10 @@ typedef struct weighting_stats {
 typedef struct weighting_margin {
     const char *variable, *category;
     size_t var_index;
-    double target_input;      /* as given */
-    double target;            /* rescaled to T */
-    double achieved;          /* weighted count with the final weights */
-    double error;             /* achieved - target */
+    double target_input; /* as given */
+    double target;       /* rescaled to T */
+    double achieved;     /* weighted count with the final weights */
+    double error;        /* achieved - target */
     size_t n_respondents;
     double population_share;  /* target / T */
     double participant_share; /* n_respondents / n */
@@ -183,19 +183,19 @@ typedef struct weighting_result {
     double population_total;      /* T */
     int maxit;
     double epsilon, tolerance;
-    int iterations;               /* sweeps performed, counting the one that passed */
-    bool converged;               /* stop test passed and raked margins within 1e-6 T */
+    int iterations; /* sweeps performed, counting the one that passed */
+    bool converged; /* stop test passed and raked margins within 1e-6 T */
     bool stop_test_passed;
     size_t ncells;
-    weighting_stats stats;        /* final weights (after trimming, if any) */
+    weighting_stats stats; /* final weights (after trimming, if any) */
     bool has_y;
     double unweighted_mean_y, se_unweighted_mean_y;
-    weighting_margin *margins;    /* every margin row, in file order grouped by variable */
+    weighting_margin *margins; /* every margin row, in file order grouped by variable */
     size_t nmargins;
     bool trimmed;
     weighting_trim trim;
-    double *weights;              /* n final weights, respondent order; NULL on error */
-    double *raked_weights;        /* n weights before trimming; NULL on error */
+    double *weights;               /* n final weights, respondent order; NULL on error */
+    double *raked_weights;         /* n weights before trimming; NULL on error */
     const weighting_error *errors; /* every problem found, the one to report first */
     size_t nerrors;
     bool have_representativeness; /* margins[] shares valid (also on some errors) */

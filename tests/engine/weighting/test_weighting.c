@@ -88,8 +88,10 @@ static void params_from_json(const char *path, weighting_params *prm) {
     json_t *j = json_load_file(path, 0, &e);
     if (!j) return;
     json_t *v;
-    if ((v = json_object_get(j, "maxit")) && json_is_number(v)) prm->maxit = (int)json_number_value(v);
-    if ((v = json_object_get(j, "epsilon")) && json_is_number(v)) prm->epsilon = json_number_value(v);
+    if ((v = json_object_get(j, "maxit")) && json_is_number(v))
+        prm->maxit = (int)json_number_value(v);
+    if ((v = json_object_get(j, "epsilon")) && json_is_number(v))
+        prm->epsilon = json_number_value(v);
     if ((v = json_object_get(j, "tolerance")) && json_is_number(v))
         prm->tolerance = json_number_value(v);
     if ((v = json_object_get(j, "population_total")) && json_is_number(v)) {
@@ -114,8 +116,12 @@ static json_t *result_json(const weighting_result *r) {
     if (r->status == WEIGHTING_ERROR) {
         json_t *e = json_object();
         json_object_set_new(e, "code", json_string(weighting_error_code_name(r->errors[0].code)));
-        json_object_set_new(e, "variable", r->errors[0].variable ? json_string(r->errors[0].variable) : json_null());
-        json_object_set_new(e, "category", r->errors[0].category ? json_string(r->errors[0].category) : json_null());
+        json_object_set_new(e, "variable",
+                            r->errors[0].variable ? json_string(r->errors[0].variable)
+                                                  : json_null());
+        json_object_set_new(e, "category",
+                            r->errors[0].category ? json_string(r->errors[0].category)
+                                                  : json_null());
         json_t *ids = json_null();
         if (r->errors[0].ids) {
             ids = json_array();
@@ -147,7 +153,8 @@ static json_t *result_json(const weighting_result *r) {
     json_object_set_new(o, "unweighted_mean_y", num(r->unweighted_mean_y));
     json_object_set_new(o, "weighted_mean_y", num(s->weighted_mean_y));
     json_object_set_new(o, "se_weighted_mean_y", num(s->se_weighted_mean_y));
-    json_object_set_new(o, "se_weighted_mean_y_fixed_weights", num(s->se_weighted_mean_y_fixed_weights));
+    json_object_set_new(o, "se_weighted_mean_y_fixed_weights",
+                        num(s->se_weighted_mean_y_fixed_weights));
     json_object_set_new(o, "se_unweighted_mean_y", num(r->se_unweighted_mean_y));
     json_t *m = json_array();
     for (size_t k = 0; k < r->nmargins; k++) {
@@ -157,7 +164,8 @@ static json_t *result_json(const weighting_result *r) {
         json_object_set_new(mo, "target_input", num(r->margins[k].target_input));
         json_object_set_new(mo, "target", num(r->margins[k].target));
         json_object_set_new(mo, "achieved", num(r->margins[k].achieved));
-        json_object_set_new(mo, "n_respondents", json_integer((json_int_t)r->margins[k].n_respondents));
+        json_object_set_new(mo, "n_respondents",
+                            json_integer((json_int_t)r->margins[k].n_respondents));
         json_array_append_new(m, mo);
     }
     json_object_set_new(o, "margins", m);
@@ -165,7 +173,8 @@ static json_t *result_json(const weighting_result *r) {
         json_t *t = json_object();
         json_object_set_new(t, "cap", num(r->trim.cap));
         json_object_set_new(t, "n_at_cap", json_integer((json_int_t)r->trim.n_at_cap));
-        json_object_set_new(t, "n_above_cap_before", json_integer((json_int_t)r->trim.n_above_cap_before));
+        json_object_set_new(t, "n_above_cap_before",
+                            json_integer((json_int_t)r->trim.n_above_cap_before));
         json_object_set_new(t, "max_after", num(r->trim.max_after));
         json_object_set_new(o, "trim", t);
     } else {
@@ -228,9 +237,11 @@ static void reference_cases_through_library(void **state) {
     }
 }
 
-/* --- errors ------------------------------------------------------------------------------------ */
+/* --- errors ------------------------------------------------------------------------------------
+ */
 
-static const char *GOOD_M = "variable,category,target\nsex,F,60\nsex,M,40\nage,young,50\nage,old,50\n";
+static const char *GOOD_M =
+    "variable,category,target\nsex,F,60\nsex,M,40\nage,young,50\nage,old,50\n";
 static const char *GOOD_R = "id,sex,age,y\na,F,young,1\nb,F,old,0\nc,M,young,1\nd,M,old,0\n";
 
 typedef struct err_case {
@@ -243,54 +254,139 @@ typedef struct err_case {
 static void each_error_code_is_refused(void **state) {
     (void)state;
     const err_case cases[] = {
-        {"unknown category", "id,sex,age\na,F,young\nb,X,old\nc,M,young\nd,X,old\ne,M,old\n",
-         GOOD_M, "unknown_category", "sex", "X", 2, {"b", "d"}},
-        {"blank category", "id,sex,age\na,F,young\nb,,old\nc,M,young\nd,M,old\n", GOOD_M,
-         "unknown_category", "sex", "", 1, {"b"}},
-        {"category differs in case", "id,sex,age\na,F,young\nb,f,old\nc,M,young\nd,M,old\n",
-         GOOD_M, "unknown_category", "sex", "f", 1, {"b"}},
-        {"empty category", "id,sex,age\na,F,young\nb,F,young\n", GOOD_M, "empty_category", "sex",
-         "M", 0, {0}},
-        {"zero target", GOOD_R, "variable,category,target\nsex,F,60\nsex,M,0\nage,young,1\nage,old,1\n",
-         "zero_target", "sex", "M", 0, {0}},
-        {"missing column", "id,age\na,young\nb,old\n", GOOD_M, "missing_column", "sex", NULL, 0, {0}},
-        {"target not a number", GOOD_R,
+        {"unknown category",
+         "id,sex,age\na,F,young\nb,X,old\nc,M,young\nd,X,old\ne,M,old\n",
+         GOOD_M,
+         "unknown_category",
+         "sex",
+         "X",
+         2,
+         {"b", "d"}},
+        {"blank category",
+         "id,sex,age\na,F,young\nb,,old\nc,M,young\nd,M,old\n",
+         GOOD_M,
+         "unknown_category",
+         "sex",
+         "",
+         1,
+         {"b"}},
+        {"category differs in case",
+         "id,sex,age\na,F,young\nb,f,old\nc,M,young\nd,M,old\n",
+         GOOD_M,
+         "unknown_category",
+         "sex",
+         "f",
+         1,
+         {"b"}},
+        {"empty category",
+         "id,sex,age\na,F,young\nb,F,young\n",
+         GOOD_M,
+         "empty_category",
+         "sex",
+         "M",
+         0,
+         {0}},
+        {"zero target",
+         GOOD_R,
+         "variable,category,target\nsex,F,60\nsex,M,0\nage,young,1\nage,old,1\n",
+         "zero_target",
+         "sex",
+         "M",
+         0,
+         {0}},
+        {"missing column",
+         "id,age\na,young\nb,old\n",
+         GOOD_M,
+         "missing_column",
+         "sex",
+         NULL,
+         0,
+         {0}},
+        {"target not a number",
+         GOOD_R,
          "variable,category,target\nsex,F,sixty\nsex,M,40\nage,young,50\nage,old,50\n",
-         "bad_target", "sex", "F", 0, {0}},
-        {"negative target", GOOD_R,
+         "bad_target",
+         "sex",
+         "F",
+         0,
+         {0}},
+        {"negative target",
+         GOOD_R,
          "variable,category,target\nsex,F,60\nsex,M,40\nage,young,-5\nage,old,50\n",
-         "bad_target", "age", "young", 0, {0}},
-        {"targets sum to zero", GOOD_R,
-         "variable,category,target\nsex,F,60\nsex,M,40\nage,young,0\nage,old,0\n", "bad_target",
-         "age", NULL, 0, {0}},
-        {"duplicate category", GOOD_R,
+         "bad_target",
+         "age",
+         "young",
+         0,
+         {0}},
+        {"targets sum to zero",
+         GOOD_R,
+         "variable,category,target\nsex,F,60\nsex,M,40\nage,young,0\nage,old,0\n",
+         "bad_target",
+         "age",
+         NULL,
+         0,
+         {0}},
+        {"duplicate category",
+         GOOD_R,
          "variable,category,target\nsex,F,60\nsex,M,40\nsex,F,10\nage,young,50\nage,old,50\n",
-         "duplicate_category", "sex", "F", 0, {0}},
-        {"repeated id", "id,sex,age\na,F,young\nb,F,old\na,M,young\nd,M,old\n", GOOD_M, "bad_id",
-         "id", NULL, 0, {0}},
-        {"empty id", "id,sex,age\na,F,young\n,F,old\nc,M,young\nd,M,old\n", GOOD_M, "bad_id", "id",
-         NULL, 0, {0}},
-        {"y not a number", "id,sex,age,y\na,F,young,1\nb,F,old,yes\nc,M,young,0\nd,M,old,1\n",
-         GOOD_M, "bad_y", "y", NULL, 0, {0}},
-        {"bad variable name", "id,sex,age group\na,F,young\nb,F,old\nc,M,young\nd,M,old\n",
+         "duplicate_category",
+         "sex",
+         "F",
+         0,
+         {0}},
+        {"repeated id",
+         "id,sex,age\na,F,young\nb,F,old\na,M,young\nd,M,old\n",
+         GOOD_M,
+         "bad_id",
+         "id",
+         NULL,
+         0,
+         {0}},
+        {"empty id",
+         "id,sex,age\na,F,young\n,F,old\nc,M,young\nd,M,old\n",
+         GOOD_M,
+         "bad_id",
+         "id",
+         NULL,
+         0,
+         {0}},
+        {"y not a number",
+         "id,sex,age,y\na,F,young,1\nb,F,old,yes\nc,M,young,0\nd,M,old,1\n",
+         GOOD_M,
+         "bad_y",
+         "y",
+         NULL,
+         0,
+         {0}},
+        {"bad variable name",
+         "id,sex,age group\na,F,young\nb,F,old\nc,M,young\nd,M,old\n",
          "variable,category,target\nsex,F,60\nsex,M,40\nage group,young,50\nage group,old,50\n",
-         "bad_variable_name", "age group", NULL, 0, {0}},
+         "bad_variable_name",
+         "age group",
+         NULL,
+         0,
+         {0}},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const err_case *ec = &cases[c];
         weighting_problem *p = from_text(ec->respondents, ec->margins);
         weighting_result *r = run_default(p);
-        if (r->status != WEIGHTING_ERROR || strcmp(weighting_error_code_name(r->errors[0].code), ec->code))
+        if (r->status != WEIGHTING_ERROR ||
+            strcmp(weighting_error_code_name(r->errors[0].code), ec->code))
             fprintf(stderr, "%s: status %d, code %s\n", ec->name, r->status,
                     r->nerrors ? weighting_error_code_name(r->errors[0].code) : "-");
         assert_int_equal(r->status, WEIGHTING_ERROR);
         assert_null(r->weights);
         const weighting_error *e = &r->errors[0];
         assert_string_equal(weighting_error_code_name(e->code), ec->code);
-        if (ec->variable) assert_string_equal(e->variable, ec->variable);
-        else assert_null(e->variable);
-        if (ec->category) assert_string_equal(e->category, ec->category);
-        else assert_null(e->category);
+        if (ec->variable)
+            assert_string_equal(e->variable, ec->variable);
+        else
+            assert_null(e->variable);
+        if (ec->category)
+            assert_string_equal(e->category, ec->category);
+        else
+            assert_null(e->category);
         assert_int_equal(e->nids, ec->nids);
         for (size_t i = 0; i < ec->nids; i++) assert_string_equal(e->ids[i], ec->ids[i]);
         /* The message names the problem. */
@@ -669,12 +765,15 @@ static void large_problem_rakes_cells(void **state) {
     gen_free(&g);
 }
 
-/* --- margins as shares, CSV details ------------------------------------------------------------ */
+/* --- margins as shares, CSV details ------------------------------------------------------------
+ */
 
 static void shares_and_percentages_equal_counts(void **state) {
     (void)state;
-    const char *counts = "variable,category,target\nsex,F,600\nsex,M,400\nage,young,500\nage,old,500\n";
-    const char *shares = "variable,category,target\nsex,F,0.6\nsex,M,0.4\nage,young,50%\nage,old,50%\n";
+    const char *counts =
+        "variable,category,target\nsex,F,600\nsex,M,400\nage,young,500\nage,old,500\n";
+    const char *shares =
+        "variable,category,target\nsex,F,0.6\nsex,M,0.4\nage,young,50%\nage,old,50%\n";
     const char *resp = "id,sex,age\n1,F,young\n2,F,old\n3,F,old\n4,M,young\n5,M,old\n6,M,young\n";
     weighting_problem *pc = from_text(resp, counts), *ps = from_text(resp, shares);
     weighting_params prm;
@@ -695,7 +794,8 @@ static void shares_and_percentages_equal_counts(void **state) {
     weighting_problem_free(ps);
 
     /* Totals that disagree are rescaled to the first variable's total. */
-    const char *unequal = "variable,category,target\nsex,F,60\nsex,M,40\nage,young,5000\nage,old,5000\n";
+    const char *unequal =
+        "variable,category,target\nsex,F,60\nsex,M,40\nage,young,5000\nage,old,5000\n";
     weighting_problem *pu = from_text(resp, unequal);
     weighting_result *ru = run_default(pu);
     assert_int_equal(ru->status, WEIGHTING_OK);
@@ -728,7 +828,9 @@ static void csv_quotes_crlf_string_ids_and_extra_columns(void **state) {
     weighting_problem_free(p);
 
     /* "White " (trailing space) is a different category: no trimming. */
-    p = from_text("id,ethnic\n1,White \n2,\"White \"\"British\"\"\"\n3,\"Asian, Asian British or Asian Welsh\"\n", m);
+    p = from_text("id,ethnic\n1,White \n2,\"White \"\"British\"\"\"\n3,\"Asian, Asian British or "
+                  "Asian Welsh\"\n",
+                  m);
     r = run_default(p);
     assert_int_equal(r->status, WEIGHTING_ERROR);
     assert_string_equal(weighting_error_code_name(r->errors[0].code), "zero_target");
@@ -772,7 +874,8 @@ static void representativeness_and_suppression(void **state) {
     prm.min_count = 1;
     weighting_run(p, &prm, &r);
     weighting_verdict(&r->margins[0], v, sizeof v);
-    assert_non_null(strstr(v, "10.0% of participants, 40.0% of residents: under-represented by 4.0x"));
+    assert_non_null(
+        strstr(v, "10.0% of participants, 40.0% of residents: under-represented by 4.0x"));
     weighting_result_free(r);
     weighting_problem_free(p);
 
@@ -816,7 +919,8 @@ static void census_margins_match_the_adur_case(void **state) {
     const char *vars[] = {"age6", "sex", "tenure"};
     weighting_census_margins m;
     char err[1024];
-    assert_int_equal(weighting_census_build(cdir, "adur", NULL, vars, 3, true, &m, err, sizeof err), 0);
+    assert_int_equal(weighting_census_build(cdir, "adur", NULL, vars, 3, true, &m, err, sizeof err),
+                     0);
     assert_string_equal(m.area_code, "E07000223");
     char path[4600];
     snprintf(path, sizeof path, "%s/adur_age_sex_tenure/margins.csv", wdir);
@@ -840,7 +944,8 @@ static void census_margins_match_the_adur_case(void **state) {
     /* All ages keeps the under-16 band; a ward variable sums its wards to the LA's age
      * table; unknown areas and variables are refused. */
     const char *v2[] = {"age6", "ward"};
-    assert_int_equal(weighting_census_build(cdir, "E07000223", NULL, v2, 2, false, &m, err, sizeof err), 0);
+    assert_int_equal(
+        weighting_census_build(cdir, "E07000223", NULL, v2, 2, false, &m, err, sizeof err), 0);
     double age = 0, ward = 0;
     size_t nage = 0;
     for (size_t k = 0; k < m.nrows; k++) {
@@ -855,14 +960,17 @@ static void census_margins_match_the_adur_case(void **state) {
     assert_true(ward > 0.9 * age && ward < 1.1 * age); /* best-fit wards: approximately */
     weighting_census_margins_free(&m);
     const char *v3[] = {"age6", "tenure8"};
-    assert_int_equal(weighting_census_build(cdir, "Adur", "Buckingham", v3, 2, true, &m, err, sizeof err), 0);
+    assert_int_equal(
+        weighting_census_build(cdir, "Adur", "Buckingham", v3, 2, true, &m, err, sizeof err), 0);
     assert_string_equal(m.ward_name, "Buckingham");
     assert_int_equal(m.nrows, 5 + 8);
     weighting_census_margins_free(&m);
-    assert_int_equal(weighting_census_build(cdir, "Atlantis", NULL, vars, 3, true, &m, err, sizeof err), -1);
+    assert_int_equal(
+        weighting_census_build(cdir, "Atlantis", NULL, vars, 3, true, &m, err, sizeof err), -1);
     assert_non_null(strstr(err, "Atlantis"));
     const char *v4[] = {"shoe_size"};
-    assert_int_equal(weighting_census_build(cdir, "Adur", NULL, v4, 1, true, &m, err, sizeof err), -1);
+    assert_int_equal(weighting_census_build(cdir, "Adur", NULL, v4, 1, true, &m, err, sizeof err),
+                     -1);
     assert_non_null(strstr(err, "shoe_size"));
 }
 

@@ -62,11 +62,11 @@ static int teardown(void **state) {
     return run(cmd) == 0 ? 0 : -1;
 }
 
-#define NEED_BIN()                                                                             \
-    const char *B = bin();                                                                      \
-    if (!B) {                                                                                  \
-        fprintf(stderr, "CG_TEST_BIN not set or not built: CLI test skipped\n");              \
-        skip();                                                                                \
+#define NEED_BIN()                                                                                 \
+    const char *B = bin();                                                                         \
+    if (!B) {                                                                                      \
+        fprintf(stderr, "CG_TEST_BIN not set or not built: CLI test skipped\n");                   \
+        skip();                                                                                    \
     }
 
 static void compare_case_output(const char *refdir, const char *outdir, const char *name) {
@@ -135,15 +135,19 @@ static void refused_input_writes_no_weights(void **state) {
     assert_int_equal(mkdir(cdir, 0777), 0);
     assert_int_equal(mkdir(out, 0777), 0);
     snprintf(path, sizeof path, "%s/respondents.csv", cdir);
-    write_file(path, "id,sex,age\nA1,F,young\nA2,Prefer not to say,old\nA3,M,young\nA4,Prefer not to say,old\n");
+    write_file(
+        path,
+        "id,sex,age\nA1,F,young\nA2,Prefer not to say,old\nA3,M,young\nA4,Prefer not to say,old\n");
     snprintf(path, sizeof path, "%s/margins.csv", cdir);
     write_file(path, "variable,category,target\nsex,F,60\nsex,M,40\nage,young,50\nage,old,50\n");
     snprintf(path, sizeof path, "%s/params.json", cdir);
-    write_file(path, "{\"case\": \"badcase\", \"maxit\": 100, \"epsilon\": 1e-10, \"tolerance\": 4e-10, "
-                     "\"population_total\": null, \"trim\": null}\n");
+    write_file(path,
+               "{\"case\": \"badcase\", \"maxit\": 100, \"epsilon\": 1e-10, \"tolerance\": 4e-10, "
+               "\"population_total\": null, \"trim\": null}\n");
     snprintf(path, sizeof path, "%s/weights.csv", out);
     write_file(path, "id,weight\nstale,1\n");
-    snprintf(cmd, sizeof cmd, "'%s' weight --case '%s' --out '%s' --format quiet 2>/dev/null", B, cdir, out);
+    snprintf(cmd, sizeof cmd, "'%s' weight --case '%s' --out '%s' --format quiet 2>/dev/null", B,
+             cdir, out);
     assert_int_equal(run(cmd), 1);
     assert_int_not_equal(access(path, F_OK), 0);
     snprintf(path, sizeof path, "%s/summary.json", out);
@@ -184,12 +188,14 @@ static void separate_flags_and_trimming(void **state) {
     snprintf(rp, sizeof rp, "%s/old_resp.csv", tmpdir);
     snprintf(mp, sizeof mp, "%s/old_marg.csv", tmpdir);
     snprintf(out, sizeof out, "%s/old_out", tmpdir);
-    snprintf(cmd, sizeof cmd, "sed '1s/.*/id,sex,age,y/' '%s/rake_input.csv' > '%s' && "
-                              "sed '1s/.*/variable,category,target/' '%s/rake_margins.csv' > '%s'",
+    snprintf(cmd, sizeof cmd,
+             "sed '1s/.*/id,sex,age,y/' '%s/rake_input.csv' > '%s' && "
+             "sed '1s/.*/variable,category,target/' '%s/rake_margins.csv' > '%s'",
              dir, rp, dir, mp);
     assert_int_equal(run(cmd), 0);
-    snprintf(cmd, sizeof cmd, "'%s' weight --respondents '%s' --margins '%s' --max-iter 100 "
-                              "--tolerance 2e-9 --trim-upper 2.5 --out '%s' --format text > '%s/report.txt'",
+    snprintf(cmd, sizeof cmd,
+             "'%s' weight --respondents '%s' --margins '%s' --max-iter 100 "
+             "--tolerance 2e-9 --trim-upper 2.5 --out '%s' --format text > '%s/report.txt'",
              B, rp, mp, out, tmpdir);
     assert_int_equal(run(cmd), 0);
     char wpath[700], refpath[700], rpt[700];
@@ -236,13 +242,15 @@ static void census_margins_feed_the_weighting(void **state) {
     char cmd[8192], mp[600], out[600];
     snprintf(mp, sizeof mp, "%s/census_margins.csv", tmpdir);
     snprintf(out, sizeof out, "%s/census_out", tmpdir);
-    snprintf(cmd, sizeof cmd, "'%s' weight margins-from-census --census '%s' --area E07000223 "
-                              "--variables age6,sex,tenure --out '%s' 2>/dev/null",
+    snprintf(cmd, sizeof cmd,
+             "'%s' weight margins-from-census --census '%s' --area E07000223 "
+             "--variables age6,sex,tenure --out '%s' 2>/dev/null",
              B, cdir, mp);
     assert_int_equal(run(cmd), 0);
-    snprintf(cmd, sizeof cmd, "'%s' weight --respondents '%s/adur_age_sex_tenure/respondents.csv' "
-                              "--margins '%s' --params '%s/adur_age_sex_tenure/params.json' "
-                              "--out '%s' --format quiet",
+    snprintf(cmd, sizeof cmd,
+             "'%s' weight --respondents '%s/adur_age_sex_tenure/respondents.csv' "
+             "--margins '%s' --params '%s/adur_age_sex_tenure/params.json' "
+             "--out '%s' --format quiet",
              B, dir, mp, dir, out);
     assert_int_equal(run(cmd), 0);
     char refdir[4600];
@@ -250,10 +258,11 @@ static void census_margins_feed_the_weighting(void **state) {
     compare_case_output(refdir, out, "adur via margins-from-census");
 
     /* With all ages the under-16 band has no respondent: refused as empty_category. */
-    snprintf(cmd, sizeof cmd, "'%s' weight margins-from-census --census '%s' --area Adur --ages all "
-                              "--out '%s' 2>/dev/null && '%s' weight --respondents "
-                              "'%s/adur_age_sex_tenure/respondents.csv' --margins '%s' --out '%s' "
-                              "--format quiet 2>/dev/null",
+    snprintf(cmd, sizeof cmd,
+             "'%s' weight margins-from-census --census '%s' --area Adur --ages all "
+             "--out '%s' 2>/dev/null && '%s' weight --respondents "
+             "'%s/adur_age_sex_tenure/respondents.csv' --margins '%s' --out '%s' "
+             "--format quiet 2>/dev/null",
              B, cdir, mp, B, dir, mp, out);
     assert_int_equal(run(cmd), 1);
     char sp[700];
@@ -262,9 +271,11 @@ static void census_margins_feed_the_weighting(void **state) {
     json_t *s = json_load_file(sp, 0, &je);
     json_t *e = json_object_get(s, "error");
     assert_string_equal(json_string_value(json_object_get(e, "code")), "empty_category");
-    assert_string_equal(json_string_value(json_object_get(e, "category")), "Aged 15 years and under");
+    assert_string_equal(json_string_value(json_object_get(e, "category")),
+                        "Aged 15 years and under");
     json_decref(s);
-    snprintf(cmd, sizeof cmd, "'%s' weight margins-from-census --census '%s' --area Nowhere --out '%s' 2>/dev/null",
+    snprintf(cmd, sizeof cmd,
+             "'%s' weight margins-from-census --census '%s' --area Nowhere --out '%s' 2>/dev/null",
              B, cdir, mp);
     assert_int_equal(run(cmd), 1);
 }

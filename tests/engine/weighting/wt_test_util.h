@@ -69,7 +69,9 @@ __attribute__((unused)) static uint64_t wt_rand(void) {
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
-__attribute__((unused)) static double wt_unif(void) { return (double)(wt_rand() >> 11) / 9007199254740992.0; }
+__attribute__((unused)) static double wt_unif(void) {
+    return (double)(wt_rand() >> 11) / 9007199254740992.0;
+}
 
 static int wt_close(double ref, double got, double rel) {
     if (isnan(ref) || isnan(got)) return isnan(ref) && isnan(got);
@@ -177,7 +179,8 @@ static int wt_summary_matches(json_t *ref, json_t *got, char *why, size_t wl) {
             for (size_t k = 0; k < 3; k++) {
                 double r = wt_jnum(a, mk[k]), g = wt_jnum(b, mk[k]);
                 if (!wt_close(r, g, 1e-6) && !(fabs(r - g) < 1e-6 * T)) {
-                    snprintf(why, wl, "margins[%zu].%s: reference %.17g, got %.17g", i, mk[k], r, g);
+                    snprintf(why, wl, "margins[%zu].%s: reference %.17g, got %.17g", i, mk[k], r,
+                             g);
                     return 0;
                 }
             }
