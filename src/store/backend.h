@@ -73,7 +73,15 @@ typedef struct store_ops {
     int (*audit_list_page)(void *impl, int64_t offset, int64_t limit, arena *a,
                            store_audit_list *out);
     int (*audit_count)(void *impl, int64_t *count_out);
+
+    /* The community directory (directory.h, backend_directory.h). */
+    const struct store_dir_ops *dir;
 } store_ops;
+
+/* The backend behind an open store, for the contract files of features that keep
+ * their own header (store_directory.c). */
+const store_ops *store_backend_ops(store *s);
+void *store_backend_impl(store *s);
 
 /* Opens a SQLite database file (sqlite.c): creates it if missing, applies migrations.
  * STORE_OK with *ops and *impl, or STORE_ERROR with a message in err. */

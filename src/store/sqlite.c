@@ -40,6 +40,8 @@
 #include "core/rand.h"
 #include "core/xalloc.h"
 #include "store/backend.h"
+#include "store/backend_directory.h"
+#include "store/sqlite_internal.h"
 
 #define BUSY_TIMEOUT_MS 5000
 /* See "Durability" above; overridable at build time only to measure the difference. */
@@ -179,6 +181,7 @@ typedef struct conn {
     sqlite3_stmt *stmts[ST__COUNT]; /* prepared on first use */
     sqlite_backend *owner;
     int holds_write;       /* this connection holds owner->write_mu */
+    void *dir_slot;        /* sqlite_directory.c's statements (sqlite_internal.h) */
     struct conn *prev, *next;
 } conn;
 
@@ -196,6 +199,7 @@ struct sqlite_backend {
 };
 
 static void conn_close(conn *c) {
+    store_sqlite_dir_release(c->dir_slot);
     for (int i = 0; i < ST__COUNT; i++) sqlite3_finalize(c->stmts[i]);
     sqlite3_close(c->db); /* every statement is finalised, so this always closes */
     free(c);
@@ -420,6 +424,25 @@ static int step_write(conn *c, sqlite3_stmt *st, const char *what) {
 }
 
 #define BACKEND(impl) ((sqlite_backend *)(impl))
+
+/* ---- Shared with sqlite_directory.c (sqlite_internal.h) -------------------------- */
+
+sqlite3 *store_sqlite_conn(void *impl, void ***dir_slot) {
+    conn *c = conn_get(BACKEND(impl));
+    if (!c) return NULL;
+    *dir_slot = &c->dir_slot;
+    return c->db;
+}
+
+void store_sqlite_write_lock(void *impl) {
+    conn *c = conn_get(BACKEND(impl));
+    if (c) write_lock(c);
+}
+
+void store_sqlite_write_unlock(void *impl) {
+    conn *c = pthread_getspecific(BACKEND(impl)->key);
+    if (c) write_unlock(c);
+}
 /* Declares c (this thread's connection) or returns STORE_ERROR. */
 #define CONN_OR_FAIL(impl)                                                               \
     conn *c = conn_get(BACKEND(impl));                                                   \
@@ -1241,6 +1264,7 @@ static const store_ops sqlite_ops = {
     .place_count = sqlite_place_count,
     .audit_list_page = sqlite_audit_list_page,
     .audit_count = sqlite_audit_count,
+    .dir = &store_sqlite_dir_ops,
 };
 
 /* Applies the migrations this database lacks. Each runs under BEGIN IMMEDIATE and

@@ -122,6 +122,9 @@ void store_close(store *s) {
 
 int store_ping(store *s) { return s->ops->ping(s->impl); }
 
+const store_ops *store_backend_ops(store *s) { return s->ops; }
+void *store_backend_impl(store *s) { return s->impl; }
+
 int store_backup(store *s, const char *dest_path, char *err, size_t errlen) {
     set_err(err, errlen, "%s", "");
     if (!dest_path || !*dest_path) {
