@@ -38,6 +38,7 @@ TEST_BIN := build/test/commonground
 TEST_DEPS_http :=
 TEST_DEPS_cli := all
 TEST_DEPS_account := all
+TEST_DEPS_app := all
 TEST_DEPS_place := all
 
 # tests/server holds the HTTP tests that drive a real running server over libcurl;

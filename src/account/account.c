@@ -323,6 +323,48 @@ static void get_account(http_request *req, http_response *resp) {
     app_render(req, resp, 200, "account.html", T(c->lang, "Your account"), ctx);
 }
 
+static void password_page(http_request *req, http_response *resp, int status, tv *ctx) {
+    app_render(req, resp, status, "password.html", T(app_ctx_of(req)->lang, "Change your password"), ctx);
+}
+
+static void get_password(http_request *req, http_response *resp) {
+    if (!app_require(req, resp, STORE_ROLE_RESIDENT)) return;
+    password_page(req, resp, 200, app_page(req));
+}
+
+/* Changing the password ends every other session of the account (a stolen session
+ * stops working) and starts a fresh one here. */
+static void post_password(http_request *req, http_response *resp) {
+    if (!app_require(req, resp, STORE_ROLE_RESIDENT)) return;
+    app *a = req->app;
+    app_ctx *c = app_ctx_of(req);
+    tv *ctx = app_page(req);
+    form_errors e;
+    errors_init(req, ctx, &e);
+    const char *current = http_form(req, "current");
+    const char *password = http_form(req, "password");
+    if (!current || !*current) error_add(req, &e, "current", N_("Enter your current password"));
+    else if (!account_password_verify(c->user.password_hash, current))
+        error_add(req, &e, "current", N_("Your current password is not correct"));
+    const char *pp = account_password_problem(password);
+    if (pp) error_add(req, &e, "password", pp);
+    if (e.n) {
+        password_page(req, resp, 400, ctx);
+        return;
+    }
+    char hash[ACCOUNT_HASH_MAX];
+    store_actor actor = app_actor(req);
+    if (account_password_hash(password, hash) != 0 ||
+        store_user_set_password(a->store, &actor, c->user.id, hash) != STORE_OK ||
+        store_session_delete_for_user(a->store, &actor, c->user.id) != STORE_OK ||
+        start_session(req, resp, c->user.id) != 0) {
+        http_error(req, resp, 500, NULL);
+        return;
+    }
+    app_flash(req, resp, "password_changed");
+    http_redirect(resp, 303, "/account");
+}
+
 static void post_lang(http_request *req, http_response *resp) {
     app *a = req->app;
     app_ctx *c = app_ctx_of(req);
@@ -470,6 +512,8 @@ void account_routes(http_router *router) {
     http_route(router, HTTP_POST, "/signup", post_signup);
     http_route(router, HTTP_POST, "/signout", post_signout);
     http_route(router, HTTP_GET, "/account", get_account);
+    http_route(router, HTTP_GET, "/account/password", get_password);
+    http_route(router, HTTP_POST, "/account/password", post_password);
     http_route(router, HTTP_POST, "/lang", post_lang);
     http_route(router, HTTP_GET, "/admin/users", get_admin_users);
     http_route(router, HTTP_POST, "/admin/users/{id}/role", post_admin_role);

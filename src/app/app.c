@@ -54,6 +54,7 @@ static const struct {
     {"signed_up", N_("Your account has been created and you are signed in.")},
     {"place_saved", N_("The place has been saved.")},
     {"role_changed", N_("The role has been changed.")},
+    {"password_changed", N_("Your password has been changed.")},
 };
 
 void app_flash(http_request *req, http_response *resp, const char *key) {

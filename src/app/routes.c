@@ -26,6 +26,7 @@ static const char *const signin_vars[] = {"errors.field", "errors.message", "err
                                           "return_to", NULL};
 static const char *const signup_vars[] = {"errors.field", "errors.message", "err.*", "form.*", NULL};
 static const char *const account_vars[] = {"account.*", NULL};
+static const char *const password_vars[] = {"errors.field", "errors.message", "err.*", NULL};
 static const char *const admin_users_vars[] = {
     "total",       "users.uuid",        "users.name",           "users.email",
     "users.roles.value", "users.roles.label", "users.roles.selected", "pager.prev",
@@ -45,6 +46,7 @@ const tmpl_schema app_template_schemas[] = {
     {"signin.html", signin_vars},
     {"signup.html", signup_vars},
     {"account.html", account_vars},
+    {"password.html", password_vars},
     {"admin_users.html", admin_users_vars},
     {"admin_audit.html", admin_audit_vars},
     {"error.html", error_vars},

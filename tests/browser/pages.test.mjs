@@ -74,6 +74,7 @@ test('signed-in and admin pages pass axe-core', async () => {
   const page = await context.newPage();
   await signIn(page, server.email, server.password);
   await checkPage(page, '/account');
+  await checkPage(page, '/account/password');
   await checkPage(page, '/admin/users');
   await checkPage(page, '/admin/audit');
   await checkPage(page, '/places/new');
