@@ -186,6 +186,14 @@ static json_t *summary_json(const weighting_result *r, const run_info *info) {
     for (size_t i = 0; i < r->nerrors; i++) json_array_append_new(errs, error_json(&r->errors[i]));
     json_object_set_new(o, "errors", errs);
     json_object_set_new(o, "n_cells", ok ? json_integer((json_int_t)r->ncells) : json_null());
+    json_t *totals = json_object();
+    for (size_t v = 0; v < r->nvars; v++)
+        json_object_set_new(totals, r->variables[v], jnum(r->variable_totals[v]));
+    json_object_set_new(o, "variable_totals_input", totals);
+    json_t *warns = json_array();
+    for (size_t k = 0; k < r->nwarnings; k++)
+        json_array_append_new(warns, json_string(r->warnings[k]));
+    json_object_set_new(o, "warnings", warns);
     if (r->have_representativeness) {
         json_t *rep = json_array();
         for (size_t k = 0; k < r->nmargins; k++) {
@@ -427,47 +435,9 @@ static void print_text(FILE *out, const weighting_result *r, const run_info *inf
                 s->se_weighted_mean_y, s->weighted_mean_y - 1.96 * s->se_weighted_mean_y,
                 s->weighted_mean_y + 1.96 * s->se_weighted_mean_y);
     }
-    int nw = 0;
     fprintf(out, "\nWarnings\n");
-    if (!r->converged) {
-        nw++;
-        fprintf(out,
-                "  - raking did not meet the margins (largest gap %.3g people): do not "
-                "publish weighted results\n",
-                r->trimmed ? r->trim.raked.max_abs_margin_error : s->max_abs_margin_error);
-    }
-    if (s->ess < 100 || s->efficiency < 0.5) {
-        nw++;
-        fprintf(out,
-                "  - small effective sample: %zu responses are as informative as %.0f "
-                "equally weighted ones\n",
-                r->n, s->ess);
-    }
-    if (s->weight_ratio > 10) {
-        nw++;
-        fprintf(out,
-                "  - extreme weights: the largest is %.1f times the smallest; a few "
-                "respondents carry a whole group's voice\n",
-                s->weight_ratio);
-    }
-    if (r->trimmed && s->max_abs_margin_error > 1e-6 * r->population_total) {
-        nw++;
-        fprintf(out,
-                "  - after trimming the margins are no longer met (largest gap %.1f "
-                "people)\n",
-                s->max_abs_margin_error);
-    }
-    for (size_t k = 0; k < r->nmargins; k++) {
-        if (r->margins[k].suppressed) {
-            nw++;
-            fprintf(out,
-                    "  - some categories have fewer than %zu participants and are hidden "
-                    "above\n",
-                    info->min_count);
-            break;
-        }
-    }
-    if (!nw) fprintf(out, "  (none)\n");
+    for (size_t k = 0; k < r->nwarnings; k++) fprintf(out, "  - %s\n", r->warnings[k]);
+    if (!r->nwarnings) fprintf(out, "  (none)\n");
     fprintf(out, "\nWrote %s/weights.csv and %s/summary.json\n", outdir, outdir);
 }
 

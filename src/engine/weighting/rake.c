@@ -370,6 +370,74 @@ static void trim(ctx *x, double *w, double cap, bool strict, weighting_trim *t) 
 
 /* --- the run ------------------------------------------------------------------------------- */
 
+typedef struct warn_list {
+    const char **v;
+    size_t n, cap;
+} warn_list;
+
+static void warn(warn_list *w, arena *a, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void warn(warn_list *w, arena *a, const char *fmt, ...) {
+    if (w->n == w->cap) {
+        size_t ncap = w->cap ? w->cap * 2 : 8;
+        const char **nv = arena_alloc(a, ncap * sizeof *nv);
+        if (w->n) memcpy(nv, w->v, w->n * sizeof *nv);
+        w->v = nv;
+        w->cap = ncap;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    w->v[w->n++] = arena_vsprintf(a, fmt, ap);
+    va_end(ap);
+}
+
+static void make_warnings(weighting_result *r, const weighting_params *prm, arena *a) {
+    warn_list w = {0};
+    const weighting_stats *s = &r->stats;
+    if (r->status != WEIGHTING_ERROR) {
+        if (!r->converged)
+            warn(&w, a,
+                 "raking did not meet the margins (largest gap %.3g people after %d sweeps): "
+                 "do not publish weighted results",
+                 r->trimmed ? r->trim.raked.max_abs_margin_error : s->max_abs_margin_error,
+                 r->iterations);
+        if (s->ess < WEIGHTING_WARN_ESS || s->efficiency < WEIGHTING_WARN_EFFICIENCY)
+            warn(&w, a,
+                 "small effective sample: %zu responses are as informative as %.0f equally "
+                 "weighted ones",
+                 r->n, s->ess);
+        if (!(s->weight_ratio <= WEIGHTING_WARN_RATIO))
+            warn(&w, a,
+                 "extreme weights: the largest is %.1f times the smallest; a few respondents "
+                 "carry a whole group's voice",
+                 s->weight_ratio);
+        if (r->trimmed && s->max_abs_margin_error > 1e-6 * r->population_total)
+            warn(&w, a, "after trimming the margins are no longer met (largest gap %.1f people)",
+                 s->max_abs_margin_error);
+    }
+    if (r->have_representativeness) {
+        for (size_t k = 0; k < r->nmargins; k++) {
+            if (r->margins[k].suppressed) {
+                warn(&w, a,
+                     "categories with fewer than %zu participants are not shown, so nobody "
+                     "can be singled out",
+                     prm->min_count);
+                break;
+            }
+        }
+    }
+    if (!isnan(r->population_total)) {
+        for (size_t v = 0; v < r->nvars; v++) {
+            double t = r->variable_totals[v];
+            if (fabs(t - r->population_total) > 1e-9 * r->population_total)
+                warn(&w, a, "the targets of '%s' add up to %.10g and were rescaled to %.10g",
+                     r->variables[v], t, r->population_total);
+        }
+    }
+    r->warnings = w.v;
+    r->nwarnings = w.n;
+}
+
 static void check_params(const weighting_params *prm, err_list *el, arena *a) {
     if (prm->maxit < 1)
         run_error(el, a, WEIGHTING_E_BAD_PARAMS, 1, 0, 0, "maxit", NULL,
@@ -445,6 +513,7 @@ weighting_status weighting_run(const weighting_problem *p, const weighting_param
     double T = NAN;
     if (sums_ok) T = prm->has_population_total ? prm->population_total : vsum[0];
     r->population_total = T;
+    r->variable_totals = vsum;
 
     /* Margins and representativeness, when respondents could be classified. */
     bool classified = sums_ok && p->columns_set && n > 0;
@@ -501,6 +570,7 @@ weighting_status weighting_run(const weighting_problem *p, const weighting_param
         r->nerrors = el.n;
         free(el.v);
         r->status = WEIGHTING_ERROR;
+        make_warnings(r, prm, a);
         return r->status;
     }
     free(el.v);
@@ -553,6 +623,7 @@ weighting_status weighting_run(const weighting_problem *p, const weighting_param
     free(raked);
     free(w);
     free_cells(&x.c);
+    make_warnings(r, prm, a);
     return r->status;
 }
 

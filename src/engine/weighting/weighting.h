@@ -199,6 +199,9 @@ typedef struct weighting_result {
     const weighting_error *errors; /* every problem found, the one to report first */
     size_t nerrors;
     bool have_representativeness; /* margins[] shares valid (also on some errors) */
+    double *variable_totals;      /* nvars sums of the targets as given, before rescaling */
+    const char *const *warnings;  /* plain-language cautions for whoever reads the figures */
+    size_t nwarnings;
 } weighting_result;
 
 /* Checks the problem, rescales the margins, rakes, trims when asked and computes every
@@ -209,6 +212,15 @@ typedef struct weighting_result {
 weighting_status weighting_run(const weighting_problem *p, const weighting_params *params,
                                weighting_result **out);
 void weighting_result_free(weighting_result *r);
+
+/* Warnings (weighting_result.warnings) are given when: raking did not meet the margins;
+ * the effective sample is small (ESS below WEIGHTING_WARN_ESS or efficiency below
+ * WEIGHTING_WARN_EFFICIENCY); the weights are extreme (ratio above
+ * WEIGHTING_WARN_RATIO); trimming left margins unmet; some categories are suppressed;
+ * totals were rescaled. */
+#define WEIGHTING_WARN_ESS 100.0
+#define WEIGHTING_WARN_EFFICIENCY 0.5
+#define WEIGHTING_WARN_RATIO 10.0
 
 /* A plain-language verdict for one margin, e.g. "4.0% of participants, 11.0% of
  * residents: under-represented by 2.8x", written into out (always NUL-terminated). A

@@ -466,6 +466,8 @@ static void no_solution_is_not_converged(void **state) {
     assert_true(r->stop_test_passed);
     assert_true(r->stats.max_abs_margin_error > 29);
     assert_non_null(r->weights); /* written, flagged as not fit to publish */
+    assert_true(r->nwarnings >= 1);
+    assert_non_null(strstr(r->warnings[0], "did not meet the margins"));
     weighting_result_free(r);
     weighting_problem_free(p);
 
@@ -802,6 +804,12 @@ static void shares_and_percentages_equal_counts(void **state) {
     assert_true(fabs(ru->population_total - 100) < 1e-12);
     assert_true(fabs(ru->margins[2].target - 50) < 1e-9);
     assert_true(fabs(ru->stats.sum_weights - 100) < 1e-9);
+    /* ... and the result says so. */
+    assert_true(fabs(ru->variable_totals[1] - 10000) < 1e-9);
+    bool said = false;
+    for (size_t k = 0; k < ru->nwarnings; k++)
+        if (strstr(ru->warnings[k], "'age'") && strstr(ru->warnings[k], "rescaled")) said = true;
+    assert_true(said);
     weighting_result_free(ru);
     weighting_problem_free(pu);
 }
