@@ -178,6 +178,9 @@ typedef struct pb_result {
     int64_t add1_steps;
     int add1_skipped; /* all projects fit in the budget: plain MES at B/n was used */
     size_t greedy_fill;  /* winners added by the add1-greedy fill */
+    /* Exact mode: runs whose double pass rationals contradicted (then redone in
+     * rationals from the start). */
+    size_t exact_fallbacks;
     /* --compare-greedy */
     int has_comparison;
     int64_t prefer_mes, prefer_greedy, prefer_equal;

@@ -36,6 +36,12 @@ typedef struct pb_mes_params {
      * projects with explain_mask[p] set) into out->proj. */
     int explain;
     const uint8_t *explain_mask;
+    /* When not NULL (capacity (nprojects + 2) * (nprojects + 1)): the run writes, per
+     * round, the winner, the count of close calls and the projects involved (prices
+     * within a relative 1e-9 of the winner's, or money within 1e-9 of the cost), and
+     * UINT32_MAX then the close calls of the final round. pb_mes_replay_exact checks
+     * exactly that trace. */
+    uint32_t *trace;
 } pb_mes_params;
 
 typedef struct pb_mes_out {
@@ -46,6 +52,7 @@ typedef struct pb_mes_out {
     pb_project_result *proj; /* caller's array of nprojects, or NULL */
     pb_tie *ties;            /* caller's array of nprojects entries, or NULL */
     size_t nties;
+    size_t trace_len;
 } pb_mes_out;
 
 typedef struct pb_mes_ws_exact pb_mes_ws_exact;
@@ -57,8 +64,16 @@ pb_mes_ws_exact *pb_mes_ws_new_exact(const pb_election *e);
 void pb_mes_ws_free_exact(pb_mes_ws_exact *ws);
 void pb_mes_run_exact(pb_mes_ws_exact *ws, const pb_mes_params *prm, pb_mes_out *out);
 
+/* Replays a trace written by a fast run with exact rationals: every winner and every
+ * close call is re-decided exactly. Returns 0 when each winner is confirmed (out->ties
+ * then holds the exact ties), -1 when exact arithmetic decides differently. */
+int pb_mes_replay_exact(pb_mes_ws_exact *ws, const pb_mes_params *prm, const uint32_t *trace,
+                        size_t len, pb_mes_out *out);
+
 pb_mes_ws_fast *pb_mes_ws_new_fast(const pb_election *e);
 void pb_mes_ws_free_fast(pb_mes_ws_fast *ws);
 void pb_mes_run_fast(pb_mes_ws_fast *ws, const pb_mes_params *prm, pb_mes_out *out);
+int pb_mes_replay_fast(pb_mes_ws_fast *ws, const pb_mes_params *prm, const uint32_t *trace,
+                       size_t len, pb_mes_out *out);
 
 #endif

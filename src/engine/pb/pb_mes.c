@@ -53,6 +53,20 @@ static uint64_t q_steps(mpq_srcptr delta, int64_t inc) {
     return k < 1 ? 1 : k;
 }
 
+/* alpha_a * cb vs alpha_b * ca by cross-multiplying numerators and denominators in
+ * integers (no gcd); s1 and s2 are scratch, left holding 0. */
+static int q_cmp_rho(mpq_ptr s1, mpq_ptr s2, mpq_srcptr a, int64_t ca, mpq_srcptr b, int64_t cb) {
+    mpz_ptr n1 = mpq_numref(s1), n2 = mpq_numref(s2);
+    mpz_mul(n1, mpq_numref(a), mpq_denref(b));
+    mpz_mul_si(n1, n1, cb);
+    mpz_mul(n2, mpq_numref(b), mpq_denref(a));
+    mpz_mul_si(n2, n2, ca);
+    int c = mpz_cmp(n1, n2);
+    mpq_set_ui(s1, 0, 1);
+    mpq_set_ui(s2, 0, 1);
+    return c < 0 ? -1 : c > 0;
+}
+
 #define N_T mpq_t
 #define N_INIT(x) mpq_init(x)
 #define N_CLEAR(x) mpq_clear(x)
@@ -70,6 +84,9 @@ static uint64_t q_steps(mpq_srcptr delta, int64_t inc) {
 #define N_GET_D(a) mpq_get_d(a)
 #define TOL_CMP(a, b) mpq_cmp(a, b)
 #define STEPS_OF(d, inc) q_steps(d, inc)
+#define RHO_CMP(s1, s2, a, ca, b, cb) q_cmp_rho(s1, s2, a, ca, b, cb)
+#define RHO_FAR(s1, s2, a, ca, b, cb) (q_cmp_rho(s1, s2, a, ca, b, cb) > 0)
+#define RHO_NEAR(s1, s2, a, ca, b, cb) (q_cmp_rho(s1, s2, a, ca, b, cb) == 0)
 #define WS_TAG pb_mes_ws_exact
 #define MES(name) name##_exact
 #include "engine/pb/pb_mes_impl.h"
@@ -90,6 +107,9 @@ static uint64_t q_steps(mpq_srcptr delta, int64_t inc) {
 #undef N_GET_D
 #undef TOL_CMP
 #undef STEPS_OF
+#undef RHO_CMP
+#undef RHO_FAR
+#undef RHO_NEAR
 #undef WS_TAG
 #undef MES
 
@@ -105,6 +125,21 @@ static inline int d_tol_cmp(const double *a, const double *b) {
     return x < y ? -1 : 1;
 }
 static inline int d_sgn(const double *a) { return *a < 0 ? -1 : *a > 0; }
+static inline int d_cmp_rho(const double *a, int64_t ca, const double *b, int64_t cb) {
+    double x = *a * (double)cb, y = *b * (double)ca;
+    return d_tol_cmp(&x, &y);
+}
+/* Prices further apart than this relative margin are never close calls: rounding in
+ * a run stays many orders of magnitude below it. */
+#define PB_CLOSE 1e-9
+static inline int d_rho_far(const double *a, int64_t ca, const double *b, int64_t cb) {
+    double x = *a * (double)cb, y = *b * (double)ca;
+    return x > y * (1 + PB_CLOSE);
+}
+static inline int d_rho_near(const double *a, int64_t ca, const double *b, int64_t cb) {
+    double x = *a * (double)cb, y = *b * (double)ca, scale = fabs(x) > fabs(y) ? fabs(x) : fabs(y);
+    return fabs(x - y) <= PB_CLOSE * scale;
+}
 static uint64_t d_steps(const double *delta, int64_t inc) {
     double k = ceil(*delta / (double)inc - 1e-6);
     if (!(k < 1.8e19)) return UINT64_MAX;
@@ -128,6 +163,9 @@ static uint64_t d_steps(const double *delta, int64_t inc) {
 #define N_GET_D(a) ((a)[0])
 #define TOL_CMP(a, b) d_tol_cmp(a, b)
 #define STEPS_OF(d, inc) d_steps(d, inc)
+#define RHO_CMP(s1, s2, a, ca, b, cb) d_cmp_rho(a, ca, b, cb)
+#define RHO_FAR(s1, s2, a, ca, b, cb) d_rho_far(a, ca, b, cb)
+#define RHO_NEAR(s1, s2, a, ca, b, cb) d_rho_near(a, ca, b, cb)
 #define WS_TAG pb_mes_ws_fast
 #define MES(name) name##_fast
 #include "engine/pb/pb_mes_impl.h"

@@ -55,7 +55,7 @@ struct WS_TAG {
     /* per project */
     N_T *lb_v, *lb_d;
     uint8_t *state, *has_lb;
-    uint32_t *list, *evald;
+    uint32_t *list, *evald, *dclose;
     double *lb_approx;
     double *ex_cmax;
     int64_t *ex_dmin;
@@ -68,6 +68,7 @@ struct WS_TAG {
     N_T t1, t2, t3, t4, t5;
     double e0;
     int slopes;
+    int64_t last_eval; /* project whose groups are in g_* (-1: none) */
 };
 
 #define CV(ws, c) ((ws)->cv[(c) >> CHUNK_BITS][(c) & (CHUNK - 1)])
@@ -130,6 +131,7 @@ WS_T *MES(pb_mes_ws_new)(const pb_election *e) {
     ws->has_lb = xcalloc(m1, 1);
     ws->list = xmalloc(m1 * sizeof *ws->list);
     ws->evald = xmalloc(m1 * sizeof *ws->evald);
+    ws->dclose = xmalloc(m1 * sizeof *ws->dclose);
     ws->lb_approx = xmalloc(m1 * sizeof *ws->lb_approx);
     ws->ex_cmax = xmalloc(m1 * sizeof *ws->ex_cmax);
     ws->ex_dmin = xmalloc(m1 * sizeof *ws->ex_dmin);
@@ -164,7 +166,7 @@ void MES(pb_mes_ws_free)(WS_T *ws) {
     free(ws->g_cls); free(ws->g_pts); free(ws->g_ord); free(ws->g_new); free(ws->g_cnt);
     free(ws->g_poor); free(ws->g_dkey); free(ws->g_db); free(ws->g_key); free(ws->sg);
     free(ws->pkey); free(ws->lb_v); free(ws->lb_d); free(ws->state); free(ws->has_lb);
-    free(ws->list); free(ws->evald); free(ws->lb_approx); free(ws->ex_cmax); free(ws->ex_dmin);
+    free(ws->list); free(ws->evald); free(ws->dclose); free(ws->lb_approx); free(ws->ex_cmax); free(ws->ex_dmin);
     free(ws);
 }
 
@@ -234,13 +236,6 @@ static void MES(build_groups)(WS_T *ws, uint32_t p) {
     }
 }
 
-static int MES(cmp_key)(const void *a, const void *b, void *ctx) {
-    WS_T *ws = ctx;
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    int c = N_CMP(ws->g_key[x], ws->g_key[y]);
-    return c ? c : (x < y ? -1 : x > y);
-}
-
 /* Records the condition f(x) = fv + fd * (x - e) >= 0 that the current outcome relies
  * on: if it decreases, the outcome may change where it reaches 0. */
 static void MES(cond)(WS_T *ws, N_T fv, N_T fd) {
@@ -260,6 +255,7 @@ static void MES(cond)(WS_T *ws, N_T fv, N_T fd) {
 static int MES(evaluate)(WS_T *ws, uint32_t p) {
     const pb_election *e = ws->e;
     int64_t cost = e->projects[p].cost;
+    ws->last_eval = -1;
     MES(build_groups)(ws, p);
     N_SET_SI(ws->sum_v, 0);
     N_SET_SI(ws->sum_d, 0);
@@ -276,53 +272,63 @@ static int MES(evaluate)(WS_T *ws, uint32_t p) {
     }
     N_SET_SI(ws->t1, cost);
     if (ws->ngrp == 0 || TOL_CMP(ws->sum_v, ws->t1) < 0) return 0;
-    /* Sweep from the poorest (per point): whoever cannot pay an equal share of what is
-     * still unpaid pays everything they have. */
+    /* Whoever cannot pay an equal share of what is still unpaid pays everything they
+     * have. Water-filling without sorting: every group below the current share is
+     * poor at the final cap too (the share only rises as poor groups leave), so mark
+     * them in passes until none is added; the survivors pay the cap. */
     for (size_t g = 0; g < ws->ngrp; g++) {
         ws->g_ord[g] = (uint32_t)g;
         ws->g_poor[g] = 0;
-        if (ws->g_pts[g] == 1)
-            N_SET(ws->g_key[g], CV(ws, ws->g_cls[g]));
-        else
-            N_DIV_SI(ws->g_key[g], CV(ws, ws->g_cls[g]), ws->g_pts[g]);
+        if (ws->g_pts[g] != 1) N_DIV_SI(ws->g_key[g], CV(ws, ws->g_cls[g]), ws->g_pts[g]);
     }
-    if (ws->ngrp > 1) qsort_r(ws->g_ord, ws->ngrp, sizeof *ws->g_ord, MES(cmp_key), ws);
     N_SET_SI(ws->t2, cost); /* R: still unpaid */
     N_SET_SI(ws->t3, 0);    /* its slope */
-    size_t last = 0;
-    for (size_t i = 0; i < ws->ngrp; i++) {
-        uint32_t g = ws->g_ord[i];
-        N_DIV_SI(ws->t1, ws->t2, P);
-        if (N_CMP(ws->g_key[g], ws->t1) >= 0) break;
-        ws->g_poor[g] = 1;
-        last = i;
-        uint32_t c = ws->g_cls[g];
-        N_MUL_SI(ws->t1, CV(ws, c), (int64_t)ws->g_cnt[g]);
-        N_SUB(ws->t2, ws->t2, ws->t1);
-        if (ws->slopes) {
-            N_MUL_SI(ws->t1, CD(ws, c), (int64_t)ws->g_cnt[g]);
-            N_SUB(ws->t3, ws->t3, ws->t1);
+    size_t nrich = ws->ngrp;
+    uint32_t lastpoor = NOGROUP;
+    for (;;) {
+        if (P <= 0) break;
+        N_DIV_SI(ws->t1, ws->t2, P); /* the equal share per point */
+        size_t j = 0;
+        int changed = 0;
+        for (size_t i = 0; i < nrich; i++) {
+            uint32_t g = ws->g_ord[i];
+            uint32_t c = ws->g_cls[g];
+            if (N_CMP(ws->g_pts[g] == 1 ? CV(ws, c) : ws->g_key[g], ws->t1) >= 0) {
+                ws->g_ord[j++] = g;
+                continue;
+            }
+            ws->g_poor[g] = 1;
+            lastpoor = g;
+            changed = 1;
+            N_MUL_SI(ws->t4, CV(ws, c), (int64_t)ws->g_cnt[g]);
+            N_SUB(ws->t2, ws->t2, ws->t4);
+            if (ws->slopes) {
+                N_MUL_SI(ws->t4, CD(ws, c), (int64_t)ws->g_cnt[g]);
+                N_SUB(ws->t3, ws->t3, ws->t4);
+            }
+            P -= (int64_t)ws->g_cnt[g] * ws->g_pts[g];
         }
-        P -= (int64_t)ws->g_cnt[g] * ws->g_pts[g];
+        nrich = j;
+        if (!changed) break;
     }
     if (P > 0) {
         N_DIV_SI(ws->al_v, ws->t2, P);
         N_DIV_SI(ws->al_d, ws->t3, P);
     } else {
         /* Only reachable through rounding in fast mode: everyone pays all. */
-        uint32_t g = ws->g_ord[last];
+        uint32_t g = lastpoor;
         ws->g_poor[g] = 0;
-        N_SET(ws->al_v, ws->g_key[g]);
+        if (ws->g_pts[g] == 1) N_SET(ws->al_v, CV(ws, ws->g_cls[g]));
+        else N_SET(ws->al_v, ws->g_key[g]);
         N_DIV_SI(ws->al_d, CD(ws, ws->g_cls[g]), ws->g_pts[g]);
     }
+    ws->last_eval = p;
     return 1;
 }
 
 /* rho_a vs rho_b with rho = alpha / cost: alpha_a * cost_b vs alpha_b * cost_a. */
 static int MES(cmp_rho)(WS_T *ws, N_T aa, int64_t ca, N_T ab, int64_t cb) {
-    N_MUL_SI(ws->t1, aa, cb);
-    N_MUL_SI(ws->t2, ab, ca);
-    return TOL_CMP(ws->t1, ws->t2);
+    return RHO_CMP(ws->t1, ws->t2, aa, ca, ab, cb);
 }
 
 /* Explanations for a project u that has not won, against this round's winner price
@@ -331,6 +337,7 @@ static int MES(cmp_rho)(WS_T *ws, N_T aa, int64_t ca, N_T ab, int64_t cb) {
  * the final state (nothing else affordable). */
 static void MES(explain_round)(WS_T *ws, uint32_t u, double kappa) {
     const pb_election *e = ws->e;
+    ws->last_eval = -1;
     const pb_project *pr = &e->projects[u];
     MES(build_groups)(ws, u);
     double sum = 0;
@@ -403,12 +410,57 @@ static int MES(cmp_lb)(const void *a, const void *b, void *ctx) {
     return ws->rank[x] < ws->rank[y] ? -1 : ws->rank[x] > ws->rank[y];
 }
 
-void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
+/* Charges project w's supporters with the groups and cap of the last evaluate(w). */
+static void MES(pay)(WS_T *ws, uint32_t w) {
+    const pb_election *e = ws->e;
+    /* Pay: the poor give all they have; the rest pay alpha per point. */
+    for (size_t g = 0; g < ws->ngrp; g++) {
+        uint32_t c = ws->g_cls[g];
+        int64_t pts = ws->g_pts[g];
+        N_MUL_SI(ws->t1, ws->al_v, pts);
+        N_SUB(ws->t1, CV(ws, c), ws->t1); /* b - alpha*pts: >= 0 for the rich */
+        if (ws->slopes) {
+            N_MUL_SI(ws->t2, ws->al_d, pts);
+            N_SUB(ws->t2, CD(ws, c), ws->t2);
+            if (ws->g_poor[g]) {
+                N_NEG(ws->t1, ws->t1);
+                N_NEG(ws->t2, ws->t2);
+            }
+            N_SET(ws->t3, ws->t1);
+            MES(cond)(ws, ws->t3, ws->t2);
+            if (ws->g_poor[g]) {
+                N_NEG(ws->t1, ws->t1);
+                N_NEG(ws->t2, ws->t2);
+            }
+        }
+        /* An emptied purse joins class 0 unless, under Add1, it would refill as the
+         * endowment grows (its slope is positive). */
+        if (ws->g_poor[g] || (N_SGN(ws->t1) <= 0 && (!ws->slopes || N_SGN(ws->t2) <= 0))) {
+            ws->g_new[g] = 0;
+            continue;
+        }
+        uint32_t nc = MES(new_class)(ws);
+        if (N_SGN(ws->t1) < 0) N_SET_SI(ws->t1, 0);
+        N_SET(CV(ws, nc), ws->t1);
+        if (ws->slopes) N_SET(CD(ws, nc), ws->t2);
+        else N_SET_SI(CD(ws, nc), 0);
+        ws->g_new[g] = nc;
+    }
+    uint32_t k0 = e->by_start[w], k1 = e->by_start[w + 1];
+    for (uint32_t k = k0; k < k1; k++) {
+        uint32_t g = ws->sg[k - k0];
+        if (g != NOGROUP) ws->cls[e->by_voter[k]] = ws->g_new[g];
+    }
+}
+
+/* Every voter back to the endowment; every eligible project active. */
+static void MES(reset)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
     const pb_election *e = ws->e;
     ws->slopes = prm->slopes;
     ws->rank = prm->rank;
     ws->have_delta = 0;
     ws->ncls = 0;
+    ws->last_eval = -1;
     uint32_t c0 = MES(new_class)(ws), c1 = MES(new_class)(ws);
     N_SET_SI(CV(ws, c0), 0);
     N_SET_SI(CD(ws, c0), 0);
@@ -428,6 +480,12 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
             out->proj[p].position = 0;
         }
     }
+}
+
+void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
+    const pb_election *e = ws->e;
+    MES(reset)(ws, prm, out);
+    out->trace_len = 0;
     out->nwin = 0;
     out->spent = 0;
     out->nties = 0;
@@ -440,15 +498,16 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
         }
         if (nl > 1) qsort_r(ws->list, nl, sizeof *ws->list, MES(cmp_lb), ws);
         int64_t best = -1;
-        size_t nev = 0;
+        size_t nev = 0, ndc = 0;
         for (size_t i = 0; i < nl; i++) {
             uint32_t q = ws->list[i];
             int64_t cq = e->projects[q].cost;
             if (best >= 0 && ws->has_lb[q] &&
-                MES(cmp_rho)(ws, ws->lb_v[q], cq, ws->w_v, e->projects[best].cost) > 0)
+                RHO_FAR(ws->t1, ws->t2, ws->lb_v[q], cq, ws->w_v, e->projects[best].cost))
                 continue;
             if (!MES(evaluate)(ws, q)) {
                 ws->state[q] = ST_DROPPED;
+                if (prm->trace && N_GET_D(ws->sum_v) >= (double)cq * (1 - 1e-9)) ws->dclose[ndc++] = q;
                 if (ws->slopes) { /* stays unaffordable while cost - money > 0 */
                     N_SET_SI(ws->t1, cq);
                     N_SUB(ws->t1, ws->t1, ws->sum_v);
@@ -473,9 +532,32 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
                 N_SET(ws->w_d, ws->al_d);
             }
         }
-        if (best < 0) break;
+        if (best < 0) {
+            if (prm->trace) { /* the stop: who was nearly affordable */
+                prm->trace[out->trace_len++] = UINT32_MAX;
+                prm->trace[out->trace_len++] = (uint32_t)ndc;
+                for (size_t i = 0; i < ndc; i++) prm->trace[out->trace_len++] = ws->dclose[i];
+            }
+            break;
+        }
         uint32_t w = (uint32_t)best;
         int64_t cw = e->projects[w].cost;
+        if (prm->trace) { /* the winner and every decision that was close */
+            prm->trace[out->trace_len++] = w;
+            size_t at = out->trace_len++, nc = 0;
+            for (size_t i = 0; i < nev; i++) {
+                uint32_t q = ws->evald[i];
+                if (q != w && RHO_NEAR(ws->t1, ws->t2, ws->lb_v[q], e->projects[q].cost, ws->w_v, cw)) {
+                    prm->trace[out->trace_len++] = q;
+                    nc++;
+                }
+            }
+            for (size_t i = 0; i < ndc; i++) {
+                prm->trace[out->trace_len++] = ws->dclose[i];
+                nc++;
+            }
+            prm->trace[at] = (uint32_t)nc;
+        }
         if (out->ties) {
             for (size_t i = 0; i < nev; i++) {
                 uint32_t q = ws->evald[i];
@@ -510,52 +592,18 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
                     (ws->state[p] == ST_ACTIVE || ws->state[p] == ST_DROPPED))
                     MES(explain_round)(ws, (uint32_t)p, kappa);
         }
-        int ok = MES(evaluate)(ws, w);
-        assert(ok);
-        (void)ok;
+        /* The winner's groups are still in place when it was evaluated last. */
+        if (ws->last_eval != (int64_t)w || (prm->explain && prm->explain_mask)) {
+            int ok = MES(evaluate)(ws, w);
+            assert(ok);
+            (void)ok;
+        }
         if (out->proj) {
             double a = N_GET_D(ws->al_v), sc = (double)e->projects[w].score;
             double es = a > 0 && sc > 0 ? 100.0 * (double)cw / (a * sc) : 100.0;
             out->proj[w].effective_support = es > 100.0 ? 100.0 : es;
         }
-        /* Pay: the poor give all they have; the rest pay alpha per point. */
-        for (size_t g = 0; g < ws->ngrp; g++) {
-            uint32_t c = ws->g_cls[g];
-            int64_t pts = ws->g_pts[g];
-            N_MUL_SI(ws->t1, ws->al_v, pts);
-            N_SUB(ws->t1, CV(ws, c), ws->t1); /* b - alpha*pts: >= 0 for the rich */
-            if (ws->slopes) {
-                N_MUL_SI(ws->t2, ws->al_d, pts);
-                N_SUB(ws->t2, CD(ws, c), ws->t2);
-                if (ws->g_poor[g]) {
-                    N_NEG(ws->t1, ws->t1);
-                    N_NEG(ws->t2, ws->t2);
-                }
-                N_SET(ws->t3, ws->t1);
-                MES(cond)(ws, ws->t3, ws->t2);
-                if (ws->g_poor[g]) {
-                    N_NEG(ws->t1, ws->t1);
-                    N_NEG(ws->t2, ws->t2);
-                }
-            }
-            /* An emptied purse joins class 0 unless, under Add1, it would refill as the
-             * endowment grows (its slope is positive). */
-            if (ws->g_poor[g] || (N_SGN(ws->t1) <= 0 && (!ws->slopes || N_SGN(ws->t2) <= 0))) {
-                ws->g_new[g] = 0;
-                continue;
-            }
-            uint32_t nc = MES(new_class)(ws);
-            if (N_SGN(ws->t1) < 0) N_SET_SI(ws->t1, 0);
-            N_SET(CV(ws, nc), ws->t1);
-            if (ws->slopes) N_SET(CD(ws, nc), ws->t2);
-            else N_SET_SI(CD(ws, nc), 0);
-            ws->g_new[g] = nc;
-        }
-        uint32_t k0 = e->by_start[w], k1 = e->by_start[w + 1];
-        for (uint32_t k = k0; k < k1; k++) {
-            uint32_t g = ws->sg[k - k0];
-            if (g != NOGROUP) ws->cls[e->by_voter[k]] = ws->g_new[g];
-        }
+        MES(pay)(ws, w);
         ws->state[w] = ST_FUNDED;
         out->win[out->nwin++] = w;
         out->spent += cw;
@@ -602,6 +650,49 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
     }
     out->next_steps = UINT64_MAX;
     if (ws->slopes && ws->have_delta) out->next_steps = STEPS_OF(ws->delta, prm->increment);
+}
+
+
+int MES(pb_mes_replay)(WS_T *ws, const pb_mes_params *prm, const uint32_t *trace, size_t len,
+                       pb_mes_out *out) {
+    const pb_election *e = ws->e;
+    pb_mes_params plain = *prm;
+    plain.slopes = 0;
+    plain.explain = 0;
+    pb_mes_out tmp = *out;
+    tmp.proj = NULL;
+    MES(reset)(ws, &plain, &tmp);
+    size_t pos = 0, nties = 0;
+    while (pos + 2 <= len) {
+        uint32_t w = trace[pos++];
+        size_t nc = trace[pos++];
+        const uint32_t *close = trace + pos;
+        pos += nc;
+        if (w == UINT32_MAX) {
+            for (size_t i = 0; i < nc; i++)
+                if (MES(evaluate)(ws, close[i])) return -1;
+            break;
+        }
+        int64_t cw = e->projects[w].cost;
+        if (!MES(evaluate)(ws, w)) return -1;
+        N_SET(ws->w_v, ws->al_v);
+        for (size_t i = 0; i < nc; i++) {
+            uint32_t q = close[i];
+            if (!MES(evaluate)(ws, q)) continue;
+            int c = MES(cmp_rho)(ws, ws->al_v, e->projects[q].cost, ws->w_v, cw);
+            if (c < 0 || (c == 0 && ws->rank[q] < ws->rank[w])) return -1;
+            if (c == 0 && out->ties && nties < ws->m) {
+                out->ties[nties].chosen = w;
+                out->ties[nties].other = q;
+                out->ties[nties].decided_by = pb_tie_decider(e, prm->tie, w, q);
+                nties++;
+            }
+        }
+        MES(evaluate)(ws, w);
+        MES(pay)(ws, w);
+    }
+    out->nties = nties;
+    return 0;
 }
 
 #undef WS_T

@@ -286,11 +286,24 @@ typedef struct mes_engine {
     pb_arith arith;
     pb_mes_ws_exact *x;
     pb_mes_ws_fast *f;
+    uint32_t *trace;
+    size_t fallbacks;
 } mes_engine;
 
+/* Exact mode runs in doubles first, then re-decides every winner and every close call
+ * (prices within 1e-9) in rationals; only if rationals disagree does it redo the whole
+ * run in rationals. Either way every decision of the result is exact. */
 static void mes_run(mes_engine *me, const pb_mes_params *prm, pb_mes_out *out) {
-    if (me->arith == PB_ARITH_EXACT) pb_mes_run_exact(me->x, prm, out);
-    else pb_mes_run_fast(me->f, prm, out);
+    if (me->arith == PB_ARITH_FAST) {
+        pb_mes_run_fast(me->f, prm, out);
+        return;
+    }
+    pb_mes_params p2 = *prm;
+    p2.trace = me->trace;
+    pb_mes_run_fast(me->f, &p2, out);
+    if (pb_mes_replay_exact(me->x, prm, me->trace, out->trace_len, out) == 0) return;
+    me->fallbacks++;
+    pb_mes_run_exact(me->x, prm, out);
 }
 
 static int64_t gcd64(int64_t a, int64_t b) {
@@ -389,9 +402,12 @@ int pb_run(const pb_election *e, const pb_options *o, pb_result *r, char *err, s
         cand[p] = !e->projects[p].withdrawn && e->projects[p].cost > 0;
         if (!e->projects[p].withdrawn) total += e->projects[p].cost;
     }
-    mes_engine me = {o->arith, NULL, NULL};
-    if (o->arith == PB_ARITH_EXACT) me.x = pb_mes_ws_new_exact(e);
-    else me.f = pb_mes_ws_new_fast(e);
+    mes_engine me = {o->arith, NULL, NULL, NULL, 0};
+    me.f = pb_mes_ws_new_fast(e);
+    if (o->arith == PB_ARITH_EXACT) {
+        me.x = pb_mes_ws_new_exact(e);
+        me.trace = xmalloc((m + 2) * (m + 1) * sizeof *me.trace);
+    }
     pb_mes_params prm = {0};
     prm.candidate = cand;
     prm.rank = rank;
@@ -510,7 +526,9 @@ int pb_run(const pb_election *e, const pb_options *o, pb_result *r, char *err, s
         free(in_g);
     }
 
+    r->exact_fallbacks = me.fallbacks;
     free(mask);
+    free(me.trace);
     if (me.x) pb_mes_ws_free_exact(me.x);
     if (me.f) pb_mes_ws_free_fast(me.f);
     free(cand);
