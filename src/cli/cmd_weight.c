@@ -411,8 +411,10 @@ static void print_text(FILE *out, const weighting_result *r, const run_info *inf
     const weighting_stats *s = &r->stats;
     fprintf(out, "\nDiagnostics\n");
     fprintf(out, "  raking: %s after %d sweep%s (tolerance %g people), %zu cells\n",
-            r->converged ? "converged" : "did NOT converge", r->iterations,
-            r->iterations == 1 ? "" : "s", r->tolerance, r->ncells);
+            r->converged          ? "converged"
+            : r->stop_test_passed ? "settled without meeting the margins (no weights can)"
+                                  : "did NOT converge",
+            r->iterations, r->iterations == 1 ? "" : "s", r->tolerance, r->ncells);
     fprintf(out, "  largest margin error: %.3g people (%.3g%% of its target)\n",
             s->max_abs_margin_error, 100 * s->max_rel_margin_error);
     fprintf(out, "  weights: min %.4g, max %.4g, ratio %.3g, mean %.4g, sum %.10g\n", s->min_weight,
