@@ -178,6 +178,12 @@ static json_t *result_json(const opinion_result *R) {
     json_object_set_new(root, "group-aware-consensus", gac);
     json_object_set_new(root, "comment-priorities", prio);
     json_object_set_new(root, "group-votes", gv);
+    if (!R->groups_fixed) {
+        json_t *sil = json_object();
+        for (int k = 2; k <= 5; k++)
+            if (R->silhouette[k] != 0) set_by_id(sil, k, json_real(R->silhouette[k]));
+        json_object_set_new(root, "group-k-silhouettes", sil);
+    }
     json_object_set_new(root, "groups", groups);
     json_t *pt = json_array();
     for (size_t r = 0; r < R->n_ptpt; r++) {

@@ -73,11 +73,17 @@ static size_t base_cluster(const double *px, const double *py, size_t n, size_t 
     return nb;
 }
 
+/* How much better (in mean silhouette) a clustering with more groups must be than the
+ * best with fewer before it is chosen. */
+#define SIL_MARGIN 0.05
+
 /* Opinion groups over nb weighted base centres: weighted k-means for k = 2..kmax
  * (best of several seeded restarts), k chosen by silhouette. Returns the number of
  * groups; gassign[b] is each base cluster's group. */
 static size_t group_cluster(const double *bx, const double *by, const double *bw, size_t nb,
-                            int max_k, int *gassign, double sil[6]) {
+                            int max_k, double min_share, int *gassign, double sil[6]) {
+    double total_w = 0;
+    for (size_t b = 0; b < nb; b++) total_w += bw[b];
     if (nb < 2) {
         for (size_t b = 0; b < nb; b++) gassign[b] = 0;
         return nb;
@@ -99,7 +105,13 @@ static size_t group_cluster(const double *bx, const double *by, const double *bw
             size_t s = op_kmeans_seed(bx, by, bw, nb, k, cx, cy, &rng);
             size_t m = op_kmeans(bx, by, bw, nb, cx, cy, s, cur, 500);
             double cost = op_kmeans_cost(bx, by, bw, nb, cx, cy, cur);
-            if (m == k && cost < best_cost * (1 - 1e-12)) {
+            /* A group must hold at least min_share of the participants: k-means
+             * otherwise isolates a handful of outliers as a "group". */
+            double gw[8] = {0}, smallest = INFINITY;
+            for (size_t b = 0; b < nb; b++) gw[cur[b]] += bw[b];
+            for (size_t g = 0; g < m; g++)
+                if (gw[g] < smallest) smallest = gw[g];
+            if (m == k && smallest >= min_share * total_w && cost < best_cost * (1 - 1e-12)) {
                 best_cost = cost;
                 got_k = m;
                 memcpy(kbest, cur, nb * sizeof *cur);
@@ -110,7 +122,9 @@ static size_t group_cluster(const double *bx, const double *by, const double *bw
         if (got_k == k) {
             double s = op_silhouette(bx, by, nb, kbest, k);
             sil[k] = s;
-            if (s > best_sil + 1e-12) {
+            /* Parsimony: more groups must beat the best fewer-group silhouette by a
+             * clear margin (0.05); see docs/engines/opinion.md. */
+            if (best_k == 0 || s > best_sil + SIL_MARGIN) {
                 best_sil = s;
                 best_k = k;
                 memcpy(best, kbest, nb * sizeof *best);
@@ -389,7 +403,7 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
             R->base[members[a]] = asg[a];
             bw[asg[a]] += 1;
         }
-        ng = group_cluster(bx, by, bw, nb, o.max_k, bgroup, R->silhouette);
+        ng = group_cluster(bx, by, bw, nb, o.max_k, o.min_group_share, bgroup, R->silhouette);
         /* Group indexes by size, largest first. */
         centre *gs = xcalloc(ng + 1, sizeof *gs);
         for (size_t g = 0; g < ng; g++) gs[g].old = g;

@@ -52,6 +52,10 @@ typedef struct opinion_opts {
      * keeps a few votes' noise from deciding the groups. The map (x, y) always uses
      * Pol.is's full push. */
     double cluster_push;
+    /* Smallest opinion group allowed, as a share of the clustered participants
+     * (default 0.02); clusterings with a smaller group are not considered, so a few
+     * outliers are never reported as an opinion group. */
+    double min_group_share;
 } opinion_opts;
 
 void opinion_opts_default(opinion_opts *o);
