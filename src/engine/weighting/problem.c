@@ -426,10 +426,10 @@ void weighting_add_respondent(weighting_problem *p, const char *const *fields, s
     p->ids[row] = id;
     if (p->id_col >= 0) {
         if (!*id) {
-            add_error(p, WEIGHTING_E_BAD_ID, 0, "id", NULL,
+            add_error(p, WEIGHTING_E_BAD_ID, 0, NULL, NULL,
                       "respondents: respondent %zu has an empty id", row + 1);
         } else if (idset_put(&p->idset, p->ids, row) >= 0) {
-            add_error(p, WEIGHTING_E_BAD_ID, 0, "id", NULL,
+            add_error(p, WEIGHTING_E_BAD_ID, 0, NULL, NULL,
                       "respondents: id '%s' is used by more than one respondent (again at "
                       "respondent %zu)",
                       id, row + 1);

@@ -54,8 +54,8 @@ typedef enum weighting_error_code {
 /* The code as written in summary.json ("unknown_category", ...). */
 const char *weighting_error_code_name(weighting_error_code code);
 
-/* One refused input. variable and category are NULL when they do not apply ("id" for
- * bad_id, "y" for bad_y); ids lists every respondent holding an unknown category and is
+/* One refused input. variable and category are NULL when they do not apply (both NULL for
+ * bad_id; variable "y" for bad_y); ids lists every respondent holding an unknown category and is
  * NULL for every other code (the message names the id instead). */
 typedef struct weighting_error {
     weighting_error_code code;
