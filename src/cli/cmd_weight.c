@@ -697,12 +697,12 @@ int cmd_weight(int argc, char **argv) {
         rc = 1;
     }
     json_t *sum = summary_json(r, &info);
-    if (json_dump_file(sum, spath, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0) {
+    if (json_dump_file(sum, spath, JSON_INDENT(2) | JSON_REAL_PRECISION(16)) != 0) {
         fprintf(stderr, "commonground weight: cannot write %s\n", spath);
         rc = 1;
     }
     if (strcmp(format, "json") == 0) {
-        json_dumpf(sum, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+        json_dumpf(sum, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(16));
         fputc('\n', stdout);
     } else if (strcmp(format, "text") == 0) {
         print_text(stdout, r, &info, outdir);
