@@ -18,8 +18,8 @@
  * of one cell always share one weight, and there are at most a few hundred cells.
  *
  * Ownership: a weighting_problem owns copies of every string given to it; a
- * weighting_result owns everything it points to (one arena), except that its strings for
- * variables and categories point into the problem, so the problem must outlive the
+ * weighting_result owns its arrays and figures, but its strings (variable and category
+ * names, error messages, ids) point into the problem, so the problem must outlive the
  * result. Neither holds global state; different problems may be used from different
  * threads.
  */
@@ -54,9 +54,9 @@ typedef enum weighting_error_code {
 /* The code as written in summary.json ("unknown_category", ...). */
 const char *weighting_error_code_name(weighting_error_code code);
 
-/* One refused input. variable and category are NULL when they do not apply (both NULL for
- * bad_id; variable "y" for bad_y); ids lists every respondent holding an unknown category and is
- * NULL for every other code (the message names the id instead). */
+/* One refused input. variable and category are NULL when they do not apply (both NULL
+ * for bad_id; variable "y" for bad_y). ids lists every respondent holding an unknown
+ * category, and is NULL for every other code (the message names the id instead). */
 typedef struct weighting_error {
     weighting_error_code code;
     const char *message;
