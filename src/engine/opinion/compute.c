@@ -287,8 +287,9 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
         R->center[j] = acenter[a];
         R->comp[0][j] = ac0[a];
         R->comp[1][j] = ac1[a];
-        /* Projection of a lone agree vote (Pol.is pca-project-cmnts). */
-        double s = sqrt((double)nact);
+        /* Projection of a lone agree vote (Pol.is pca-project-cmnts; its scale counts
+         * every comment with votes). */
+        double s = sqrt((double)ncol);
         R->cproj[0][j] = (1 - acenter[a]) * ac0[a] * s;
         R->cproj[1][j] = (1 - acenter[a]) * ac1[a] * s;
         R->extremity[j] = hypot(R->cproj[0][j], R->cproj[1][j]);
@@ -297,10 +298,12 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
      * the power cluster_push / 2 (1 = Pol.is; see opinion_opts). */
     double *qx = xmalloc((np + 1) * sizeof *qx), *qy = xmalloc((np + 1) * sizeof *qy);
     /* Participant projections, pushed out by sqrt(comments / votes cast) so sparse
-     * voters are not all drawn at the centre (Pol.is sparsity-aware-project-ptpt). */
+     * voters are not all drawn at the centre (Pol.is sparsity-aware-project-ptpt).
+     * Like Pol.is, the scale counts every comment with votes and every vote cast,
+     * moderated-out and meta ones included; only the projection itself leaves them
+     * out. */
     for (size_t r = 0; r < np; r++) {
         double p0 = 0, p1 = 0;
-        size_t nv = 0;
         const op_row *row = rowp[r];
         for (uint32_t k = 0; k < row->len; k++) {
             int a = aidx[row->e[k] >> 2];
@@ -308,9 +311,9 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
             double v = (double)(int)(row->e[k] & 3) - 1 - acenter[a];
             p0 += v * ac0[a];
             p1 += v * ac1[a];
-            nv++;
         }
-        double s = sqrt((double)nact / (double)(nv > 0 ? nv : 1));
+        size_t nv = row->len;
+        double s = sqrt((double)ncol / (double)(nv > 0 ? nv : 1));
         R->x[r] = p0 * s;
         R->y[r] = p1 * s;
         double sc = o.cluster_push == 1 ? s : pow(s, o.cluster_push);
