@@ -76,6 +76,35 @@ typedef struct store_ops {
 
     /* The community directory (directory.h, backend_directory.h). */
     const struct store_dir_ops *dir;
+
+    /* Background jobs (store.h). now is the clock of the call (store.c reads it). */
+    int (*job_enqueue)(void *impl, const char *kind, const char *payload, int64_t run_after,
+                       int64_t now, int64_t *id_out);
+    int (*job_claim)(void *impl, const char *kind, const char *worker, int64_t now,
+                     int64_t lease_seconds, arena *a, store_job *out);
+    int (*job_complete)(void *impl, int64_t id, const char *worker, int64_t now);
+    int (*job_fail)(void *impl, int64_t id, const char *worker, const char *error,
+                    int64_t retry_at, int64_t now);
+
+    /* Whole-database copy (store_copy in store_copy.c). Table and column names come
+     * from the database's own catalogue, never from a user. */
+    /* The application's tables: not schema_migrations, not derived search indexes. */
+    int (*copy_tables)(void *impl, arena *a, char ***names, size_t *n);
+    /* The tables that table's foreign keys refer to (itself included if it does). */
+    int (*copy_references)(void *impl, const char *table, arena *a, char ***names, size_t *n);
+    /* The columns a copy reads and writes, in table order (generated ones left out). */
+    int (*copy_columns)(void *impl, const char *table, arena *a, char ***names, size_t *n);
+    /* Calls fn with every row's values as text (NULL for SQL NULL; floating point with
+     * 17 significant digits) until fn returns non-zero; one snapshot per call. */
+    int (*copy_scan)(void *impl, const char *table, char *const *cols, size_t ncols,
+                     int (*fn)(void *ctx, const char *const *values), void *ctx);
+    /* The load into an empty database: one transaction, foreign keys checked at its
+     * end; load_end commits (commit != 0) or rolls back, then moves id counters past
+     * the copied ids and rebuilds search indexes. */
+    int (*copy_load_begin)(void *impl);
+    int (*copy_load_row)(void *impl, const char *table, char *const *cols, size_t ncols,
+                         const char *const *values);
+    int (*copy_load_end)(void *impl, int commit);
 } store_ops;
 
 /* The backend behind an open store, for the contract files of features that keep

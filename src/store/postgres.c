@@ -105,6 +105,14 @@ enum stmt_id {
     ST_PLACE_COUNT_CHILDREN,
     ST_AUDIT_PAGE,
     ST_AUDIT_COUNT,
+    ST_JOB_INSERT,
+    ST_JOB_CLAIM,
+    ST_JOB_COMPLETE,
+    ST_JOB_FAIL,
+    ST_COPY_TABLES,
+    ST_COPY_REFERENCES,
+    ST_COPY_COLUMNS,
+    ST_COPY_IDENTITIES,
     ST__COUNT
 };
 
@@ -171,6 +179,48 @@ static const char *const sql[ST__COUNT] = {
                       "LEFT JOIN users u ON u.id = a.user_id "
                       "ORDER BY a.id DESC LIMIT $1 OFFSET $2",
     [ST_AUDIT_COUNT] = "SELECT COUNT(*) FROM audit_log",
+    [ST_JOB_INSERT] = "INSERT INTO jobs (kind, payload, state, run_after, created_at) "
+                      "VALUES ($1, $2, 'queued', $3, $4) RETURNING id",
+    /* SKIP LOCKED: a claimer passes over rows another claimer's transaction holds,
+     * instead of waiting for it and then finding the job gone. */
+    [ST_JOB_CLAIM] = "UPDATE jobs SET state = 'running', attempts = attempts + 1, "
+                     "locked_by = $2, locked_until = $3::bigint + $4::bigint "
+                     "WHERE id = (SELECT id FROM jobs WHERE "
+                     "((state = 'queued' AND run_after <= $3::bigint) OR "
+                     " (state = 'running' AND locked_until <= $3::bigint)) "
+                     "AND ($1::text IS NULL OR kind = $1::text) ORDER BY run_after, id "
+                     "LIMIT 1 FOR UPDATE SKIP LOCKED) "
+                     "RETURNING id, kind, payload, attempts",
+    [ST_JOB_COMPLETE] = "UPDATE jobs SET state = 'done', finished_at = $3, locked_until = NULL "
+                        "WHERE id = $1 AND state = 'running' AND locked_by = $2",
+    [ST_JOB_FAIL] = "UPDATE jobs SET last_error = $4, locked_until = NULL, "
+                    "state = CASE WHEN $5::bigint > 0 THEN 'queued' ELSE 'failed' END, "
+                    "run_after = CASE WHEN $5::bigint > 0 THEN $5::bigint ELSE run_after END, "
+                    "finished_at = CASE WHEN $5::bigint > 0 THEN NULL ELSE $3::bigint END "
+                    "WHERE id = $1 AND state = 'running' AND locked_by = $2",
+    /* The catalogue, for store_copy. dir_service_search is derived (rebuilt). */
+    [ST_COPY_TABLES] = "SELECT c.relname FROM pg_class c "
+                       "WHERE c.relnamespace = current_schema()::regnamespace "
+                       "AND c.relkind IN ('r', 'p') "
+                       "AND c.relname NOT IN ('schema_migrations', 'dir_service_search') "
+                       "ORDER BY 1",
+    [ST_COPY_REFERENCES] = "SELECT DISTINCT f.relname FROM pg_constraint k "
+                           "JOIN pg_class c ON c.oid = k.conrelid "
+                           "JOIN pg_class f ON f.oid = k.confrelid "
+                           "WHERE k.contype = 'f' AND c.relname = $1 "
+                           "AND c.relnamespace = current_schema()::regnamespace",
+    [ST_COPY_COLUMNS] = "SELECT a.attname FROM pg_attribute a "
+                        "JOIN pg_class c ON c.oid = a.attrelid WHERE c.relname = $1 "
+                        "AND c.relnamespace = current_schema()::regnamespace "
+                        "AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
+                        "ORDER BY a.attnum",
+    /* One statement per identity column that moves its sequence past the copied ids;
+     * format() quotes the names. */
+    [ST_COPY_IDENTITIES] = "SELECT format('SELECT setval(%L, COALESCE((SELECT MAX(%I) "
+                           "FROM %I), 0) + 1, false)', "
+                           "pg_get_serial_sequence(quote_ident(table_name), column_name), "
+                           "column_name, table_name) FROM information_schema.columns "
+                           "WHERE table_schema = current_schema() AND is_identity = 'YES'",
 };
 
 /* ---- Connections ---------------------------------------------------------------- */
@@ -1100,6 +1150,233 @@ static int pg_audit_list_page(void *impl, int64_t offset, int64_t limit, arena *
     return rc;
 }
 
+/* ---- Background jobs ------------------------------------------------------------ */
+
+static int pg_job_enqueue(void *impl, const char *kind, const char *payload, int64_t run_after,
+                          int64_t now, int64_t *id_out) {
+    CONN_OR_FAIL(impl);
+    params p = {0};
+    p_text(&p, kind);
+    p_text(&p, payload);
+    p_int(&p, run_after);
+    p_int(&p, now);
+    int64_t id = 0;
+    int rc = run_int64(c, ST_JOB_INSERT, &p, &id, "job enqueue");
+    if (rc == STORE_OK && id_out) *id_out = id;
+    return rc;
+}
+
+/* One statement, so one transaction in autocommit: the row lock SKIP LOCKED honours
+ * is held until the claim commits. */
+static int pg_job_claim(void *impl, const char *kind, const char *worker, int64_t now,
+                        int64_t lease_seconds, arena *a, store_job *out) {
+    CONN_OR_FAIL(impl);
+    params p = {0};
+    p_text(&p, kind);
+    p_text(&p, worker);
+    p_int(&p, now);
+    p_int(&p, lease_seconds);
+    int rc;
+    PGresult *r = run(c, ST_JOB_CLAIM, &p, &rc, "job claim");
+    if (!r) return rc;
+    rc = PQntuples(r) > 0 ? STORE_OK : STORE_NOT_FOUND;
+    if (rc == STORE_OK) {
+        out->id = val_int(r, 0, 0);
+        out->kind = val_text(r, 0, 1, a);
+        out->payload = val_text(r, 0, 2, a);
+        out->attempts = (int)val_int(r, 0, 3);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_job_complete(void *impl, int64_t id, const char *worker, int64_t now) {
+    CONN_OR_FAIL(impl);
+    params p = {0};
+    p_int(&p, id);
+    p_text(&p, worker);
+    p_int(&p, now);
+    int64_t changed = 0;
+    int rc = run_done(c, ST_JOB_COMPLETE, &p, &changed, "job complete");
+    return rc == STORE_OK && changed == 0 ? STORE_NOT_FOUND : rc;
+}
+
+static int pg_job_fail(void *impl, int64_t id, const char *worker, const char *error,
+                       int64_t retry_at, int64_t now) {
+    CONN_OR_FAIL(impl);
+    params p = {0};
+    p_int(&p, id);
+    p_text(&p, worker);
+    p_int(&p, now);
+    p_text(&p, error);
+    p_int(&p, retry_at);
+    int64_t changed = 0;
+    int rc = run_done(c, ST_JOB_FAIL, &p, &changed, "job fail");
+    return rc == STORE_OK && changed == 0 ? STORE_NOT_FOUND : rc;
+}
+
+/* ---- Whole-database copy (store_copy) ------------------------------------------- */
+
+/* Table and column names cannot be parameters: the statements below are composed from
+ * names read from the catalogue (never from a user), quoted by quote_ident. */
+
+static int collect(void *impl, enum stmt_id id, const char *param, arena *a, char ***names,
+                   size_t *n) {
+    CONN_OR_FAIL(impl);
+    params p = {0};
+    if (param) p_text(&p, param);
+    int rc;
+    PGresult *r = run(c, id, &p, &rc, "catalogue");
+    if (!r) return rc;
+    int rows = PQntuples(r);
+    char **out = arena_calloc(a, (size_t)rows + 1, sizeof *out);
+    for (int i = 0; i < rows; i++) out[i] = val_text(r, i, 0, a);
+    PQclear(r);
+    *names = out;
+    *n = (size_t)rows;
+    return STORE_OK;
+}
+
+static int pg_copy_tables(void *impl, arena *a, char ***names, size_t *n) {
+    return collect(impl, ST_COPY_TABLES, NULL, a, names, n);
+}
+
+static int pg_copy_references(void *impl, const char *table, arena *a, char ***names,
+                              size_t *n) {
+    return collect(impl, ST_COPY_REFERENCES, table, a, names, n);
+}
+
+static int pg_copy_columns(void *impl, const char *table, arena *a, char ***names, size_t *n) {
+    return collect(impl, ST_COPY_COLUMNS, table, a, names, n);
+}
+
+/* Appends name to q as a quoted identifier. */
+static void quote_ident(conn *c, char **q, size_t *len, const char *name) {
+    char *quoted = PQescapeIdentifier(c->db, name, strlen(name));
+    if (!quoted) abort();
+    size_t n = strlen(quoted);
+    *q = xrealloc(*q, *len + n + 8);
+    memcpy(*q + *len, quoted, n + 1);
+    *len += n;
+    PQfreemem(quoted);
+}
+
+static void append(char **q, size_t *len, const char *text) {
+    size_t n = strlen(text);
+    *q = xrealloc(*q, *len + n + 1);
+    memcpy(*q + *len, text, n + 1);
+    *len += n;
+}
+
+static int pg_copy_scan(void *impl, const char *table, char *const *cols, size_t ncols,
+                        int (*fn)(void *ctx, const char *const *values), void *ctx) {
+    CONN_OR_FAIL(impl);
+    char *q = NULL;
+    size_t len = 0;
+    append(&q, &len, "SELECT ");
+    for (size_t i = 0; i < ncols; i++) {
+        if (i) append(&q, &len, ", ");
+        quote_ident(c, &q, &len, cols[i]);
+        append(&q, &len, "::text");
+    }
+    append(&q, &len, " FROM ");
+    quote_ident(c, &q, &len, table);
+    /* Single-row mode: rows arrive one at a time, not the whole table at once. */
+    int rc = STORE_OK;
+    if (!PQsendQuery(c->db, q) || !PQsetSingleRowMode(c->db)) {
+        log_error("store: copy %s: %s", table, PQerrorMessage(c->db));
+        free(q);
+        return STORE_ERROR;
+    }
+    free(q);
+    const char **vals = xcalloc(ncols ? ncols : 1, sizeof *vals);
+    int stopped = 0;
+    PGresult *r;
+    while ((r = PQgetResult(c->db))) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_SINGLE_TUPLE && !stopped && rc == STORE_OK) {
+            for (size_t i = 0; i < ncols; i++)
+                vals[i] = PQgetisnull(r, 0, (int)i) ? NULL : PQgetvalue(r, 0, (int)i);
+            if (fn(ctx, vals) != 0) stopped = 1; /* the rest is read and dropped */
+        } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK) {
+            rc = map_error(r, c, "copy scan");
+        }
+        PQclear(r);
+    }
+    free(vals);
+    return rc;
+}
+
+/* The prepared INSERT of the table being loaded (one load per thread at a time). */
+static _Thread_local char load_table[128];
+static _Thread_local unsigned load_serial;
+
+static int pg_copy_load_begin(void *impl) {
+    CONN_OR_FAIL(impl);
+    load_table[0] = '\0';
+    /* Foreign keys (all DEFERRABLE) are checked at COMMIT. */
+    if (exec_text(c, "BEGIN; SET CONSTRAINTS ALL DEFERRED", "copy begin") != STORE_OK) {
+        tx_end(c, STORE_ERROR);
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+static int pg_copy_load_row(void *impl, const char *table, char *const *cols, size_t ncols,
+                            const char *const *values) {
+    CONN_OR_FAIL(impl);
+    char name[32];
+    if (strcmp(load_table, table) != 0) {
+        load_serial++;
+        snprintf(name, sizeof name, "cgcopy%u", load_serial);
+        char *q = NULL;
+        size_t len = 0;
+        append(&q, &len, "INSERT INTO ");
+        quote_ident(c, &q, &len, table);
+        append(&q, &len, " (");
+        for (size_t i = 0; i < ncols; i++) {
+            if (i) append(&q, &len, ", ");
+            quote_ident(c, &q, &len, cols[i]);
+        }
+        append(&q, &len, ") VALUES (");
+        for (size_t i = 0; i < ncols; i++) {
+            char ph[24];
+            snprintf(ph, sizeof ph, "%s$%zu", i ? ", " : "", i + 1);
+            append(&q, &len, ph);
+        }
+        append(&q, &len, ")");
+        PGresult *r = PQprepare(c->db, name, q, (int)ncols, NULL);
+        free(q);
+        int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : map_error(r, c, "copy insert");
+        PQclear(r);
+        if (rc != STORE_OK) return rc;
+        snprintf(load_table, sizeof load_table, "%s", table);
+    }
+    snprintf(name, sizeof name, "cgcopy%u", load_serial);
+    PGresult *r = PQexecPrepared(c->db, name, (int)ncols, values, NULL, NULL, 0);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? STORE_OK : map_error(r, c, "copy insert");
+    PQclear(r);
+    return rc;
+}
+
+static int pg_copy_load_end(void *impl, int commit) {
+    CONN_OR_FAIL(impl);
+    load_table[0] = '\0';
+    if (!commit) {
+        tx_end(c, STORE_ERROR);
+        return STORE_OK;
+    }
+    int rc;
+    PGresult *ids = run(c, ST_COPY_IDENTITIES, NULL, &rc, "copy identities");
+    for (int i = 0; ids && rc == STORE_OK && i < PQntuples(ids); i++)
+        rc = exec_text(c, PQgetvalue(ids, i, 0), "copy setval");
+    PQclear(ids);
+    if (rc == STORE_OK)
+        rc = exec_text(c, "DELETE FROM dir_service_search; " STORE_PG_SEARCH_DOC_INSERT,
+                       "copy search index");
+    return tx_end(c, rc);
+}
+
 /* ---- Opening and migrations ----------------------------------------------------- */
 
 static const store_ops pg_ops = {
@@ -1136,6 +1413,17 @@ static const store_ops pg_ops = {
     .place_count = pg_place_count,
     .audit_list_page = pg_audit_list_page,
     .audit_count = pg_audit_count,
+    .job_enqueue = pg_job_enqueue,
+    .job_claim = pg_job_claim,
+    .job_complete = pg_job_complete,
+    .job_fail = pg_job_fail,
+    .copy_tables = pg_copy_tables,
+    .copy_references = pg_copy_references,
+    .copy_columns = pg_copy_columns,
+    .copy_scan = pg_copy_scan,
+    .copy_load_begin = pg_copy_load_begin,
+    .copy_load_row = pg_copy_load_row,
+    .copy_load_end = pg_copy_load_end,
 };
 
 /* The first value of a one-row query without parameters, or -1 (message in err). */

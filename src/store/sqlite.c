@@ -1265,6 +1265,17 @@ static const store_ops sqlite_ops = {
     .audit_list_page = sqlite_audit_list_page,
     .audit_count = sqlite_audit_count,
     .dir = &store_sqlite_dir_ops,
+    .job_enqueue = store_sqlite_job_enqueue,
+    .job_claim = store_sqlite_job_claim,
+    .job_complete = store_sqlite_job_complete,
+    .job_fail = store_sqlite_job_fail,
+    .copy_tables = store_sqlite_copy_tables,
+    .copy_references = store_sqlite_copy_references,
+    .copy_columns = store_sqlite_copy_columns,
+    .copy_scan = store_sqlite_copy_scan,
+    .copy_load_begin = store_sqlite_copy_load_begin,
+    .copy_load_row = store_sqlite_copy_load_row,
+    .copy_load_end = store_sqlite_copy_load_end,
 };
 
 /* Applies the migrations this database lacks. Each runs under BEGIN IMMEDIATE and

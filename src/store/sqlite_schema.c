@@ -212,6 +212,22 @@ const char *const store_sqlite_migrations[] = {
     "CREATE INDEX dir_service_areas_place ON dir_service_areas(place_id);"
     "CREATE VIRTUAL TABLE dir_service_fts USING fts5(name, description, categories, "
     "  organization, tokenize = 'unicode61 remove_diacritics 2');",
+    /* 3: background jobs (store.h "Background jobs"; issue 8). A claim sets state
+     * 'running', locked_by and locked_until; jobs_due serves the claim's search. */
+    "CREATE TABLE jobs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL CHECK (kind <> ''),"
+    "  payload TEXT NOT NULL DEFAULT '',"
+    "  state TEXT NOT NULL CHECK (state IN ('queued','running','done','failed')),"
+    "  run_after BIGINT NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  locked_by TEXT,"
+    "  locked_until BIGINT,"
+    "  last_error TEXT NOT NULL DEFAULT '',"
+    "  created_at BIGINT NOT NULL,"
+    "  finished_at BIGINT"
+    ");"
+    "CREATE INDEX jobs_due ON jobs(state, run_after, id);",
 };
 
 const int store_sqlite_migration_count =

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/utf8.h"
@@ -368,4 +369,37 @@ int store_audit_list_page(store *s, int64_t offset, int64_t limit, arena *a,
 
 int store_audit_count(store *s, int64_t *count_out) {
     return s->ops->audit_count(s->impl, count_out);
+}
+
+/* ---- Background jobs ------------------------------------------------------------ */
+
+static int64_t clock_now(void) { return (int64_t)time(NULL); }
+
+int store_job_enqueue(store *s, const char *kind, const char *payload, int64_t run_after,
+                      int64_t *id_out) {
+    if (!payload) payload = "";
+    if (!name_ok(kind) || !text_ok(payload) || run_after < 0) return STORE_INVALID;
+    int64_t now = clock_now();
+    return s->ops->job_enqueue(s->impl, kind, payload, run_after ? run_after : now, now,
+                               id_out);
+}
+
+int store_job_claim(store *s, const char *kind, const char *worker, int64_t now,
+                    int64_t lease_seconds, arena *a, store_job *out) {
+    if ((kind && !name_ok(kind)) || !name_ok(worker) || lease_seconds <= 0) return STORE_INVALID;
+    assert(a && out);
+    return s->ops->job_claim(s->impl, kind, worker, now, lease_seconds, a, out);
+}
+
+int store_job_complete(store *s, int64_t id, const char *worker) {
+    if (id <= 0 || !text_ok(worker)) return STORE_NOT_FOUND;
+    return s->ops->job_complete(s->impl, id, worker, clock_now());
+}
+
+int store_job_fail(store *s, int64_t id, const char *worker, const char *error,
+                   int64_t retry_at) {
+    if (!error) error = "";
+    if (!text_ok(error) || retry_at < 0) return STORE_INVALID;
+    if (id <= 0 || !text_ok(worker)) return STORE_NOT_FOUND;
+    return s->ops->job_fail(s->impl, id, worker, error, retry_at, clock_now());
 }

@@ -3,9 +3,9 @@
  * through these typed functions; no SQL and no database type exists outside src/store.
  *
  * Backends. store_open() picks one from the URL: a file path selects SQLite (the
- * default, one file, WAL); "postgres://" or "postgresql://" selects PostgreSQL (issue
- * 8; until then store_open fails with "PostgreSQL backend not available yet"). Callers
- * never learn which one they talk to.
+ * default, one file, WAL); "postgres://" or "postgresql://" (any libpq connection URI)
+ * selects PostgreSQL, which several server processes can share. Callers never learn
+ * which one they talk to.
  *
  * Threads. One store is shared by all server threads. Each thread gets its own
  * database connection on first use, with its prepared statements made once; nothing
@@ -310,5 +310,68 @@ typedef struct store_audit_list {
 int store_audit_list_page(store *s, int64_t offset, int64_t limit, arena *a,
                           store_audit_list *out);
 int store_audit_count(store *s, int64_t *count_out);
+
+/* ---- Background jobs ------------------------------------------------------------ */
+
+/* Work that any server process may do later (recomputing an opinion map, sending a
+ * notification). A job is claimed by one worker at a time: the claim marks it running
+ * under the worker's name until a lease runs out, in one transaction (PostgreSQL:
+ * SELECT ... FOR UPDATE SKIP LOCKED, so concurrent claimers neither wait for nor take
+ * the same row; SQLite: one UPDATE ... RETURNING under the write lock). A job whose
+ * lease ran out without store_job_complete or store_job_fail (its worker died) may be
+ * claimed again, so a job runs once while its worker lives and at least once across
+ * crashes: handlers should be idempotent. Jobs are bookkeeping: not audited. */
+typedef struct store_job {
+    int64_t id;
+    char *kind;    /* e.g. "opinion.recompute" */
+    char *payload; /* opaque text (usually JSON), "" when none */
+    int attempts;  /* claims so far, this one included */
+} store_job;
+
+/* Queues a job of kind (non-empty text) with payload (NULL = "") to run at or after
+ * run_after (seconds since the epoch; 0 = at once). *id_out (may be NULL) = its id. */
+int store_job_enqueue(store *s, const char *kind, const char *payload, int64_t run_after,
+                      int64_t *id_out);
+
+/* Claims the due job (run_after <= now, or running with its lease expired) that has
+ * waited longest, of kind (NULL = any kind), for worker (non-empty, e.g.
+ * "host:pid:thread") until now + lease_seconds (> 0). STORE_OK and *out (strings in a);
+ * STORE_NOT_FOUND when no job is due. */
+int store_job_claim(store *s, const char *kind, const char *worker, int64_t now,
+                    int64_t lease_seconds, arena *a, store_job *out);
+
+/* Marks job id done. STORE_NOT_FOUND unless it is running under worker (e.g. its lease
+ * ran out and another worker claimed it). */
+int store_job_complete(store *s, int64_t id, const char *worker);
+
+/* Records that job id failed with message error (NULL = ""): with retry_at > 0 it is
+ * queued again to run at or after retry_at, with 0 it is failed for good.
+ * STORE_NOT_FOUND unless it is running under worker. */
+int store_job_fail(store *s, int64_t id, const char *worker, const char *error,
+                   int64_t retry_at);
+
+/* ---- Copying a whole database (`commonground migrate`) ------------------------- */
+
+typedef struct store_copy_table {
+    char *name;
+    int64_t rows; /* rows copied, equal in both databases */
+} store_copy_table;
+
+typedef struct store_copy_report {
+    store_copy_table *tables; /* in the order copied (a table after those it refers to) */
+    size_t n;
+} store_copy_report;
+
+/* Copies every row of every table of `from` into `to` (SQLite to PostgreSQL or back),
+ * driven by the schema, so tables added by later migrations are copied too; ids are
+ * kept. `to` must be empty (no rows in any table) and both at the same schema version.
+ * The whole copy is one transaction on `to`: it lands completely or not at all. Then
+ * both are compared table by table: the same row count and the same rows (a digest of
+ * every row's values, independent of order). Search indexes are rebuilt, not copied.
+ * STORE_OK and *report (in a); STORE_INVALID with a message in err when `to` is not
+ * empty or the versions or tables differ; STORE_ERROR when a database fails or the
+ * comparison finds a difference (err names the table). */
+int store_copy(store *from, store *to, arena *a, store_copy_report *report, char *err,
+               size_t errlen);
 
 #endif
