@@ -93,7 +93,7 @@ static size_t group_cluster(const double *bx, const double *by, const double *bw
     if (kmax > nb) kmax = nb;
     if (kmax < 2) kmax = 2;
     int *cur = xmalloc(nb * sizeof *cur), *best = xmalloc(nb * sizeof *best);
-    double cx[8], cy[8], bcx[8], bcy[8];
+    double cx[8], cy[8];
     double best_sil = -2;
     size_t best_k = 0;
     for (size_t k = 2; k <= kmax && k <= 5; k++) {
@@ -115,8 +115,6 @@ static size_t group_cluster(const double *bx, const double *by, const double *bw
                 best_cost = cost;
                 got_k = m;
                 memcpy(kbest, cur, nb * sizeof *cur);
-                memcpy(bcx, cx, k * sizeof *cx);
-                memcpy(bcy, cy, k * sizeof *cy);
             }
         }
         if (got_k == k) {
@@ -132,8 +130,6 @@ static size_t group_cluster(const double *bx, const double *by, const double *bw
         }
         free(kbest);
     }
-    (void)bcx;
-    (void)bcy;
     if (best_k == 0) { /* fewer than two distinct points: one group */
         for (size_t b = 0; b < nb; b++) gassign[b] = 0;
         free(cur);
@@ -337,8 +333,8 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
         size_t nf = 0;
         for (size_t r = 0; r < np; r++)
             if (c->fixed[pp[r].idx] >= 0) gp[nf++] = (idpair){c->fixed[pp[r].idx], r};
-        qsort(gp, nf, sizeof *gp, cmp_idpair); /* stable enough: equal ids keep row order? */
-        /* qsort is not stable; restore row order within each group id. */
+        qsort(gp, nf, sizeof *gp, cmp_idpair);
+        /* qsort is not stable: restore row (participant id) order within each group. */
         for (size_t i = 0; i < nf;) {
             size_t j = i;
             while (j < nf && gp[j].id == gp[i].id) j++;
