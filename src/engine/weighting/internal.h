@@ -42,6 +42,7 @@ typedef struct wt_var {
     double *target_in;
     size_t ncats, capcats;
     wt_map catmap;
+    size_t *catlen; /* strlen of each category, for the short scan in find_category */
     int col;        /* respondent column, -1 when missing */
     size_t *count;  /* respondents per category (sized when columns are set) */
     wt_map unknown; /* unknown value -> index into the problem's errors */

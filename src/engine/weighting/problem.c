@@ -266,6 +266,7 @@ void weighting_problem_free(weighting_problem *p) {
         wt_var *var = &p->vars[v];
         free(var->cats);
         free(var->target_in);
+        free(var->catlen);
         free(var->count);
         wt_map_free(&var->catmap);
         wt_map_free(&var->unknown);
@@ -337,7 +338,9 @@ static void add_margin_row(weighting_problem *p, const char *variable, const cha
         var->capcats = var->capcats ? var->capcats * 2 : 8;
         var->cats = xreallocarray(var->cats, var->capcats, sizeof *var->cats);
         var->target_in = xreallocarray(var->target_in, var->capcats, sizeof *var->target_in);
+        var->catlen = xreallocarray(var->catlen, var->capcats, sizeof *var->catlen);
     }
+    var->catlen[var->ncats] = strlen(category);
     var->cats[var->ncats] = arena_strdup(&p->a, category);
     var->target_in[var->ncats] = target;
     wt_map_put(&var->catmap, var->cats[var->ncats], (int)var->ncats);
@@ -397,6 +400,26 @@ void weighting_set_columns(weighting_problem *p, size_t ncols, const char *const
     wt_map_free(&cols);
 }
 
+/* The index of value among var's categories, or -1. A handful of categories is scanned
+ * (lengths first, which rules out most): cheaper than hashing a 35-byte census label for
+ * each of a million fields. */
+static int find_category(const wt_var *var, const char *value) {
+    if (var->ncats > 16) return wt_map_get(&var->catmap, value);
+    size_t len = strlen(value);
+    for (size_t k = 0; k < var->ncats; k++)
+        if (var->catlen[k] == len && memcmp(var->cats[k], value, len) == 0) return (int)k;
+    return -1;
+}
+
+/* y as a number: the common 0/1 answers directly, anything else through parse_double. */
+static int parse_y(const char *s, double *out) {
+    if (s[0] >= '0' && s[0] <= '9' && s[1] == '\0') {
+        *out = s[0] - '0';
+        return 0;
+    }
+    return parse_double(s, out);
+}
+
 static void grow_rows(weighting_problem *p, size_t cap) {
     size_t V = p->nvars ? p->nvars : 1;
     if (p->capn == 0 && cap > 1024) { /* reserved: one allocation each */
@@ -441,7 +464,7 @@ void weighting_add_respondent(weighting_problem *p, const char *const *fields, s
         codes[v] = -1;
         if (var->col < 0) continue;
         const char *value = fields[var->col];
-        int k = wt_map_get(&var->catmap, value);
+        int k = find_category(var, value);
         if (k >= 0) {
             codes[v] = k;
             var->count[k]++;
@@ -462,7 +485,7 @@ void weighting_add_respondent(weighting_problem *p, const char *const *fields, s
     }
     if (p->y_col >= 0) {
         double y = NAN;
-        if (parse_double(fields[p->y_col], &y) != 0) {
+        if (parse_y(fields[p->y_col], &y) != 0) {
             add_error(p, WEIGHTING_E_BAD_Y, 0, "y", NULL,
                       "respondents: y '%s' of id '%s' (respondent %zu) is not a number",
                       fields[p->y_col], id, row + 1);
