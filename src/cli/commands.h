@@ -15,6 +15,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
 int cmd_pb(int argc, char **argv);
 int cmd_opinion(int argc, char **argv);
 int cmd_weight(int argc, char **argv);

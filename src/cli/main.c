@@ -16,6 +16,7 @@ static const struct {
     {"init", cmd_init, "create or upgrade the database; first administrator; --demo data"},
     {"user", cmd_user, "add users, change roles, list users"},
     {"backup", cmd_backup, "copy the database to a file while the server runs"},
+    {"migrate", cmd_migrate, "copy a whole database between SQLite and PostgreSQL"},
     {"pb", cmd_pb, "compute a participatory budget outcome from a pabulib .pb file"},
     {"opinion", cmd_opinion, "map opinion groups and common ground in a Pol.is export"},
     {"weight", cmd_weight, "compare respondents with the population and rake weights"},
