@@ -274,8 +274,15 @@ static void print_text(FILE *out, const opinion_result *R, const texts *t) {
     }
 }
 
-static void xml_text(FILE *f, const char *s) {
+/* Writes s escaped for XML text, at most max_cp code points (then an ellipsis): SVG
+ * text does not wrap, and a statement longer than the map would run off it. */
+static void xml_text(FILE *f, const char *s, size_t max_cp) {
+    size_t cp = 0;
     for (; *s; s++) {
+        if (((unsigned char)*s & 0xC0) != 0x80 && cp++ == max_cp) {
+            fputs("\xE2\x80\xA6", f);
+            return;
+        }
         switch (*s) {
         case '<': fputs("&lt;", f); break;
         case '>': fputs("&gt;", f); break;
@@ -345,7 +352,7 @@ static int write_svg(const char *path, const opinion_result *R, const texts *t) 
         fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"14\" fill=\"#000000\">%.0f%% agree: ", M,
                 H + 42 + 22.0 * (double)i, 100.0 * R->cons_agree[i].n_success / R->cons_agree[i].n_trials);
         if (body)
-            xml_text(f, body);
+            xml_text(f, body, 85);
         else
             fprintf(f, "comment %lld", (long long)R->cons_agree[i].tid);
         fprintf(f, "</text>\n");
