@@ -98,15 +98,17 @@ static size_t estimate_lines(const char *path) {
     if (!f) return 0;
     size_t est = 0;
     struct stat st;
-    static char sample[65536];
+    enum { SAMPLE = 65536 };
+    char *sample = xmalloc(SAMPLE); /* not static: the engine keeps no global state */
     if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-        size_t got = fread(sample, 1, sizeof sample, f), lines = 0;
+        size_t got = fread(sample, 1, SAMPLE, f), lines = 0;
         for (size_t i = 0; i < got; i++) lines += sample[i] == '\n';
         if (got == (size_t)st.st_size)
             est = lines + 1;
         else if (lines > 0)
             est = (size_t)((double)st.st_size / ((double)got / (double)lines) * 1.05) + 16;
     }
+    free(sample);
     fclose(f);
     return est;
 }
