@@ -1073,6 +1073,37 @@ static void census_margins_match_the_adur_case(void **state) {
     assert_non_null(strstr(err, "shoe_size"));
 }
 
+/* Variables with many categories (ethnic group in 19, wards) take the hashed lookup. */
+static void many_categories(void **state) {
+    (void)state;
+    weighting_problem *p = weighting_problem_new();
+    char cat[32];
+    for (int k = 0; k < 40; k++) {
+        snprintf(cat, sizeof cat, "ward %02d", k);
+        weighting_add_margin(p, "ward", cat, 100 + k);
+    }
+    weighting_add_margin(p, "sex", "F", 1);
+    weighting_add_margin(p, "sex", "M", 1);
+    const char *cols[] = {"id", "ward", "sex"};
+    weighting_set_columns(p, 3, cols);
+    char id[16];
+    for (int i = 0; i < 400; i++) {
+        snprintf(id, sizeof id, "%d", i);
+        snprintf(cat, sizeof cat, "ward %02d", i % 40);
+        const char *f[] = {id, cat, i % 3 ? "F" : "M"};
+        weighting_add_respondent(p, f, 3);
+    }
+    const char *bad[] = {"x", "ward 40", "F"};
+    weighting_add_respondent(p, bad, 3);
+    weighting_result *r = run_default(p);
+    assert_int_equal(r->status, WEIGHTING_ERROR);
+    assert_string_equal(weighting_error_code_name(r->errors[0].code), "unknown_category");
+    assert_string_equal(r->errors[0].category, "ward 40");
+    assert_int_equal(r->margins[39].n_respondents, 10);
+    weighting_result_free(r);
+    weighting_problem_free(p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tiny_hand_by_hand),
@@ -1091,6 +1122,7 @@ int main(void) {
         cmocka_unit_test(csv_quotes_crlf_string_ids_and_extra_columns),
         cmocka_unit_test(representativeness_and_suppression),
         cmocka_unit_test(bad_params_are_refused),
+        cmocka_unit_test(many_categories),
         cmocka_unit_test(census_margins_match_the_adur_case),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
