@@ -7,6 +7,7 @@
 
 #include "account/account.h"
 #include "app/app.h"
+#include "directory/directory.h"
 #include "place/place.h"
 #include "web/i18n.h"
 
@@ -35,6 +36,22 @@ static const char *const admin_audit_vars[] = {
     "entries.iso",    "entries.when",   "entries.who", "entries.action",
     "entries.entity", "entries.detail", "pager.prev",  "pager.next", NULL};
 static const char *const error_vars[] = {"heading", "message", NULL};
+/* The community directory (src/directory). */
+static const char *const dir_browse_vars[] = {"form.*", "places.*", "terms.*", "total", "searched",
+                                              "can_add", "services.*", "map", "map_list.*",
+                                              "pager.prev", "pager.next", NULL};
+static const char *const dir_service_vars[] = {"service.*", "can_edit", "similar.*", NULL};
+static const char *const dir_orgs_vars[] = {"can_add", "orgs.*", "pager.prev", "pager.next", NULL};
+static const char *const dir_org_vars[] = {"errors.field", "errors.message", "err.*", "form.*",
+                                           "org.*", "can_edit", "services.*", "members.*", NULL};
+static const char *const dir_org_form_vars[] = {"errors.field", "errors.message", "err.*", "form.*",
+                                                "editing", "action", NULL};
+static const char *const dir_service_form_vars[] = {
+    "errors.field", "errors.message", "err.*", "form.*", "editing", "action", "org_name",
+    "org_uuid", "terms.*", "places.*", "days.*", "statuses.*", NULL};
+static const char *const dir_duplicates_vars[] = {"places.*", "clusters.*", "checked", NULL};
+static const char *const dir_import_vars[] = {"errors.field", "errors.message", "err.*", "report.*",
+                                              NULL};
 
 const tmpl_schema app_template_schemas[] = {
     {TMPL_GLOBALS, globals},
@@ -50,6 +67,14 @@ const tmpl_schema app_template_schemas[] = {
     {"admin_users.html", admin_users_vars},
     {"admin_audit.html", admin_audit_vars},
     {"error.html", error_vars},
+    {"dir_browse.html", dir_browse_vars},
+    {"dir_service.html", dir_service_vars},
+    {"dir_orgs.html", dir_orgs_vars},
+    {"dir_org.html", dir_org_vars},
+    {"dir_org_form.html", dir_org_form_vars},
+    {"dir_service_form.html", dir_service_form_vars},
+    {"dir_duplicates.html", dir_duplicates_vars},
+    {"dir_import.html", dir_import_vars},
     {NULL, NULL},
 };
 
@@ -88,4 +113,5 @@ void app_routes(http_router *router) {
     http_route(router, HTTP_GET, "/healthz", get_healthz);
     account_routes(router);
     place_routes(router);
+    directory_routes(router);
 }

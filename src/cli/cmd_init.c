@@ -11,6 +11,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "core/arena.h"
+#include "directory/directory.h"
 #include "place/place.h"
 
 static void usage(FILE *out) {
@@ -81,7 +82,8 @@ int cmd_init(int argc, char **argv) {
     }
     if (status == 0 && demo) {
         char err[256];
-        if (place_seed_demo(s, &system, err, sizeof err) != 0) {
+        if (place_seed_demo(s, &system, err, sizeof err) != 0 ||
+            directory_seed_demo(s, &system, err, sizeof err) != 0) {
             fprintf(stderr, "commonground init: %s\n", err);
             status = 1;
         } else {

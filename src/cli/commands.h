@@ -20,5 +20,6 @@ int cmd_pb(int argc, char **argv);
 int cmd_opinion(int argc, char **argv);
 int cmd_weight(int argc, char **argv);
 int cmd_sortition(int argc, char **argv);
+int cmd_directory(int argc, char **argv);
 
 #endif

@@ -21,6 +21,7 @@ static const struct {
     {"opinion", cmd_opinion, "map opinion groups and common ground in a Pol.is export"},
     {"weight", cmd_weight, "compare respondents with the population and rake weights"},
     {"sortition", cmd_sortition, "select a citizens' assembly panel by fair lottery"},
+    {"directory", cmd_directory, "import or export the community directory (Open Referral UK JSON, CSV)"},
     {"version", cmd_version, "print the version"},
 };
 
