@@ -1104,6 +1104,35 @@ static void many_categories(void **state) {
     weighting_problem_free(p);
 }
 
+/* Mutated inputs (stray quotes, separators, line breaks, bytes that are not UTF-8) are
+ * refused or weighted, never crash, and weights are finite whenever given. */
+static void mutated_inputs_are_handled(void **state) {
+    (void)state;
+    static const char noise[] = {',', '"', '\n', '\r', 'x', '-', '1', '\xff', ' ', '%', 'e'};
+    wt_rng_state = 7;
+    for (int round = 0; round < 400; round++) {
+        char m[256], r[256];
+        snprintf(m, sizeof m, "%s", GOOD_M);
+        snprintf(r, sizeof r, "%s", GOOD_R);
+        char *t = round % 2 ? m : r;
+        size_t len = strlen(t);
+        int edits = 1 + (int)(wt_rand() % 3);
+        for (int e = 0; e < edits; e++) t[wt_rand() % len] = noise[wt_rand() % sizeof noise];
+        weighting_problem *p = from_text(r, m);
+        weighting_result *res = run_default(p);
+        assert_true(res->status == WEIGHTING_OK || res->status == WEIGHTING_NOT_CONVERGED ||
+                    res->status == WEIGHTING_ERROR);
+        if (res->status == WEIGHTING_ERROR) {
+            assert_null(res->weights);
+            assert_true(res->nerrors > 0 && res->errors[0].message);
+        } else {
+            for (size_t i = 0; i < res->n; i++) assert_true(isfinite(res->weights[i]));
+        }
+        weighting_result_free(res);
+        weighting_problem_free(p);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tiny_hand_by_hand),
@@ -1123,6 +1152,7 @@ int main(void) {
         cmocka_unit_test(representativeness_and_suppression),
         cmocka_unit_test(bad_params_are_refused),
         cmocka_unit_test(many_categories),
+        cmocka_unit_test(mutated_inputs_are_handled),
         cmocka_unit_test(census_margins_match_the_adur_case),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
