@@ -471,7 +471,11 @@ weighting_status weighting_run(const weighting_problem *p, const weighting_param
     for (size_t v = 0; v < V; v++) vars[v] = p->vars[v].name;
     r->variables = vars;
     r->maxit = prm->maxit;
-    r->tolerance = prm->tolerance > 0 ? prm->tolerance : prm->epsilon * (double)n;
+    /* As survey::rake reads its epsilon: below 1 a fraction of the starting weights' sum
+     * (n), otherwise people. */
+    r->tolerance = prm->tolerance > 0 ? prm->tolerance
+                   : prm->epsilon < 1 ? prm->epsilon * (double)n
+                                      : prm->epsilon;
     r->epsilon =
         prm->tolerance > 0 ? (n ? prm->tolerance / (double)n : prm->tolerance) : prm->epsilon;
     r->stats.weighted_mean_y = r->stats.se_weighted_mean_y = NAN;
