@@ -121,8 +121,10 @@ void weighting_load_files(weighting_problem *p, const char *respondents_path,
 /* --- Parameters ------------------------------------------------------------------------ */
 
 typedef struct weighting_params {
-    int maxit;        /* most sweeps (default 100) */
-    double epsilon;   /* stop threshold as a fraction of n (default 1e-10) */
+    int maxit; /* most sweeps (default 100) */
+    /* Stop threshold as survey::rake reads it: below 1 a fraction of n, else people
+     * (default 1e-10). */
+    double epsilon;
     double tolerance; /* absolute stop threshold in people; > 0 overrides epsilon */
     bool has_population_total;
     double population_total; /* T when has_population_total; else the first variable's sum */
