@@ -47,7 +47,7 @@ static void usage(FILE *out) {
                  "  --max-iter N           most raking sweeps (default 100)\n"
                  "  --tolerance PEOPLE     stop when no cell total moves by this many people\n"
                  "                         between sweeps (default 1e-10 x n)\n"
-                 "  --epsilon E            the same as a fraction of the number of respondents\n"
+                 "  --epsilon E            as survey::rake: below 1 a fraction of n, else people\n"
                  "  --population-total T   rescale every margin to T (default: the first\n"
                  "                         variable's total)\n"
                  "  --trim-upper RATIO     after raking, cap weights at RATIO x the mean weight\n"
