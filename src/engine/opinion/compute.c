@@ -52,7 +52,7 @@ static size_t base_cluster(const double *px, const double *py, size_t n, size_t 
         got = warm_n < k ? warm_n : k;
         memcpy(cx, warm_x, got * sizeof *cx);
         memcpy(cy, warm_y, got * sizeof *cy);
-        max_iter = 8; /* from the last centres: a few passes; later updates continue */
+        max_iter = 3; /* from the last centres: a few passes; later updates continue */
     } else {
         uint64_t rng = seed;
         got = op_kmeans_seed(px, py, NULL, n, k, cx, cy, &rng);
