@@ -249,15 +249,47 @@ static bool load_org(http_request *req, http_response *resp, store_dir_org *o) {
     return true;
 }
 
+/* The parent of place id, 0 when top level or unknown. */
+static int64_t parent_of(const store_place_list *places, int64_t id) {
+    for (size_t i = 0; i < places->n; i++)
+        if (places->items[i].id == id) return places->items[i].parent_id;
+    return 0;
+}
+
+/* Is x the same place as y or within it? */
+static bool within(const store_place_list *places, int64_t x, int64_t y) {
+    for (int depth = 0; x && depth < 64; depth++, x = parent_of(places, x))
+        if (x == y) return true;
+    return false;
+}
+
+/* Do two services serve overlapping places? One area contains or equals the other's.
+ * A service that names no area is taken to overlap everything. */
+static bool areas_overlap(const store_dir_service *a, const store_dir_service *b,
+                          const store_place_list *places) {
+    if (a->n_areas == 0 || b->n_areas == 0) return true;
+    for (size_t i = 0; i < a->n_areas; i++)
+        for (size_t j = 0; j < b->n_areas; j++)
+            if (within(places, a->areas[i].place_id, b->areas[j].place_id) ||
+                within(places, b->areas[j].place_id, a->areas[i].place_id))
+                return true;
+    return false;
+}
+
 /* Services related to s, ranked by similarity, best first, at most max. */
 static size_t similar_services(http_request *req, const store_dir_service *s, tv *out, size_t max) {
     app *a = req->app;
     store_dir_service_list rel;
     if (store_dir_service_related(a->store, s->id, 200, req->arena, &rel) != STORE_OK) return 0;
     double *score = arena_calloc(req->arena, rel.n ? rel.n : 1, sizeof *score);
+    store_place_list places;
+    if (store_place_list_page(a->store, STORE_PLACES_ALL, 0, 100000, req->arena, &places) != STORE_OK)
+        places.n = 0;
     for (size_t i = 0; i < rel.n; i++) {
         /* only services that serve an overlapping place (or say nothing about where) */
-        score[i] = directory_similarity(s, &rel.items[i], NULL, NULL, NULL);
+        score[i] = areas_overlap(s, &rel.items[i], &places)
+                       ? directory_similarity(s, &rel.items[i], NULL, NULL, NULL)
+                       : -1;
     }
     size_t shown = 0;
     char *used = arena_calloc(req->arena, rel.n ? rel.n : 1, 1);
