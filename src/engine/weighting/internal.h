@@ -17,12 +17,13 @@ typedef struct wt_map {
     size_t cap, len;
 } wt_map;
 
-/* malloc for arrays of a few megabytes (one per respondent): aligned to and advised as
- * transparent huge pages where the kernel allows, because first-touch page faults on
- * 4 KiB pages cost more than raking 200,000 respondents. Free with free(). Aborts on
- * out-of-memory. zero: the memory is zero-filled. */
+/* malloc for arrays of a few megabytes (one entry per respondent): aligned to and advised
+ * as transparent huge pages where the kernel allows, because first-touch page faults on
+ * 4 KiB pages cost about as much as raking 200,000 respondents. Free with free(). Aborts
+ * on out-of-memory. zero: the memory is zero-filled. */
 void *wt_big_alloc(size_t size, bool zero);
 
+/* Releases the map's tables (not the keys) and leaves it empty. */
 void wt_map_free(wt_map *m);
 /* Value for key, or -1. */
 int wt_map_get(const wt_map *m, const char *key);
