@@ -81,28 +81,33 @@ void op_jacobi_eig(double *a, size_t n, double *w, double *v) {
     }
 }
 
-/* out = X^T X q = sum over rows r of x_r (x_r . q): one pass over the stored votes,
- * each row read twice while it is still in cache. The loops index by comment (qa and
- * ca are zero for comments left out), so they carry no branch. */
-static void gram_times(const op_mat *X, const double *q, double *out, double *qa, double *ca,
-                       double *oc) {
+/* out = X^T X q = sum over rows r of x_r (x_r . q), in one pass over the stored votes.
+ * A stored entry e = (comment << 2) | (vote + 1) indexes a table directly:
+ * t[e] = (vote - c_comment) q_comment, so x_r . q is a sum of table lookups; and
+ * instead of scattering x_r s into out, the pass adds s to acc[e], from which out is
+ * assembled per comment afterwards. Comments left out have zeros in the table. */
+static void gram_times(const op_mat *X, const double *q, double *out, double *t, double *acc) {
     static const double val[4] = {-1, 0, 1, 0};
+    size_t n4 = 4 * X->nci;
     for (size_t i = 0; i < X->nci; i++) {
         int a = X->aidx[i];
-        qa[i] = a >= 0 ? q[a] : 0;
-        ca[i] = a >= 0 ? X->center[a] : 0;
-        oc[i] = 0;
+        for (int v = 0; v < 4; v++) t[4 * i + v] = a >= 0 && v < 3 ? (val[v] - X->center[a]) * q[a] : 0;
     }
+    memset(acc, 0, n4 * sizeof *acc);
     for (size_t r = 0; r < X->nrows; r++) {
         const uint32_t *e = X->rows[r]->e;
         uint32_t len = X->rows[r]->len;
         double s = 0;
-        for (uint32_t k = 0; k < len; k++) s += (val[e[k] & 3] - ca[e[k] >> 2]) * qa[e[k] >> 2];
+        for (uint32_t k = 0; k < len; k++) s += t[e[k]];
         if (s == 0) continue;
-        for (uint32_t k = 0; k < len; k++) oc[e[k] >> 2] += (val[e[k] & 3] - ca[e[k] >> 2]) * s;
+        for (uint32_t k = 0; k < len; k++) acc[e[k]] += s;
     }
-    for (size_t i = 0; i < X->nci; i++)
-        if (X->aidx[i] >= 0) out[X->aidx[i]] = oc[i];
+    for (size_t i = 0; i < X->nci; i++) {
+        int a = X->aidx[i];
+        if (a < 0) continue;
+        double c = X->center[a];
+        out[a] = (-1 - c) * acc[4 * i] + (0 - c) * acc[4 * i + 1] + (1 - c) * acc[4 * i + 2];
+    }
 }
 
 static double dot(const double *a, const double *b, size_t n) {
@@ -142,8 +147,7 @@ int op_pca(const op_mat *X, const double *start, double tol_rel, int max_steps, 
     double *Q = xmalloc(mmax * n * sizeof *Q);
     double *alpha = xcalloc(mmax, sizeof *alpha), *beta = xcalloc(mmax, sizeof *beta);
     double *w = xmalloc(n * sizeof *w);
-    double *qa = xmalloc((X->nci + 1) * sizeof *qa), *ca = xmalloc((X->nci + 1) * sizeof *ca);
-    double *oc = xmalloc((X->nci + 1) * sizeof *oc);
+    double *tab = xmalloc((4 * X->nci + 1) * sizeof *tab), *acc = xmalloc((4 * X->nci + 1) * sizeof *acc);
     double *T = xmalloc(mmax * mmax * sizeof *T), *V = xmalloc(mmax * mmax * sizeof *V);
     double *ev = xmalloc(mmax * sizeof *ev);
     uint64_t rng = 0x6f70696e696f6eULL; /* fixed seed: the result is a function of the votes */
@@ -164,7 +168,7 @@ int op_pca(const op_mat *X, const double *start, double tol_rel, int max_steps, 
     double scale = 0;
     for (size_t j = 0; j < mmax; j++) {
         double *q = Q + j * n;
-        gram_times(X, q, w, qa, ca, oc);
+        gram_times(X, q, w, tab, acc);
         alpha[j] = dot(q, w, n);
         m = j + 1;
         reorthogonalise(w, Q, m, n);
@@ -223,9 +227,8 @@ int op_pca(const op_mat *X, const double *start, double tol_rel, int max_steps, 
     free(alpha);
     free(beta);
     free(w);
-    free(qa);
-    free(ca);
-    free(oc);
+    free(tab);
+    free(acc);
     free(T);
     free(V);
     free(ev);
