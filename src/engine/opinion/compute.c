@@ -298,15 +298,23 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
      * Like Pol.is, the scale counts every comment with votes and every vote cast,
      * moderated-out and meta ones included; only the projection itself leaves them
      * out. */
+    /* Tables indexed by the stored entry (comment << 2 | vote + 1): the entry's
+     * contribution to each coordinate, zero for comments left out. */
+    double *t0 = xcalloc(4 * nc + 1, sizeof *t0), *t1 = xcalloc(4 * nc + 1, sizeof *t1);
+    for (size_t i = 0; i < nc; i++) {
+        int a = aidx[i];
+        if (a < 0) continue;
+        for (int v = 0; v < 3; v++) {
+            t0[4 * i + (size_t)v] = ((double)v - 1 - acenter[a]) * ac0[a];
+            t1[4 * i + (size_t)v] = ((double)v - 1 - acenter[a]) * ac1[a];
+        }
+    }
     for (size_t r = 0; r < np; r++) {
         double p0 = 0, p1 = 0;
         const op_row *row = rowp[r];
         for (uint32_t k = 0; k < row->len; k++) {
-            int a = aidx[row->e[k] >> 2];
-            if (a < 0) continue;
-            double v = (double)(int)(row->e[k] & 3) - 1 - acenter[a];
-            p0 += v * ac0[a];
-            p1 += v * ac1[a];
+            p0 += t0[row->e[k]];
+            p1 += t1[row->e[k]];
         }
         size_t nv = row->len;
         double s = sqrt((double)ncol / (double)(nv > 0 ? nv : 1));
@@ -316,6 +324,8 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
         qx[r] = p0 * sc;
         qy[r] = p1 * sc;
     }
+    free(t0);
+    free(t1);
 
     /* Base clusters and opinion groups. */
     size_t *members = xmalloc((np + 1) * sizeof *members); /* row indexes */
@@ -481,22 +491,30 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
             td[colof[i]] = cd_[i];
             ts[colof[i]] = cvotes[i];
         }
+    /* Per group, count each stored entry value (comment, vote) in one increment a
+     * vote, then read agrees, disagrees and votes off the counts. */
+    int *ecount = xcalloc(ng * 4 * nc + 1, sizeof *ecount);
     for (size_t r = 0; r < np; r++) {
-        const op_row *row = &c->rows[pp[r].idx];
         int g = R->group[r];
         if (g < 0) continue;
-        for (uint32_t k = 0; k < row->len; k++) {
-            int j = colof[row->e[k] >> 2];
-            int v = (int)(row->e[k] & 3) - 1;
-            size_t at2 = (size_t)g * ncol + (size_t)j;
-            R->votes_a[at2] += v > 0;
-            R->votes_d[at2] += v < 0;
-            R->votes_s[at2]++;
-            ga[j] += v > 0;
-            gd[j] += v < 0;
-            gs_[j]++;
-        }
+        const op_row *row = &c->rows[pp[r].idx];
+        int *eg = ecount + (size_t)g * 4 * nc;
+        for (uint32_t k = 0; k < row->len; k++) eg[row->e[k]]++;
     }
+    for (size_t g = 0; g < ng; g++)
+        for (size_t i = 0; i < nc; i++) {
+            int j = colof[i];
+            if (j < 0) continue;
+            const int *e = ecount + (g * nc + i) * 4;
+            size_t at2 = g * ncol + (size_t)j;
+            R->votes_a[at2] = e[2];
+            R->votes_d[at2] = e[0];
+            R->votes_s[at2] = e[0] + e[1] + e[2];
+            ga[j] += e[2];
+            gd[j] += e[0];
+            gs_[j] += e[0] + e[1] + e[2];
+        }
+    free(ecount);
 
     /* Groups, representative comments. */
     R->groups = xcalloc(ng + 1, sizeof *R->groups);
