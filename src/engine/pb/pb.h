@@ -181,6 +181,7 @@ typedef struct pb_result {
     /* Exact mode: runs whose double pass rationals contradicted (then redone in
      * rationals from the start). */
     size_t exact_fallbacks;
+    size_t exact_replays; /* runs that had close calls re-decided in rationals */
     /* --compare-greedy */
     int has_comparison;
     int64_t prefer_mes, prefer_greedy, prefer_equal;

@@ -32,6 +32,9 @@ typedef struct pb_mes_params {
      * the outcome can change (next_steps; UINT64_MAX = never). */
     int slopes;
     int64_t increment;
+    /* Add1: the workspace's last run was a slopes run at a lower whole endowment;
+     * keep its rounds that stay valid instead of starting over. */
+    int resume;
     /* Explanations (effective support for all; cost_to_win / supporters_to_win for
      * projects with explain_mask[p] set) into out->proj. */
     int explain;

@@ -64,11 +64,28 @@ struct WS_TAG {
     N_T sum_v, sum_d, al_v, al_d;
     N_T w_v, w_d; /* best / winner's alpha */
     N_T delta;
-    int have_delta;
     N_T t1, t2, t3, t4, t5;
     double e0;
     int slopes;
     int64_t last_eval; /* project whose groups are in g_* (-1: none) */
+    /* When tracing: per project at its last evaluation, whether every supporter could
+     * certainly pay an equal share (then rho = 1/points exactly, no rounding can
+     * matter) and the points; whether the money was within 1e-9 of the cost. */
+    int tracing;
+    uint8_t *allrich, *aff_close;
+    int64_t *prich;
+    /* Resuming (Add1): per round, the classes, undo-log and trace positions at its
+     * start and the nearest breakpoint of its own conditions (relative to base); per
+     * project, the round of its lower bound and of its funding or dropping. */
+    size_t cur_round, nrounds;
+    size_t *rnd_ncls, *rnd_log, *rnd_trace;
+    N_T *rd;
+    uint8_t *rhas;
+    uint32_t *lb_round, *st_round;
+    uint32_t *log_v, *log_c;
+    size_t loglen;
+    int can_resume;
+    int64_t base;
 };
 
 #define CV(ws, c) ((ws)->cv[(c) >> CHUNK_BITS][(c) & (CHUNK - 1)])
@@ -132,6 +149,20 @@ WS_T *MES(pb_mes_ws_new)(const pb_election *e) {
     ws->list = xmalloc(m1 * sizeof *ws->list);
     ws->evald = xmalloc(m1 * sizeof *ws->evald);
     ws->dclose = xmalloc(m1 * sizeof *ws->dclose);
+    ws->allrich = xcalloc(m1, 1);
+    ws->aff_close = xcalloc(m1, 1);
+    ws->prich = xcalloc(m1, sizeof *ws->prich);
+    ws->rnd_ncls = xmalloc((m1 + 1) * sizeof *ws->rnd_ncls);
+    ws->rnd_log = xmalloc((m1 + 1) * sizeof *ws->rnd_log);
+    ws->rnd_trace = xmalloc((m1 + 1) * sizeof *ws->rnd_trace);
+    ws->rhas = xcalloc(m1 + 1, 1);
+    ws->rd = xmalloc((m1 + 1) * sizeof(N_T));
+    for (size_t r = 0; r <= m1; r++) N_INIT(ws->rd[r]);
+    ws->lb_round = xcalloc(m1, sizeof *ws->lb_round);
+    ws->st_round = xcalloc(m1, sizeof *ws->st_round);
+    size_t tot = e->nvoters ? e->ballot_start[e->nvoters] : 0;
+    ws->log_v = xmalloc((tot + 1) * sizeof *ws->log_v);
+    ws->log_c = xmalloc((tot + 1) * sizeof *ws->log_c);
     ws->lb_approx = xmalloc(m1 * sizeof *ws->lb_approx);
     ws->ex_cmax = xmalloc(m1 * sizeof *ws->ex_cmax);
     ws->ex_dmin = xmalloc(m1 * sizeof *ws->ex_dmin);
@@ -166,7 +197,11 @@ void MES(pb_mes_ws_free)(WS_T *ws) {
     free(ws->g_cls); free(ws->g_pts); free(ws->g_ord); free(ws->g_new); free(ws->g_cnt);
     free(ws->g_poor); free(ws->g_dkey); free(ws->g_db); free(ws->g_key); free(ws->sg);
     free(ws->pkey); free(ws->lb_v); free(ws->lb_d); free(ws->state); free(ws->has_lb);
-    free(ws->list); free(ws->evald); free(ws->dclose); free(ws->lb_approx); free(ws->ex_cmax); free(ws->ex_dmin);
+    free(ws->list); free(ws->evald); free(ws->dclose);
+    free(ws->allrich); free(ws->aff_close); free(ws->prich);
+    for (size_t r = 0; r <= m1; r++) N_CLEAR(ws->rd[r]);
+    free(ws->rd); free(ws->rhas); free(ws->rnd_ncls); free(ws->rnd_log); free(ws->rnd_trace);
+    free(ws->lb_round); free(ws->st_round); free(ws->log_v); free(ws->log_c); free(ws->lb_approx); free(ws->ex_cmax); free(ws->ex_dmin);
     free(ws);
 }
 
@@ -243,9 +278,10 @@ static void MES(cond)(WS_T *ws, N_T fv, N_T fd) {
     N_NEG(ws->t5, fd);
     N_DIV(ws->t4, fv, ws->t5);
     if (N_SGN(ws->t4) < 0) N_SET_SI(ws->t4, 0);
-    if (!ws->have_delta || N_CMP(ws->t4, ws->delta) < 0) {
-        N_SET(ws->delta, ws->t4);
-        ws->have_delta = 1;
+    size_t r = ws->cur_round;
+    if (!ws->rhas[r] || N_CMP(ws->t4, ws->rd[r]) < 0) {
+        N_SET(ws->rd[r], ws->t4);
+        ws->rhas[r] = 1;
     }
 }
 
@@ -310,6 +346,17 @@ static int MES(evaluate)(WS_T *ws, uint32_t p) {
         }
         nrich = j;
         if (!changed) break;
+    }
+    if (ws->tracing) {
+        double share = (double)cost / (double)P, mink = INFINITY;
+        int ok = lastpoor == NOGROUP && P > 0;
+        for (size_t g = 0; ok && g < ws->ngrp; g++) {
+            double k = N_GET_D(CV(ws, ws->g_cls[g])) / ws->g_pts[g];
+            if (k < mink) mink = k;
+        }
+        ws->allrich[p] = ok && mink >= share * (1 + 1e-9);
+        ws->prich[p] = P;
+        ws->aff_close[p] = N_GET_D(ws->sum_v) < (double)cost * (1 + 1e-9);
     }
     if (P > 0) {
         N_DIV_SI(ws->al_v, ws->t2, P);
@@ -449,8 +496,57 @@ static void MES(pay)(WS_T *ws, uint32_t w) {
     uint32_t k0 = e->by_start[w], k1 = e->by_start[w + 1];
     for (uint32_t k = k0; k < k1; k++) {
         uint32_t g = ws->sg[k - k0];
-        if (g != NOGROUP) ws->cls[e->by_voter[k]] = ws->g_new[g];
+        if (g == NOGROUP) continue;
+        uint32_t v = e->by_voter[k];
+        if (ws->slopes) { /* undo log for resuming */
+            ws->log_v[ws->loglen] = v;
+            ws->log_c[ws->loglen] = ws->cls[v];
+            ws->loglen++;
+        }
+        ws->cls[v] = ws->g_new[g];
     }
+}
+
+/* Add1: moves a finished slopes run at endowment base to base + dx without redoing
+ * the rounds whose conditions all hold beyond dx. Returns 0, or -1 when nothing can
+ * be kept. */
+static int MES(rewind)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out, int64_t dx) {
+    const pb_election *e = ws->e;
+    N_SET_SI(ws->t1, dx);
+    size_t rs = 0;
+    while (rs <= ws->nrounds && !(ws->rhas[rs] && N_CMP(ws->rd[rs], ws->t1) <= 0)) rs++;
+    if (rs == 0 || rs > ws->nrounds) return -1;
+    while (ws->loglen > ws->rnd_log[rs]) {
+        ws->loglen--;
+        ws->cls[ws->log_v[ws->loglen]] = ws->log_c[ws->loglen];
+    }
+    ws->ncls = ws->rnd_ncls[rs];
+    for (uint32_t c = 1; c < ws->ncls; c++) {
+        N_MUL_SI(ws->t2, CD(ws, c), dx);
+        N_ADD(CV(ws, c), CV(ws, c), ws->t2);
+    }
+    for (size_t p = 0; p < ws->m; p++) {
+        if ((ws->state[p] == ST_FUNDED || ws->state[p] == ST_DROPPED) && ws->st_round[p] >= rs)
+            ws->state[p] = ST_ACTIVE;
+        if (ws->has_lb[p]) {
+            if (ws->lb_round[p] >= rs) {
+                ws->has_lb[p] = 0;
+            } else {
+                N_MUL_SI(ws->t2, ws->lb_d[p], dx);
+                N_ADD(ws->lb_v[p], ws->lb_v[p], ws->t2);
+            }
+        }
+    }
+    for (size_t r = 0; r < rs; r++)
+        if (ws->rhas[r]) N_SUB(ws->rd[r], ws->rd[r], ws->t1);
+    out->nwin = rs;
+    out->spent = 0;
+    for (size_t i = 0; i < rs; i++) out->spent += e->projects[out->win[i]].cost;
+    out->trace_len = prm->trace ? ws->rnd_trace[rs] : 0;
+    out->nties = 0;
+    ws->e0 = (double)(ws->base + dx);
+    ws->base += dx;
+    return 0;
 }
 
 /* Every voter back to the endowment; every eligible project active. */
@@ -458,9 +554,9 @@ static void MES(reset)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
     const pb_election *e = ws->e;
     ws->slopes = prm->slopes;
     ws->rank = prm->rank;
-    ws->have_delta = 0;
     ws->ncls = 0;
     ws->last_eval = -1;
+    ws->can_resume = 0;
     uint32_t c0 = MES(new_class)(ws), c1 = MES(new_class)(ws);
     N_SET_SI(CV(ws, c0), 0);
     N_SET_SI(CD(ws, c0), 0);
@@ -484,12 +580,28 @@ static void MES(reset)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
 
 void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
     const pb_election *e = ws->e;
-    MES(reset)(ws, prm, out);
-    out->trace_len = 0;
-    out->nwin = 0;
-    out->spent = 0;
-    out->nties = 0;
+    int resumed = 0;
+    if (prm->resume && prm->slopes && ws->can_resume && prm->endow_den == 1 &&
+        prm->endow_num > ws->base && !prm->explain && !out->proj && !out->ties)
+        resumed = MES(rewind)(ws, prm, out, prm->endow_num - ws->base) == 0;
+    if (!resumed) {
+        MES(reset)(ws, prm, out);
+        ws->loglen = 0;
+        ws->base = prm->endow_num;
+        out->trace_len = 0;
+        out->nwin = 0;
+        out->spent = 0;
+        out->nties = 0;
+    }
+    ws->slopes = prm->slopes;
+    ws->tracing = prm->trace != NULL;
+    ws->can_resume = 0;
     for (;;) {
+        ws->cur_round = out->nwin;
+        ws->rnd_ncls[out->nwin] = ws->ncls;
+        ws->rnd_log[out->nwin] = ws->loglen;
+        ws->rnd_trace[out->nwin] = out->trace_len;
+        ws->rhas[out->nwin] = 0;
         size_t nl = 0;
         for (size_t p = 0; p < ws->m; p++) {
             if (ws->state[p] != ST_ACTIVE) continue;
@@ -507,6 +619,7 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
                 continue;
             if (!MES(evaluate)(ws, q)) {
                 ws->state[q] = ST_DROPPED;
+                ws->st_round[q] = (uint32_t)out->nwin;
                 if (prm->trace && N_GET_D(ws->sum_v) >= (double)cq * (1 - 1e-9)) ws->dclose[ndc++] = q;
                 if (ws->slopes) { /* stays unaffordable while cost - money > 0 */
                     N_SET_SI(ws->t1, cq);
@@ -520,6 +633,7 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
             N_SET(ws->lb_v[q], ws->al_v);
             N_SET(ws->lb_d[q], ws->al_d);
             ws->has_lb[q] = 1;
+            ws->lb_round[q] = (uint32_t)out->nwin;
             ws->evald[nev++] = q;
             int take = best < 0;
             if (!take) {
@@ -545,8 +659,15 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
         if (prm->trace) { /* the winner and every decision that was close */
             prm->trace[out->trace_len++] = w;
             size_t at = out->trace_len++, nc = 0;
+            if (ws->aff_close[w]) {
+                prm->trace[out->trace_len++] = w;
+                nc++;
+            }
             for (size_t i = 0; i < nev; i++) {
                 uint32_t q = ws->evald[i];
+                /* Both with every supporter paying an equal share: rho = 1/points on
+                 * both sides, an integer comparison the doubles already got right. */
+                if (ws->allrich[q] && ws->allrich[w]) continue;
                 if (q != w && RHO_NEAR(ws->t1, ws->t2, ws->lb_v[q], e->projects[q].cost, ws->w_v, cw)) {
                     prm->trace[out->trace_len++] = q;
                     nc++;
@@ -605,6 +726,7 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
         }
         MES(pay)(ws, w);
         ws->state[w] = ST_FUNDED;
+        ws->st_round[w] = (uint32_t)out->nwin;
         out->win[out->nwin++] = w;
         out->spent += cw;
         if (out->proj) {
@@ -649,7 +771,17 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
         }
     }
     out->next_steps = UINT64_MAX;
-    if (ws->slopes && ws->have_delta) out->next_steps = STEPS_OF(ws->delta, prm->increment);
+    if (ws->slopes) {
+        int have = 0;
+        for (size_t r = 0; r <= out->nwin; r++) {
+            if (!ws->rhas[r]) continue;
+            if (!have || N_CMP(ws->rd[r], ws->delta) < 0) N_SET(ws->delta, ws->rd[r]);
+            have = 1;
+        }
+        if (have) out->next_steps = STEPS_OF(ws->delta, prm->increment);
+        ws->nrounds = out->nwin;
+        ws->can_resume = 1;
+    }
 }
 
 
@@ -661,7 +793,9 @@ int MES(pb_mes_replay)(WS_T *ws, const pb_mes_params *prm, const uint32_t *trace
     plain.explain = 0;
     pb_mes_out tmp = *out;
     tmp.proj = NULL;
+    plain.trace = NULL;
     MES(reset)(ws, &plain, &tmp);
+    ws->tracing = 0;
     size_t pos = 0, nties = 0;
     while (pos + 2 <= len) {
         uint32_t w = trace[pos++];
@@ -678,7 +812,7 @@ int MES(pb_mes_replay)(WS_T *ws, const pb_mes_params *prm, const uint32_t *trace
         N_SET(ws->w_v, ws->al_v);
         for (size_t i = 0; i < nc; i++) {
             uint32_t q = close[i];
-            if (!MES(evaluate)(ws, q)) continue;
+            if (q == w || !MES(evaluate)(ws, q)) continue;
             int c = MES(cmp_rho)(ws, ws->al_v, e->projects[q].cost, ws->w_v, cw);
             if (c < 0 || (c == 0 && ws->rank[q] < ws->rank[w])) return -1;
             if (c == 0 && out->ties && nties < ws->m) {
