@@ -44,7 +44,7 @@ static int cmp_centre_weight(const void *a, const void *b) {
 static size_t base_cluster(const double *px, const double *py, size_t n, size_t k,
                            const double *warm_x, const double *warm_y, size_t warm_n,
                            double *cx, double *cy, int *assign, uint64_t seed) {
-    int max_iter = 500;
+    int max_iter = 100; /* Pol.is base-iters; the tail of Lloyd moves a few points a pass */
     if (n == 0) return 0;
     if (k > n) k = n;
     size_t got;
