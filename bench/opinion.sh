@@ -11,6 +11,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${CG_BIN:-build/commonground}
 DATA=${CG_SHARED_DATA:-../shared/data}
+if [ ! -x "$BIN" ]; then
+  echo "opinion bench: $BIN is missing (make build/commonground)"
+  exit 1
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
