@@ -40,6 +40,7 @@ TEST_DEPS_cli := all
 TEST_DEPS_account := all
 TEST_DEPS_app := all
 TEST_DEPS_place := all
+TEST_DEPS_directory := all
 
 # tests/server holds the HTTP tests that drive a real running server over libcurl;
 # they link only core and tests/server/harness.c.
@@ -111,6 +112,8 @@ build/test/tests/server/%: tests/server/%.c tests/server/harness.c tests/server/
     $(filter build/test/obj/core/%,$(TST_LIBOBJ))
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(PKG_CFLAGS) -Itests -o $@ $(filter %.c %.o,$^) $(TEST_LDFLAGS) $(PKG_LIBS) -lcmocka
+# test_scaleout also plays extra server processes claiming jobs through the store.
+build/test/tests/server/test_scaleout: $(filter build/test/obj/store/%,$(TST_LIBOBJ))
 
 unit-tests: $(UNIT_BIN) $(SERVER_BIN) $(TEST_BIN) $(MO_FILES)
 

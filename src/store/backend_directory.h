@@ -53,5 +53,7 @@ typedef struct store_dir_ops {
 
 /* The SQLite implementation (sqlite_directory.c). */
 extern const store_dir_ops store_sqlite_dir_ops;
+/* The PostgreSQL implementation (postgres_directory.c). */
+extern const store_dir_ops store_pg_dir_ops;
 
 #endif

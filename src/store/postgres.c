@@ -33,6 +33,8 @@
  */
 #include "store/postgres.h"
 
+#include "store/backend_directory.h"
+
 #include <assert.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -230,6 +232,7 @@ typedef struct pg_backend pg_backend;
 typedef struct conn {
     PGconn *db;
     unsigned char prepared[ST__COUNT];
+    unsigned char dir_prepared[STORE_PG_DIR_STATEMENTS]; /* postgres_directory.c's */
     pg_backend *owner;
     struct conn *prev, *next;
 } conn;
@@ -305,6 +308,7 @@ static conn *conn_get(pg_backend *b) {
     if (c && PQstatus(c->db) != CONNECTION_OK) {
         PQreset(c->db);
         memset(c->prepared, 0, sizeof c->prepared);
+        memset(c->dir_prepared, 0, sizeof c->dir_prepared);
         if (PQstatus(c->db) != CONNECTION_OK) {
             log_error("store: PostgreSQL connection lost: %s", PQerrorMessage(c->db));
             return NULL;
@@ -320,6 +324,13 @@ static conn *conn_get(pg_backend *b) {
     }
     pthread_setspecific(b->key, c);
     return c;
+}
+
+PGconn *store_pg_conn(void *impl, unsigned char **dir_prepared) {
+    conn *c = conn_get(impl);
+    if (!c) return NULL;
+    *dir_prepared = c->dir_prepared;
+    return c->db;
 }
 
 /* ---- Running statements --------------------------------------------------------- */
@@ -1424,6 +1435,7 @@ static const store_ops pg_ops = {
     .copy_load_begin = pg_copy_load_begin,
     .copy_load_row = pg_copy_load_row,
     .copy_load_end = pg_copy_load_end,
+    .dir = &store_pg_dir_ops,
 };
 
 /* The first value of a one-row query without parameters, or -1 (message in err). */

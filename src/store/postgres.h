@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include <libpq-fe.h>
+
 #include "store/backend.h"
 
 /* Opens the PostgreSQL database named by a libpq connection URI ("postgres://..." or
@@ -16,6 +18,13 @@
  * *ops and *impl, or STORE_ERROR with a message in err. */
 int store_pg_open(const char *url, const store_ops **ops, void **impl, char *err,
                   size_t errlen);
+
+/* This thread's connection of backend impl (opened on first use, reset if broken) and
+ * the flags of which postgres_directory.c statements it has prepared
+ * (STORE_PG_DIR_STATEMENTS entries, cleared when the connection is reset); NULL, logged,
+ * when the database cannot be reached. */
+#define STORE_PG_DIR_STATEMENTS 96
+PGconn *store_pg_conn(void *impl, unsigned char **dir_prepared);
 
 /* The PostgreSQL schema, one entry per migration in the same order and with the same
  * meaning as store_sqlite_migrations (postgres_schema.c). */

@@ -3,6 +3,8 @@
  */
 #include "server/harness.h"
 
+#include "pgtest.h"
+
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -60,17 +62,37 @@ static int copy_after(const char *text, const char *label, char *out, size_t out
     return 0;
 }
 
+static int start_server(cg_server *s, int init, int demo);
+
 int cg_server_start(cg_server *s, int demo) {
     memset(s, 0, sizeof *s);
     snprintf(s->dir, sizeof s->dir, "/tmp/cg-test-XXXXXX");
     if (!mkdtemp(s->dir)) return -1;
-    snprintf(s->db, sizeof s->db, "%s/test.db", s->dir);
+    const char *pg = getenv("CG_TEST_DB_URL");
+    if (pgtest_is_pg(pg)) {
+        if (pgtest_create(pg, s->db, sizeof s->db) != 0) return -1;
+        s->drop_db = 1;
+    } else {
+        snprintf(s->db, sizeof s->db, "%s/test.db", s->dir);
+    }
+    return start_server(s, 1, demo);
+}
+
+int cg_server_start_db(cg_server *s, const char *db, int init, int demo) {
+    memset(s, 0, sizeof *s);
+    snprintf(s->dir, sizeof s->dir, "/tmp/cg-test-XXXXXX");
+    if (!mkdtemp(s->dir)) return -1;
+    snprintf(s->db, sizeof s->db, "%s", db);
+    return start_server(s, init, demo);
+}
+
+static int start_server(cg_server *s, int init, int demo) {
     buf out;
     buf_init(&out, 1 << 20);
     const char *init_args[] = {"init", "--db", s->db, demo ? "--demo" : NULL, NULL};
-    int rc = cg_run(init_args, &out);
-    if (rc != 0 || copy_after(buf_cstr(&out), "First administrator:", s->admin_email, sizeof s->admin_email) ||
-        copy_after(buf_cstr(&out), "One-time password:", s->admin_password, sizeof s->admin_password)) {
+    int rc = init ? cg_run(init_args, &out) : 0;
+    if (init && (rc != 0 || copy_after(buf_cstr(&out), "First administrator:", s->admin_email, sizeof s->admin_email) ||
+        copy_after(buf_cstr(&out), "One-time password:", s->admin_password, sizeof s->admin_password))) {
         fprintf(stderr, "harness: init failed (%d): %s\n", rc, buf_cstr(&out));
         buf_free(&out);
         return -1;
@@ -129,6 +151,10 @@ void cg_server_stop(cg_server *s) {
         }
         s->pid = 0;
     }
+    if (s->drop_db) {
+        pgtest_drop(getenv("CG_TEST_DB_URL"), s->db);
+        s->drop_db = 0;
+    }
     if (s->dir[0]) {
         char cmd[400];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
@@ -152,6 +178,10 @@ cg_client *cg_client_new(const cg_server *s) {
     curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
     return c;
+}
+
+void cg_client_use(cg_client *c, const cg_server *s) {
+    snprintf(c->base, sizeof c->base, "%s", s->base);
 }
 
 void cg_client_free(cg_client *c) {

@@ -16,8 +16,9 @@
 typedef struct cg_server {
     pid_t pid;
     unsigned port;
-    char dir[256];        /* temporary directory holding the database */
-    char db[300];
+    char dir[256];        /* temporary directory holding the database (SQLite) and log */
+    char db[600];         /* a file, or a postgres:// URL */
+    int drop_db;          /* the harness created db on PostgreSQL and drops it at stop */
     char admin_email[64];
     char admin_password[64];
     char base[64];        /* "http://127.0.0.1:PORT" */
@@ -25,8 +26,15 @@ typedef struct cg_server {
 } cg_server;
 
 /* Initialises a fresh database (with --demo when demo != 0), starts `serve` on port 0
- * and reads the port from its first line. Returns 0, or -1 with a message on stderr. */
+ * and reads the port from its first line. Returns 0, or -1 with a message on stderr.
+ * The database is a file in a temporary directory, or, when CG_TEST_DB_URL is a
+ * postgres:// URL (tests/run.sh sets it for the PostgreSQL run), a new database on that
+ * server, dropped by cg_server_stop. */
 int cg_server_start(cg_server *s, int demo);
+/* Starts a server on the existing database db (file or URL), after `init` (setting
+ * admin_email and admin_password) when init != 0. cg_server_stop leaves db in place:
+ * this is how two servers share one database. */
+int cg_server_start_db(cg_server *s, const char *db, int init, int demo);
 /* Sends SIGTERM and waits for the process; exit_status is its exit code (or 128+signal).
  * Removes the temporary directory. */
 void cg_server_stop(cg_server *s);
@@ -44,6 +52,9 @@ typedef struct cg_resp {
 /* A client with its own cookie jar (like one browser). */
 cg_client *cg_client_new(const cg_server *s);
 void cg_client_free(cg_client *c);
+/* Points the client at another server, keeping its cookies (a load balancer sending
+ * the same browser to a different server process). */
+void cg_client_use(cg_client *c, const cg_server *s);
 /* Adds one request header for every later request ("Accept-Language: cy"); NULL clears. */
 void cg_client_header(cg_client *c, const char *header);
 
