@@ -40,7 +40,8 @@ enum {
                                 participant who never voted */
 };
 
-/* Tunables; opinion_opts_default() gives Pol.is's values. */
+/* Tunables; opinion_opts_default() gives Pol.is's values where Pol.is has the same
+ * setting, and ours (documented below) where it does not. */
 typedef struct opinion_opts {
     int base_k;    /* base clusters (Pol.is: 100) */
     int max_k;     /* largest number of opinion groups tried (Pol.is: 5) */
@@ -164,8 +165,11 @@ typedef struct opinion_result {
     opinion_cons cons_agree[5], cons_disagree[5];
 } opinion_result;
 
-/* Runs the whole analysis on the current votes (warm-started from this conversation's
- * previous computation, if any). opts may be NULL for the defaults. Never NULL. */
+/* Runs the whole analysis on the current votes. opts may be NULL for the defaults.
+ * Never NULL. The first call (or the first after opinion_forget_warm_start) is cold
+ * and converges fully; later calls start from the previous components and base
+ * centres and take a few refining steps each (at most 4 Lanczos steps, 3 k-means
+ * passes), so an update after one vote costs a few passes over the votes. */
 opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts);
 void opinion_result_free(opinion_result *r);
 
