@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/commands.h"
 #include "core/parse.h"
@@ -34,7 +35,8 @@ static void usage(FILE *out) {
             "                    more voters prefer is used\n"
             "  --greedy-variant  pabulib's greedy variants (default skip); threshold uses the\n"
             "                    file's min_project_score_threshold unless --threshold is given\n"
-            "  --no-explain      skip what-it-would-take-to-win figures for losing projects\n");
+            "  --no-explain      skip what-it-would-take-to-win figures for losing projects\n"
+            "  --timing          print reading and computing times (ms) to stderr\n");
 }
 
 static int opt_value(int argc, char **argv, int *i, const char *name, const char **val) {
@@ -60,6 +62,12 @@ static const char *completion_name(pb_completion c) {
 
 static const char *variant_name(pb_greedy_variant v) {
     return v == PB_GREEDY_NO_SKIP ? "no-skip" : v == PB_GREEDY_THRESHOLD ? "threshold" : "skip";
+}
+
+static double clock_ms(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 static double round_to(double x, double unit) { return round(x / unit) * unit; }
@@ -88,6 +96,12 @@ static json_t *to_json(const pb_election *e, const pb_options *o, const pb_resul
         json_object_set_new(j, "per_voter_budget_exact", json_string(frac));
     } else {
         json_object_set_new(j, "per_voter_budget", json_null());
+    }
+    if (o->rule == PB_RULE_EQUAL_SHARES && o->arith == PB_ARITH_EXACT) {
+        json_t *x = json_object();
+        json_object_set_new(x, "runs_with_close_calls", json_integer((json_int_t)r->exact_replays));
+        json_object_set_new(x, "runs_redone_in_rationals", json_integer((json_int_t)r->exact_fallbacks));
+        json_object_set_new(j, "exact_checks", x);
     }
     if (o->completion != PB_COMPLETION_NONE) {
         json_t *a = json_object();
@@ -215,6 +229,7 @@ int cmd_pb(int argc, char **argv) {
     pb_options o;
     pb_options_default(&o);
     const char *file = NULL, *format = "text";
+    int timing = 0;
     char err[512];
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
@@ -248,6 +263,8 @@ int cmd_pb(int argc, char **argv) {
             o.compare_greedy = 1;
         } else if (strcmp(argv[i], "--no-explain") == 0) {
             o.explain = 0;
+        } else if (strcmp(argv[i], "--timing") == 0) {
+            timing = 1;
         } else if (opt_value(argc, argv, &i, "--format", &v)) {
             if (v && (strcmp(v, "text") == 0 || strcmp(v, "json") == 0)) format = v;
             else goto bad_value;
@@ -285,16 +302,23 @@ int cmd_pb(int argc, char **argv) {
         return 2;
     }
     pb_election e;
+    double t0 = clock_ms(CLOCK_MONOTONIC), c0 = clock_ms(CLOCK_PROCESS_CPUTIME_ID);
     if (pb_election_load(file, &e, err, sizeof err)) {
         fprintf(stderr, "commonground pb: %s\n", err);
         return 1;
     }
+    double t1 = clock_ms(CLOCK_MONOTONIC), c1 = clock_ms(CLOCK_PROCESS_CPUTIME_ID);
     pb_result r;
     if (pb_run(&e, &o, &r, err, sizeof err)) {
         fprintf(stderr, "commonground pb: %s\n", err);
         pb_election_free(&e);
         return 1;
     }
+    double t2 = clock_ms(CLOCK_MONOTONIC), c2 = clock_ms(CLOCK_PROCESS_CPUTIME_ID);
+    /* CPU time is what a shared, loaded machine still measures fairly. */
+    if (timing)
+        fprintf(stderr, "timing: read %.1f ms cpu (%.1f wall), compute %.1f ms cpu (%.1f wall); %zu voters, %zu projects\n",
+                c1 - c0, t1 - t0, c2 - c1, t2 - t1, e.nvoters, e.nprojects);
     if (strcmp(format, "json") == 0) {
         json_t *j = to_json(&e, &o, &r);
         json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(12));

@@ -386,13 +386,19 @@ static void MES(explain_round)(WS_T *ws, uint32_t u, double kappa) {
     const pb_election *e = ws->e;
     ws->last_eval = -1;
     const pb_project *pr = &e->projects[u];
-    MES(build_groups)(ws, u);
+    /* One entry per supporter with money (no grouping: doubles are cheap here). */
     double sum = 0;
     int64_t P = 0;
-    for (size_t g = 0; g < ws->ngrp; g++) {
-        ws->g_db[g] = N_GET_D(CV(ws, ws->g_cls[g]));
-        sum += ws->g_db[g] * (double)ws->g_cnt[g];
-        P += (int64_t)ws->g_cnt[g] * ws->g_pts[g];
+    ws->ngrp = 0;
+    for (uint32_t k = e->by_start[u]; k < e->by_start[u + 1]; k++) {
+        uint32_t c = ws->cls[e->by_voter[k]];
+        if (c == 0) continue;
+        size_t g = ws->ngrp++;
+        ws->g_db[g] = N_GET_D(CV(ws, c));
+        ws->g_pts[g] = e->by_points[k];
+        ws->g_cnt[g] = 1;
+        sum += ws->g_db[g];
+        P += ws->g_pts[g];
     }
     double pbar = 1;
     if (e->uses_points && pr->supporters > 0)
@@ -408,34 +414,25 @@ static void MES(explain_round)(WS_T *ws, uint32_t u, double kappa) {
         double inv = 1.0 / kappa;
         /* cost c wins iff alpha(c)/c < kappa; G(a) = sum min(b, a*pts) is concave, so
          * G(a)/a falls and there is one crossing G(a) = a/kappa. */
-        for (size_t g = 0; g < ws->ngrp; g++) {
-            ws->g_ord[g] = (uint32_t)g;
-            ws->g_dkey[g] = ws->g_db[g] / ws->g_pts[g];
-        }
-        /* insertion sort: groups are few */
-        for (size_t i = 1; i < ws->ngrp; i++) {
-            uint32_t x = ws->g_ord[i];
-            size_t j = i;
-            while (j > 0 && ws->g_dkey[ws->g_ord[j - 1]] > ws->g_dkey[x]) {
-                ws->g_ord[j] = ws->g_ord[j - 1];
-                j--;
+        /* Fixed point a = kappa * G(a), from above: with the groups below a paying all
+         * they have and the rest a per point, the line's root is a new upper bound
+         * (G lies below each such line); the split only shrinks, so this ends. */
+        for (size_t g = 0; g < ws->ngrp; g++) ws->g_dkey[g] = ws->g_db[g] / ws->g_pts[g];
+        double a = kappa * sum;
+        for (int it = 0; it < 1000; it++) {
+            double S = 0, Pr = 0;
+            for (size_t g = 0; g < ws->ngrp; g++) {
+                if (ws->g_dkey[g] < a) S += ws->g_db[g] * (double)ws->g_cnt[g];
+                else Pr += (double)ws->g_cnt[g] * ws->g_pts[g];
             }
-            ws->g_ord[j] = x;
-        }
-        double S = 0, Pr = (double)P, a = -1;
-        for (size_t i = 0; i < ws->ngrp; i++) {
-            uint32_t g = ws->g_ord[i];
-            if (inv > Pr) {
-                double r = S / (inv - Pr);
-                if (r <= ws->g_dkey[g]) {
-                    a = r;
-                    break;
-                }
+            if (kappa * Pr >= 1) break;
+            double an = kappa * S / (1 - kappa * Pr);
+            if (an >= a * (1 - 1e-15)) {
+                if (an < a) a = an;
+                break;
             }
-            S += ws->g_db[g] * (double)ws->g_cnt[g];
-            Pr -= (double)ws->g_cnt[g] * ws->g_pts[g];
+            a = an;
         }
-        if (a < 0) a = S * kappa;
         c = a * inv;
         int64_t ci = (int64_t)ceil(c - 1e-7) - 1;
         if ((double)ci > ws->ex_cmax[u]) ws->ex_cmax[u] = (double)ci;
@@ -707,11 +704,24 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
             }
         }
         if (prm->explain && prm->explain_mask) {
-            double kappa = N_GET_D(ws->w_v) / (double)cw;
-            for (size_t p = 0; p < ws->m; p++)
-                if (p != w && prm->explain_mask[p] &&
-                    (ws->state[p] == ST_ACTIVE || ws->state[p] == ST_DROPPED))
-                    MES(explain_round)(ws, (uint32_t)p, kappa);
+            double kappa = N_GET_D(ws->w_v) / (double)cw, inv = 1.0 / kappa;
+            for (size_t p = 0; p < ws->m; p++) {
+                if (p == w || !prm->explain_mask[p] ||
+                    (ws->state[p] != ST_ACTIVE && ws->state[p] != ST_DROPPED))
+                    continue;
+                /* To win this round a project needs more than 1/kappa points paying at
+                 * most alpha each: with no more points than that it cannot win at any
+                 * cost, and needs more than (1/kappa - points)/pbar new supporters. */
+                const pb_project *pr = &e->projects[p];
+                double sc = (double)pr->score;
+                if (sc <= inv) {
+                    double pbar = e->uses_points && pr->supporters
+                                      ? (double)((pr->score + pr->supporters - 1) / pr->supporters)
+                                      : 1.0;
+                    if ((double)ws->ex_dmin[p] <= (inv - sc) / pbar) continue;
+                }
+                MES(explain_round)(ws, (uint32_t)p, kappa);
+            }
         }
         /* The winner's groups are still in place when it was evaluated last. */
         if (ws->last_eval != (int64_t)w || (prm->explain && prm->explain_mask)) {
