@@ -572,6 +572,53 @@ static void bad_input_names_file_line_and_reason(void **state) {
     expect_load_error("when,who\n1,2\n", "line 1", "timestamp");
 }
 
+static void participants_votes_and_groups_files_are_checked(void **state) {
+    (void)state;
+    char dir[] = "/tmp/cg-opinion-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char err[512], p[1100];
+    /* A good matrix, then a bad cell, then a short row. */
+    const char *good = "participant,group-id,n-comments,n-votes,n-agree,n-disagree,0,1\n"
+                       "0,0,0,2,1,1,1,-1\n1,,0,1,0,0,,0\n";
+    write_file(dir, "participants-votes.csv", good);
+    opinion_conv *c = opinion_conv_new();
+    int64_t *rp;
+    int *rg;
+    size_t rn;
+    assert_int_equal(opinion_load_dir(c, dir, &rp, &rg, &rn, err, sizeof err), 0);
+    assert_int_equal(opinion_n_votes(c), 3);
+    assert_int_equal(rn, 2);
+    assert_int_equal(rg[0], 0);
+    assert_int_equal(rg[1], -1); /* blank group-id */
+    free(rp);
+    free(rg);
+    /* --groups: a participant who never voted is named. */
+    write_file(dir, "groups.csv", "participant,group\n0,1\n7,2\n");
+    snprintf(p, sizeof p, "%s/groups.csv", dir);
+    assert_int_not_equal(opinion_load_groups(c, p, err, sizeof err), 0);
+    assert_non_null(strstr(err, "line 3"));
+    assert_non_null(strstr(err, "participant 7"));
+    opinion_conv_free(c);
+    write_file(dir, "participants-votes.csv",
+               "participant,group-id,n-comments,n-votes,n-agree,n-disagree,0,1\n0,0,0,2,1,1,1,2\n");
+    c = opinion_conv_new();
+    assert_int_not_equal(opinion_load_dir(c, dir, NULL, NULL, NULL, err, sizeof err), 0);
+    assert_non_null(strstr(err, "participants-votes.csv: line 2"));
+    opinion_conv_free(c);
+    write_file(dir, "participants-votes.csv",
+               "participant,group-id,n-comments,n-votes,n-agree,n-disagree,0,1\n0,0,0,2,1,1,1\n");
+    c = opinion_conv_new();
+    assert_int_not_equal(opinion_load_dir(c, dir, NULL, NULL, NULL, err, sizeof err), 0);
+    assert_non_null(strstr(err, "line 2"));
+    assert_non_null(strstr(err, "fields"));
+    opinion_conv_free(c);
+    snprintf(p, sizeof p, "%s/participants-votes.csv", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/groups.csv", dir);
+    unlink(p);
+    rmdir(dir);
+}
+
 /* ---- the command line -------------------------------------------------------------- */
 
 static char *run(const char *cmd, int *status) {
@@ -657,6 +704,7 @@ int main(void) {
         cmocka_unit_test(polis_statistics_equal_math_pca2),
         cmocka_unit_test(clearly_split_conversations_match_polis_groups),
         cmocka_unit_test(bad_input_names_file_line_and_reason),
+        cmocka_unit_test(participants_votes_and_groups_files_are_checked),
         cmocka_unit_test(cli_json_is_deterministic_and_groups_file_is_used),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
