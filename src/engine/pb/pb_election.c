@@ -13,6 +13,7 @@
 
 typedef struct pb_index {
     uint32_t *slots; /* project index + 1; 0 = empty */
+    size_t *idlen;   /* per project: strlen(id), so lookups compare with memcmp */
     size_t mask;
     uint32_t *seen; /* per project: 1 + the last voter that named it (duplicate check) */
     size_t seen_cap;
@@ -61,8 +62,7 @@ int64_t pb_election_find_n(const pb_election *e, const char *id, size_t n) {
     for (;;) {
         uint32_t s = ix->slots[h];
         if (s == 0) return -1;
-        const char *pid = e->projects[s - 1].id;
-        if (strncmp(pid, id, n) == 0 && pid[n] == '\0') return (int64_t)s - 1;
+        if (ix->idlen[s - 1] == n && memcmp(e->projects[s - 1].id, id, n) == 0) return (int64_t)s - 1;
         h = (h + 1) & ix->mask;
     }
 }
@@ -99,6 +99,8 @@ int64_t pb_election_add_project(pb_election *e, const char *id, const char *name
     if (e->nprojects == e->cap_projects) {
         e->cap_projects = e->cap_projects ? e->cap_projects * 2 : 32;
         e->projects = xreallocarray(e->projects, e->cap_projects, sizeof *e->projects);
+        pb_index *ix = e->index;
+        ix->idlen = xreallocarray(ix->idlen, e->cap_projects, sizeof *ix->idlen);
     }
     pb_project *p = &e->projects[e->nprojects];
     memset(p, 0, sizeof *p);
@@ -106,6 +108,7 @@ int64_t pb_election_add_project(pb_election *e, const char *id, const char *name
     p->name = arena_strdup(&e->mem, name ? name : "");
     p->cost = cost;
     p->withdrawn = (cost == PB_WITHDRAWN_COST);
+    ((pb_index *)e->index)->idlen[e->nprojects] = strlen(id);
     /* The project must be in the array before index_insert reads its id. */
     e->nprojects++;
     index_insert(e, (uint32_t)(e->nprojects - 1));
@@ -167,16 +170,24 @@ void pb_election_finish(pb_election *e) {
     for (size_t p = 0; p < m; p++) e->by_start[p + 1] += e->by_start[p];
     uint32_t *fill = xmalloc((m ? m : 1) * sizeof *fill);
     memcpy(fill, e->by_start, m * sizeof *fill);
-    for (size_t v = 0; v < e->nvoters; v++) {
-        for (uint32_t k = e->ballot_start[v]; k < e->ballot_start[v + 1]; k++) {
-            uint32_t p = e->ballot_project[k];
-            e->by_voter[fill[p]] = (uint32_t)v;
-            e->by_points[fill[p]] = e->ballot_points[k];
-            fill[p]++;
-            e->projects[p].supporters++;
-            e->projects[p].score += e->ballot_points[k];
+    /* Locals, so the compiler need not reload through e on every store. */
+    const uint32_t *bs = e->ballot_start, *bp = e->ballot_project, *bw = e->ballot_points;
+    uint32_t *byv = e->by_voter, *byp = e->by_points;
+    int64_t *score = xcalloc(m ? m : 1, sizeof *score);
+    size_t nv = e->nvoters;
+    for (size_t v = 0; v < nv; v++) {
+        for (uint32_t k = bs[v]; k < bs[v + 1]; k++) {
+            uint32_t p = bp[k], at = fill[p]++;
+            byv[at] = (uint32_t)v;
+            byp[at] = bw[k];
+            score[p] += bw[k];
         }
     }
+    for (size_t p = 0; p < m; p++) {
+        e->projects[p].supporters = e->by_start[p + 1] - e->by_start[p];
+        e->projects[p].score = score[p];
+    }
+    free(score);
     free(fill);
     pb_index *ix = e->index;
     free(ix->seen);
@@ -189,6 +200,7 @@ void pb_election_free(pb_election *e) {
     pb_index *ix = e->index;
     if (ix) {
         free(ix->slots);
+        free(ix->idlen);
         free(ix->seen);
         free(ix);
     }
