@@ -67,7 +67,7 @@ const char *directory_url_problem(const char *s) {
     for (const char *p = s; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == '"' || *p == '<' || *p == '>' || *p == '\\')
             return N_("A web address cannot contain spaces or quotes");
-    const char *end = strpbrk(rest, "/?#");
+    const char *end = strpbrk(rest, "/?#:");
     size_t hostlen = end ? (size_t)(end - rest) : strlen(rest);
     if (!memchr(rest, '.', hostlen) && !(hostlen == 9 && strncmp(rest, "localhost", 9) == 0))
         return N_("Enter a web address with a site name, like https://example.org");

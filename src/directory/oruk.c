@@ -161,6 +161,10 @@ json_t *directory_service_json(const store_dir_service *s, const char *base_url)
         json_object_set_new(x, "id", json_string(r->uuid));
         json_object_set_new(x, "service_id", json_string(s->uuid));
         json_object_set_new(x, "name", json_string(r->name ? r->name : ""));
+        if (r->gss_code && *r->gss_code) { /* lets another database find the same place */
+            json_object_set_new(x, "extent", json_string(r->gss_code));
+            json_object_set_new(x, "extent_type", json_string("ons_gss_code"));
+        }
         json_object_set_new(x, "uri", json_string(arena_sprintf(&tmp, "%s/places/%s",
                                                                 base_url ? base_url : "",
                                                                 r->place_uuid)));
@@ -470,7 +474,14 @@ static int area_place(reader *r, json_t *o, store_dir_area *out) {
         out->place_id = p.id;
         return 1;
     }
-    /* a place of the same name (feeds from elsewhere, or another database) */
+    /* the ONS code of our own exports, from another database */
+    const char *ext = jtext(o, "extent", r->a);
+    if (*ext && strcmp(jtext(o, "extent_type", r->a), "ons_gss_code") == 0 &&
+        store_place_by_gss(r->s, ext, r->a, &p) == STORE_OK) {
+        out->place_id = p.id;
+        return 1;
+    }
+    /* a place of the same name (feeds from elsewhere) */
     const char *name = jtext(o, "name", r->a);
     store_place_list all;
     if (*name && store_place_list_page(r->s, STORE_PLACES_ALL, 0, 10000, r->a, &all) == STORE_OK)
@@ -552,12 +563,13 @@ static void read_service(reader *r, json_t *o, const char *where, const char *or
         l->name = jtext(loc, "name", r->a);
         l->description = jtext(loc, "description", r->a);
         json_t *la = json_object_get(loc, "latitude"), *lo = json_object_get(loc, "longitude");
-        if (json_is_number(la) && json_is_number(lo)) {
+        /* Coordinates off the globe (the validator's own sample has latitude 100) are
+         * left out rather than refusing the service: the address still places it. */
+        if (json_is_number(la) && json_is_number(lo) && fabs(json_number_value(la)) <= 90 &&
+            fabs(json_number_value(lo)) <= 180) {
             l->has_coords = 1;
             l->latitude = json_number_value(la);
             l->longitude = json_number_value(lo);
-            if (fabs(l->latitude) > 90 || fabs(l->longitude) > 180)
-                problem(r, w, "latitude/longitude: out of range");
         }
         json_t *addrs = json_object_get(loc, "addresses");
         if (json_is_array(addrs) && json_array_size(addrs) > 0) {

@@ -296,7 +296,7 @@ static size_t similar_services(http_request *req, const store_dir_service *s, tv
     while (shown < max) {
         long best = -1;
         for (size_t i = 0; i < rel.n; i++)
-            if (!used[i] && score[i] >= 0.2 && (best < 0 || score[i] > score[best])) best = (long)i;
+            if (!used[i] && score[i] >= 0.1 && (best < 0 || score[i] > score[best])) best = (long)i;
         if (best < 0) break;
         used[best] = 1;
         tv *m = tv_push_map(out);

@@ -186,6 +186,7 @@ typedef struct store_dir_area {
     int64_t place_id;        /* input: an existing place, or 0 and place_uuid */
     const char *place_uuid;
     const char *name;        /* output: the place's name */
+    const char *gss_code;    /* output: the place's ONS code, NULL when none */
 } store_dir_area;
 
 /* A category of a service: a taxonomy term, given by uuid. */
@@ -278,8 +279,9 @@ typedef struct store_dir_query {
     int near;                /* with lat/lon/radius_m: a location within radius_m metres */
     double lat, lon, radius_m;
     int active_only;         /* status active only */
-    int with_children;       /* fill every child list (the API); else only terms, areas
-                                and locations (enough for pages, the map and similarity) */
+    int with_children;       /* fill every child list (the API); else only terms, areas,
+                                locations and schedules (enough for pages, the map and
+                                similarity) */
     int64_t offset, limit;   /* limit 0 = only the total */
 } store_dir_query;
 
@@ -288,7 +290,7 @@ int store_dir_service_search(store *s, const store_dir_query *q, arena *a,
 
 /* Services that could duplicate or partner with service_id: those sharing a term, a
  * parent term or a sibling term with it, excluding itself, at most limit, with terms,
- * areas and locations filled. The caller ranks them (src/directory/similar.h). */
+ * areas, locations and schedules filled. The caller ranks them (src/directory/similar.h). */
 int store_dir_service_related(store *s, int64_t service_id, int64_t limit, arena *a,
                               store_dir_service_list *out);
 

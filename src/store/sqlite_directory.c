@@ -276,7 +276,7 @@ static const char *const dsql[D__COUNT] = {
     [D_CH_LANGS] = "SELECT service_id, uuid, name, code FROM dir_languages "
                    "WHERE service_id IN (SELECT value FROM json_each(?1)) "
                    "ORDER BY service_id, id",
-    [D_CH_AREAS] = "SELECT sa.service_id, sa.uuid, sa.place_id, p.uuid, p.name "
+    [D_CH_AREAS] = "SELECT sa.service_id, sa.uuid, sa.place_id, p.uuid, p.name, p.gss_code "
                    "FROM dir_service_areas sa JOIN places p ON p.id = sa.place_id "
                    "WHERE sa.service_id IN (SELECT value FROM json_each(?1)) "
                    "ORDER BY sa.service_id, p.name",
@@ -1098,7 +1098,7 @@ static int by_id(const void *x, const void *y, void *base) {
     } while (0)
 
 /* Fills the children of svcs[0..n) with a few statements; all = every kind of child,
- * else terms, areas and locations only. */
+ * else terms, areas, locations and schedules only. */
 static int load_children(dconn *c, store_dir_service *svcs, size_t n, int all, arena *a) {
     if (n == 0) return STORE_OK;
     /* A JSON array of the ids, and an index sorted by id for the look-ups. */
@@ -1115,7 +1115,7 @@ static int load_children(dconn *c, store_dir_service *svcs, size_t n, int all, a
     size_t *caps = arena_calloc(a, n * 6, sizeof *caps);
     static const enum dstmt kinds[] = {D_CH_TERMS, D_CH_LOCS, D_CH_AREAS,
                                        D_CH_SCHED, D_CH_CONTACTS, D_CH_LANGS};
-    for (size_t k = 0; k < (all ? 6u : 3u); k++) {
+    for (size_t k = 0; k < (all ? 6u : 4u); k++) {
         sqlite3_stmt *st = st_get(c, kinds[k]);
         if (!st) return STORE_ERROR;
         sqlite3_bind_text(st, 1, ids, -1, SQLITE_STATIC);
@@ -1164,6 +1164,7 @@ static int load_children(dconn *c, store_dir_service *svcs, size_t n, int all, a
                 r->place_id = sqlite3_column_int64(st, 2);
                 r->place_uuid = ct(st, 3, a);
                 r->name = ct_empty(st, 4, a);
+                r->gss_code = ct(st, 5, a);
                 break;
             }
             case D_CH_SCHED: {
