@@ -288,7 +288,7 @@ static const char *const dsql[D__COUNT] = {
     [D_CH_LANGS] = "SELECT service_id, uuid, name, code FROM dir_languages "
                    "WHERE service_id = ANY($1::bigint[]) "
                    "ORDER BY service_id, id",
-    [D_CH_AREAS] = "SELECT sa.service_id, sa.uuid, sa.place_id, p.uuid, p.name "
+    [D_CH_AREAS] = "SELECT sa.service_id, sa.uuid, sa.place_id, p.uuid, p.name, p.gss_code "
                    "FROM dir_service_areas sa JOIN places p ON p.id = sa.place_id "
                    "WHERE sa.service_id = ANY($1::bigint[]) "
                    "ORDER BY sa.service_id, p.name COLLATE \"C\"",
@@ -1048,7 +1048,7 @@ static int by_id(const void *x, const void *y, void *base) {
 }
 
 /* Fills the children of svcs[0..n) with one statement per kind; all = every kind,
- * else terms, locations and areas only. */
+ * else terms, locations, areas and schedules only (as sqlite_directory.c). */
 static int load_children(dconn *c, store_dir_service *svcs, size_t n, int all, arena *a) {
     if (n == 0) return STORE_OK;
     size_t cap = n * 21 + 3;
@@ -1064,7 +1064,7 @@ static int load_children(dconn *c, store_dir_service *svcs, size_t n, int all, a
     size_t *caps = arena_calloc(a, n * 6, sizeof *caps);
     static const enum dstmt kinds[] = {D_CH_TERMS, D_CH_LOCS, D_CH_AREAS,
                                        D_CH_SCHED, D_CH_CONTACTS, D_CH_LANGS};
-    for (size_t k = 0; k < (all ? 6u : 3u); k++) {
+    for (size_t k = 0; k < (all ? 6u : 4u); k++) {
         ST(st, kinds[k]);
         bt(st, 1, ids);
         int step;
@@ -1111,6 +1111,7 @@ static int load_children(dconn *c, store_dir_service *svcs, size_t n, int all, a
                 r->place_id = cint(st, 2);
                 r->place_uuid = ct(st, 3, a);
                 r->name = ct_empty(st, 4, a);
+                r->gss_code = ct(st, 5, a);
                 break;
             }
             case D_CH_SCHED: {
