@@ -39,6 +39,10 @@ static int draw_once(const sortition_instance *in, draw_state *d, uint64_t *rng)
     memset(d->avail, 0, in->nfeat * sizeof(int));
     for (size_t i = 0; i < n; i++)
         for (size_t c = 0; c < nc; c++) d->avail[in->person_feat[i * nc + c]]++;
+    /* people with a feature whose maximum is 0 can never be selected */
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < nc; c++)
+            if (in->feat_max[in->person_feat[i * nc + c]] == 0) make_ineligible(in, d, i);
     for (int got = 0; got < in->k; got++) {
         long best = -1;
         double bratio = 0;
@@ -67,7 +71,7 @@ static int draw_once(const sortition_instance *in, draw_state *d, uint64_t *rng)
                 if (in->household[j] == in->household[i]) make_ineligible(in, d, j);
     }
     for (size_t f = 0; f < in->nfeat; f++)
-        if (d->sel[f] < in->feat_min[f]) return 0;
+        if (d->sel[f] < in->feat_min[f] || d->sel[f] > in->feat_max[f]) return 0;
     return 1;
 }
 

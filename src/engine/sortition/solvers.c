@@ -401,11 +401,11 @@ int srt_master_solve(srt_master *m, double *z, double *yhat, double *y, double *
         glp_smcp sp;
         glp_init_smcp(&sp);
         sp.msg_lev = GLP_MSG_OFF;
-        sp.tol_bnd = 1e-9;
-        sp.tol_dj = 1e-9;
+        sp.it_lim = 200000; /* GLPK can cycle on this degenerate LP: bounded, then retried */
         int rc = glp_simplex(g, &sp);
-        if (rc != 0) {
+        if (rc != 0 || glp_get_status(g) != GLP_OPT) {
             glp_std_basis(g);
+            sp.meth = GLP_DUALP;
             rc = glp_simplex(g, &sp);
         }
         if (rc != 0 || glp_get_status(g) != GLP_OPT) return -1;
