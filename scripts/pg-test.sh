@@ -28,12 +28,19 @@ as_owner() { # runs a command as the user that owns the cluster
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-url() { echo "postgresql://cg@/cg_test?host=$dir/sock&port=$port"; }
+# Where the cluster really is: $dir, or (when the server's user cannot reach $dir, e.g.
+# a checkout under /root) a directory under /tmp that $dir links to.
+real() { readlink -f "$dir"; }
+
+url() { echo "postgresql://cg@/cg_test?host=$(real)/sock&port=$port"; }
 
 stop() {
-  if [ -f "$dir/data/postmaster.pid" ]; then
-    as_owner "$pgbin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1
+  local r
+  r=$(real)
+  if [ -f "$r/data/postmaster.pid" ]; then
+    as_owner "$pgbin/pg_ctl" -D "$r/data" -m immediate -w stop >/dev/null 2>&1
   fi
+  [ -L "$dir" ] && rm -rf "$r"
   rm -rf "$dir"
 }
 
@@ -50,7 +57,16 @@ start() {
       return 1
     fi
     chown -R postgres "$dir"
+    if ! runuser -u postgres -- test -w "$dir/sock"; then
+      rm -rf "$dir"
+      local tmp
+      tmp=$(mktemp -d /tmp/cg-pg.XXXXXX)
+      mkdir -p "$tmp/sock"
+      chown -R postgres "$tmp"
+      ln -s "$tmp" "$dir"
+    fi
   fi
+  dir=$(real) # from here on, the real directory
   if ! as_owner "$pgbin/initdb" -D "$dir/data" -U cg --auth=trust -E UTF8 --locale=C.UTF-8 \
       --no-sync >"$dir/initdb.log" 2>&1; then
     echo "pg-test: initdb failed:" >&2

@@ -33,6 +33,27 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export CG_TEST_BIN=$PWD/build/test/commonground
 export CG_SHARED_DATA=${CG_SHARED_DATA:-$(cd .. && pwd)/shared/data}
 
+# PostgreSQL: a throwaway cluster (scripts/pg-test.sh) for the second run of the store
+# and HTTP tests and for tests/server/test_scaleout; removed when this script exits.
+# Without it those runs are reported as skipped, with the reason.
+export PG_TEST_DIR=$PWD/build/pg/run-$$
+pg_reason=
+if CG_TEST_PG_URL=$(scripts/pg-test.sh start 2>"$logs/pg-start.log"); then
+  export CG_TEST_PG_URL
+  trap 'scripts/pg-test.sh stop' EXIT
+else
+  unset CG_TEST_PG_URL
+  pg_reason=$(grep -v '^$' "$logs/pg-start.log" | head -1)
+  echo "PostgreSQL unavailable (${pg_reason:-see $logs/pg-start.log}): its runs are skipped"
+fi
+
+# A test runs a second time on PostgreSQL when it honours CG_TEST_DB_URL: the store
+# tests that say so, and the HTTP tests started through the harness.
+runs_on_pg() {
+  local src="tests/${1}.c"
+  [ -f "$src" ] && grep -qE 'CG_TEST_DB_URL|cg_server_start\(' "$src"
+}
+
 # Unit tests first, then HTTP tests against the real server.
 for t in $(find build/test/tests -type f -executable -name 'test_*' | sort | grep -v '/server/') \
          $(find build/test/tests/server -type f -executable -name 'test_*' 2>/dev/null | sort); do
@@ -40,6 +61,16 @@ for t in $(find build/test/tests -type f -executable -name 'test_*' | sort | gre
   log="$logs/${name//\//_}.log"
   timeout 900 "$t" >"$log" 2>&1
   count "$log" $? "$name"
+  if runs_on_pg "$name"; then
+    if [ -n "${CG_TEST_PG_URL:-}" ]; then
+      log="$logs/${name//\//_}.postgresql.log"
+      CG_TEST_DB_URL=$CG_TEST_PG_URL timeout 900 "$t" >"$log" 2>&1
+      count "$log" $? "$name [postgresql]"
+    else
+      skipped=$((skipped + 1))
+      printf '%-48s skipped: PostgreSQL unavailable\n' "$name [postgresql]"
+    fi
+  fi
 done
 
 # Browser tests (headless Chromium through playwright-core).
