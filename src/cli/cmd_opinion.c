@@ -28,7 +28,7 @@ static void usage(FILE *out) {
             "  --format F      text (default) or json (Pol.is math-pca2 key names and shapes)\n"
             "  --svg FILE      also draw the opinion map as an accessible SVG\n"
             "  --cluster-push P  push sparse voters out by (comments/votes)^(P/2) when\n"
-            "                  clustering: 1 = exactly Pol.is's map, default 0.5\n"
+            "                  clustering: 1 = exactly Pol.is's map (default)\n"
             "  --ari           compare the groups with participants-votes.csv's group-id\n"
             "                  (adjusted Rand index, on stderr)\n"
             "  --timing        print load / compute / output times on stderr\n"

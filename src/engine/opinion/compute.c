@@ -293,11 +293,16 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
     /* Clustering coordinates: the projection pushed out by (comments / votes cast) to
      * the power cluster_push / 2 (1 = Pol.is; see opinion_opts). */
     double *qx = xmalloc((np + 1) * sizeof *qx), *qy = xmalloc((np + 1) * sizeof *qy);
-    /* Participant projections, pushed out by sqrt(comments / votes cast) so sparse
-     * voters are not all drawn at the centre (Pol.is sparsity-aware-project-ptpt).
-     * Like Pol.is, the scale counts every comment with votes and every vote cast,
-     * moderated-out and meta ones included; only the projection itself leaves them
-     * out. */
+    /* Participant projections, pushed out by sqrt(comments / votes) so sparse voters
+     * are not all drawn at the centre (Pol.is sparsity-aware-project-ptpt). The
+     * "votes" are Pol.is's: it zeroes the column of every moderated-out or meta
+     * comment for every participant (named-matrix zero-out-columns) before
+     * projecting, and a zero counts as a vote there, so each participant's count is
+     * their votes on active comments plus the number of inactive comments with
+     * votes, whoever cast them. "Comments" counts every comment with votes. With
+     * this count our coordinates equal Pol.is's base-cluster centres to 1e-10 on the
+     * red-dwarf fixtures that have inactive comments (docs/engines/opinion.md). */
+    const size_t ninact = ncol - nact;
     /* Tables indexed by the stored entry (comment << 2 | vote + 1): the entry's
      * contribution to each coordinate, zero for comments left out. */
     double *t0 = xcalloc(4 * nc + 1, sizeof *t0), *t1 = xcalloc(4 * nc + 1, sizeof *t1);
@@ -316,7 +321,8 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
             p0 += t0[row->e[k]];
             p1 += t1[row->e[k]];
         }
-        size_t nv = row->len;
+        size_t nv = ninact;
+        for (uint32_t k = 0; k < row->len; k++) nv += aidx[row->e[k] >> 2] >= 0;
         double s = sqrt((double)ncol / (double)(nv > 0 ? nv : 1));
         R->x[r] = p0 * s;
         R->y[r] = p1 * s;

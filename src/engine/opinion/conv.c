@@ -69,7 +69,7 @@ void opinion_opts_default(opinion_opts *o) {
     o->max_k = 5;
     o->min_votes = 7;
     o->greedy_n = 15;
-    o->cluster_push = 0.5;
+    o->cluster_push = 1;
     o->min_group_share = 0.02;
 }
 

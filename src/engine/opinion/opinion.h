@@ -48,9 +48,10 @@ typedef struct opinion_opts {
     int min_votes; /* votes needed to be in the analysis (Pol.is: 7, or all comments) */
     int greedy_n;  /* top up the analysis to this many participants (Pol.is: 15) */
     /* Clustering uses each participant's projection pushed out by
-     * (comments / votes cast)^(cluster_push / 2): 1 clusters exactly the map Pol.is
-     * draws; the default 0.5 pushes sparse voters out half as far (in logarithm), which
-     * keeps a few votes' noise from deciding the groups. The map (x, y) always uses
+     * (comments / votes)^(cluster_push / 2), votes counted as Pol.is counts them
+     * (inactive comments included, see docs/engines/opinion.md): the default 1
+     * clusters exactly the map Pol.is draws, as Pol.is does; smaller values push
+     * sparse voters out less (kept for experiments). The map (x, y) always uses
      * Pol.is's full push. */
     double cluster_push;
     /* Smallest opinion group allowed, as a share of the clustered participants
