@@ -39,7 +39,9 @@ struct WS_TAG {
     uint32_t *cls; /* voter -> class */
     N_T **cv, **cd; /* class budget value and slope, in chunks (never moved) */
     size_t ncls, nchunks;
-    uint32_t *cstamp, *cgrp; /* per class: last stamp and group index (group builder) */
+    /* per class: last stamp (high 32 bits) and group index (low), in one word so the
+     * group builder touches one cache line per supporter */
+    uint64_t *cslot;
     size_t ccap;
     uint32_t stamp;
     /* groups of the project being evaluated: supporters with the same class (and
@@ -105,9 +107,8 @@ static uint32_t MES(new_class)(WS_T *ws) {
     }
     if (ws->ncls >= ws->ccap) {
         size_t nc = ws->ccap ? ws->ccap * 2 : 1024;
-        ws->cstamp = xreallocarray(ws->cstamp, nc, sizeof *ws->cstamp);
-        ws->cgrp = xreallocarray(ws->cgrp, nc, sizeof *ws->cgrp);
-        memset(ws->cstamp + ws->ccap, 0, (nc - ws->ccap) * sizeof *ws->cstamp);
+        ws->cslot = xreallocarray(ws->cslot, nc, sizeof *ws->cslot);
+        memset(ws->cslot + ws->ccap, 0, (nc - ws->ccap) * sizeof *ws->cslot);
         ws->ccap = nc;
     }
     return (uint32_t)ws->ncls++;
@@ -193,7 +194,7 @@ void MES(pb_mes_ws_free)(WS_T *ws) {
     N_CLEAR(ws->sum_v); N_CLEAR(ws->sum_d); N_CLEAR(ws->al_v); N_CLEAR(ws->al_d);
     N_CLEAR(ws->w_v); N_CLEAR(ws->w_d); N_CLEAR(ws->delta);
     N_CLEAR(ws->t1); N_CLEAR(ws->t2); N_CLEAR(ws->t3); N_CLEAR(ws->t4); N_CLEAR(ws->t5);
-    free(ws->cls); free(ws->cstamp); free(ws->cgrp);
+    free(ws->cls); free(ws->cslot);
     free(ws->g_cls); free(ws->g_pts); free(ws->g_ord); free(ws->g_new); free(ws->g_cnt);
     free(ws->g_poor); free(ws->g_dkey); free(ws->g_db); free(ws->g_key); free(ws->sg);
     free(ws->pkey); free(ws->lb_v); free(ws->lb_d); free(ws->state); free(ws->has_lb);
@@ -218,28 +219,35 @@ static void MES(build_groups)(WS_T *ws, uint32_t p) {
     ws->ngrp = 0;
     if (!e->uses_points) {
         if (++ws->stamp == 0) {
-            memset(ws->cstamp, 0, ws->ccap * sizeof *ws->cstamp);
+            memset(ws->cslot, 0, ws->ccap * sizeof *ws->cslot);
             ws->stamp = 1;
         }
-        uint32_t st = ws->stamp;
+        uint64_t st = (uint64_t)ws->stamp << 32;
+        const uint32_t *byv = e->by_voter;
+        const uint32_t *cls = ws->cls;
+        uint64_t *slot = ws->cslot;
+        size_t ng = 0;
         for (uint32_t k = k0; k < k1; k++) {
-            uint32_t c = ws->cls[e->by_voter[k]];
+            uint32_t c = cls[byv[k]];
             if (c == 0) {
                 ws->sg[k - k0] = NOGROUP;
                 continue;
             }
-            if (ws->cstamp[c] != st) {
-                ws->cstamp[c] = st;
-                ws->cgrp[c] = (uint32_t)ws->ngrp;
-                ws->g_cls[ws->ngrp] = c;
-                ws->g_pts[ws->ngrp] = 1;
-                ws->g_cnt[ws->ngrp] = 0;
-                ws->ngrp++;
+            uint64_t sl = slot[c];
+            uint32_t g;
+            if ((sl & ~UINT64_C(0xffffffff)) != st) {
+                g = (uint32_t)ng++;
+                slot[c] = st | g;
+                ws->g_cls[g] = c;
+                ws->g_pts[g] = 1;
+                ws->g_cnt[g] = 0;
+            } else {
+                g = (uint32_t)sl;
             }
-            uint32_t g = ws->cgrp[c];
             ws->g_cnt[g]++;
             ws->sg[k - k0] = g;
         }
+        ws->ngrp = ng;
         return;
     }
     /* Points ballots: sort (class, points, position) and cut runs. Classes and points
