@@ -63,6 +63,13 @@
     "p.created_at, p.updated_at, p.updated_by "                                            \
     "FROM places p LEFT JOIN places pp ON pp.id = p.parent_id "
 #define PLACE_ORDER "ORDER BY p.name COLLATE \"C\", p.id "
+/* A page of places with, in a 14th column, how many match in all: one statement, so
+ * one snapshot without BEGIN and COMMIT (two round trips fewer on the home page). */
+#define PLACE_PAGE                                                                       \
+    "SELECT p.id, p.uuid, p.parent_id, pp.uuid, pp.name, p.kind, p.name, p.gss_code, "    \
+    "p.description, (SELECT COUNT(*) FROM places c WHERE c.parent_id = p.id), "            \
+    "p.created_at, p.updated_at, p.updated_by, COUNT(*) OVER () "                          \
+    "FROM places p LEFT JOIN places pp ON pp.id = p.parent_id "
 
 enum stmt_id {
     ST_PING,
@@ -168,11 +175,11 @@ static const char *const sql[ST__COUNT] = {
                              "SELECT p.parent_id FROM places p JOIN anc ON p.id = anc.id "
                              "WHERE p.parent_id IS NOT NULL) "
                              "SELECT COUNT(*) FROM anc WHERE id = $2",
-    [ST_PLACE_PAGE_ALL] = PLACE_SELECT PLACE_ORDER "LIMIT $1 OFFSET $2",
-    [ST_PLACE_PAGE_ROOTS] = PLACE_SELECT "WHERE p.parent_id IS NULL " PLACE_ORDER
-                                         "LIMIT $1 OFFSET $2",
-    [ST_PLACE_PAGE_CHILDREN] = PLACE_SELECT "WHERE p.parent_id = $3 " PLACE_ORDER
-                                            "LIMIT $1 OFFSET $2",
+    [ST_PLACE_PAGE_ALL] = PLACE_PAGE PLACE_ORDER "LIMIT $1 OFFSET $2",
+    [ST_PLACE_PAGE_ROOTS] = PLACE_PAGE "WHERE p.parent_id IS NULL " PLACE_ORDER
+                                       "LIMIT $1 OFFSET $2",
+    [ST_PLACE_PAGE_CHILDREN] = PLACE_PAGE "WHERE p.parent_id = $3 " PLACE_ORDER
+                                          "LIMIT $1 OFFSET $2",
     [ST_PLACE_COUNT_ALL] = "SELECT COUNT(*) FROM places",
     [ST_PLACE_COUNT_ROOTS] = "SELECT COUNT(*) FROM places WHERE parent_id IS NULL",
     [ST_PLACE_COUNT_CHILDREN] = "SELECT COUNT(*) FROM places WHERE parent_id = $1",
@@ -1074,32 +1081,26 @@ static int pg_place_list_page(void *impl, int64_t parent_id, int64_t offset, int
     int64_t total = 0;
     store_place *items = NULL;
     size_t n = 0;
-    int rc = tx_begin(c, TX_READ);
-    if (rc != STORE_OK) return rc;
+    int rc = STORE_OK;
     if (limit > 0) {
         params p = {0};
         p_int(&p, limit);
         p_int(&p, offset);
         if (page_id == ST_PLACE_PAGE_CHILDREN) p_int(&p, parent_id);
         PGresult *r = run(c, page_id, &p, &rc, "place list");
-        if (r) {
-            int rows = PQntuples(r);
-            if (rows > 0) items = arena_calloc(a, (size_t)rows, sizeof *items);
-            for (int i = 0; i < rows; i++) read_place(r, i, a, &items[n++]);
-            PQclear(r);
-        }
+        if (!r) return rc;
+        int rows = PQntuples(r);
+        if (rows > 0) items = arena_calloc(a, (size_t)rows, sizeof *items);
+        for (int i = 0; i < rows; i++) read_place(r, i, a, &items[n++]);
+        if (rows > 0) total = val_int(r, 0, 13);
+        PQclear(r);
     }
-    /* A first page that is not full holds every match: no count needed. */
-    if (rc == STORE_OK) {
-        if (offset == 0 && limit > 0 && (int64_t)n < limit) {
-            total = (int64_t)n;
-        } else {
-            params q = {0};
-            if (count_id == ST_PLACE_COUNT_CHILDREN) p_int(&q, parent_id);
-            rc = run_int64(c, count_id, &q, &total, "place count");
-        }
+    /* No row on the page (limit 0, or an offset past the end): count on its own. */
+    if (n == 0) {
+        params q = {0};
+        if (count_id == ST_PLACE_COUNT_CHILDREN) p_int(&q, parent_id);
+        rc = run_int64(c, count_id, &q, &total, "place count");
     }
-    rc = tx_end(c, rc);
     if (rc == STORE_OK) {
         out->items = items;
         out->n = n;
