@@ -14,14 +14,17 @@
 #include "core/utf8.h"
 #include "web/i18n.h"
 
-#define SESSION_COOKIE "cg_session"
 #define SESSION_SECONDS (14 * 24 * 3600)
-#define LANG_COOKIE "cg_lang"
-#define CSRF_COOKIE "cg_csrf"
-/* Sign-in attempts allowed in the window, per account and per client address. */
+/* Sign-in attempts allowed in the window: for one account from one address (the
+ * guessing limit), for one account from anywhere (so a botnet cannot guess freely, set
+ * high enough that one attacker cannot lock the owner out), and from one address. */
 #define SIGNIN_WINDOW 900
-#define SIGNIN_MAX_PER_ACCOUNT 10
-#define SIGNIN_MAX_PER_ADDRESS 50
+#define SIGNIN_MAX_PER_ACCOUNT_ADDRESS 10
+#define SIGNIN_MAX_PER_ACCOUNT 100
+#define SIGNIN_MAX_PER_ADDRESS 100
+/* New accounts per address per hour. */
+#define SIGNUP_WINDOW 3600
+#define SIGNUP_MAX_PER_ADDRESS 20
 #define PER_PAGE 50
 
 /* ---- Passwords ---------------------------------------------------------------- */
@@ -73,8 +76,8 @@ static bool hex64(const char *s) {
     return true;
 }
 
-void account_session_load(app *a, http_request *req, app_ctx *ctx) {
-    const char *tok = http_cookie(req, SESSION_COOKIE);
+void account_session_load(app *a, http_request *req, http_response *resp, app_ctx *ctx) {
+    const char *tok = http_cookie(req, app_cookie_name(a, APP_COOKIE_SESSION));
     if (!hex64(tok)) return;
     char *hash = arena_alloc(req->arena, 65);
     account_token_hash(tok, hash);
@@ -86,15 +89,11 @@ void account_session_load(app *a, http_request *req, app_ctx *ctx) {
     ctx->signed_in = true;
     ctx->session_hash = hash;
     ctx->csrf = s.csrf_token;
-    /* Sliding expiry, written at most once a week per session. */
-    if (s.expires_at - now < SESSION_SECONDS / 2)
-        store_session_extend(a->store, hash, now + SESSION_SECONDS);
-}
-
-static http_cookie_opts opts_for(http_request *req, long max_age) {
-    const app *a = req->app;
-    http_cookie_opts o = {.max_age = max_age, .same_site = "Lax", .secure = a->secure_cookies};
-    return o;
+    /* Sliding expiry, written at most once a week per session; the browser's copy is
+     * renewed with it, so one policy holds on both sides. */
+    if (s.expires_at - now < SESSION_SECONDS / 2 &&
+        store_session_extend(a->store, hash, now + SESSION_SECONDS) == STORE_OK)
+        app_cookie_set(req, resp, APP_COOKIE_SESSION, tok, SESSION_SECONDS);
 }
 
 /* Starts a signed-in session for user_id and sets its cookie. Returns 0 or -1. */
@@ -110,10 +109,16 @@ static int start_session(http_request *req, http_response *resp, int64_t user_id
     if (store_session_create(a->store, &actor, hash, user_id, csrf, c->lang,
                              now + SESSION_SECONDS) != STORE_OK)
         return -1;
-    http_cookie_opts o = opts_for(req, SESSION_SECONDS);
-    http_cookie_set(resp, SESSION_COOKIE, token, &o);
-    http_cookie_clear(resp, CSRF_COOKIE, NULL);
+    app_cookie_set(req, resp, APP_COOKIE_SESSION, token, SESSION_SECONDS);
+    app_cookie_clear(req, resp, APP_COOKIE_CSRF);
     return 0;
+}
+
+/* Answers 503 when password hashing is saturated (see app_limiter_acquire). */
+static void busy(http_request *req, http_response *resp) {
+    http_header_set(resp, "Retry-After", "2");
+    http_error(req, resp, 503,
+               T(app_ctx_of(req)->lang, "The service is busy. Wait a moment, then try again."));
 }
 
 /* ---- Form helpers ------------------------------------------------------------- */
@@ -193,16 +198,19 @@ static void post_signin(http_request *req, http_response *resp) {
     snprintf(lowered, sizeof lowered, "%s", email);
     for (char *p = lowered; *p; p++)
         if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
-    char key_acct[340], key_ip[128];
+    char key_acct_ip[480], key_acct[340], key_ip[128];
+    snprintf(key_acct_ip, sizeof key_acct_ip, "signin:acct-ip:%s:%s", lowered, req->remote_addr);
     snprintf(key_acct, sizeof key_acct, "signin:acct:%s", lowered);
     snprintf(key_ip, sizeof key_ip, "signin:ip:%s", req->remote_addr);
-    int n_acct = 0, n_ip = 0;
-    if (store_ratelimit_hit(a->store, key_acct, now, SIGNIN_WINDOW, &n_acct) != STORE_OK ||
+    int n_acct_ip = 0, n_acct = 0, n_ip = 0;
+    if (store_ratelimit_hit(a->store, key_acct_ip, now, SIGNIN_WINDOW, &n_acct_ip) != STORE_OK ||
+        store_ratelimit_hit(a->store, key_acct, now, SIGNIN_WINDOW, &n_acct) != STORE_OK ||
         store_ratelimit_hit(a->store, key_ip, now, SIGNIN_WINDOW, &n_ip) != STORE_OK) {
         http_error(req, resp, 500, NULL);
         return;
     }
-    if (n_acct > SIGNIN_MAX_PER_ACCOUNT || n_ip > SIGNIN_MAX_PER_ADDRESS) {
+    if (n_acct_ip > SIGNIN_MAX_PER_ACCOUNT_ADDRESS || n_acct > SIGNIN_MAX_PER_ACCOUNT ||
+        n_ip > SIGNIN_MAX_PER_ADDRESS) {
         log_warn("signin: rate limit for %s from %s", lowered, req->remote_addr);
         http_header_set(resp, "Retry-After", "900");
         error_add(req, &e, "email",
@@ -214,6 +222,10 @@ static void post_signin(http_request *req, http_response *resp) {
     store_user u;
     int rc = store_user_by_email(a->store, lowered, req->arena, &u);
     bool ok;
+    if (!app_limiter_acquire(a->hash_limiter)) {
+        busy(req, resp);
+        return;
+    }
     if (rc == STORE_OK) {
         ok = account_password_verify(u.password_hash, password);
     } else {
@@ -223,12 +235,13 @@ static void post_signin(http_request *req, http_response *resp) {
         account_password_hash(password, dummy);
         ok = false;
     }
+    app_limiter_release(a->hash_limiter);
     if (!ok) {
         error_add(req, &e, "email", N_("Enter a correct email address and password"));
         signin_page(req, resp, 401, ctx);
         return;
     }
-    store_ratelimit_clear(a->store, key_acct);
+    store_ratelimit_clear(a->store, key_acct_ip);
     if (start_session(req, resp, u.id) != 0) {
         http_error(req, resp, 500, NULL);
         return;
@@ -262,6 +275,20 @@ static void post_signup(http_request *req, http_response *resp) {
     tv_set_str(form, "display_name", name);
     tv_set_str(form, "email", email);
 
+    /* Every attempt counts, valid or not, so the limit also bounds the work done. */
+    char key_ip[128];
+    snprintf(key_ip, sizeof key_ip, "signup:ip:%s", req->remote_addr);
+    int n_ip = 0;
+    if (store_ratelimit_hit(a->store, key_ip, (int64_t)time(NULL), SIGNUP_WINDOW, &n_ip) != STORE_OK) {
+        http_error(req, resp, 500, NULL);
+        return;
+    }
+    if (n_ip > SIGNUP_MAX_PER_ADDRESS) {
+        log_warn("signup: rate limit for %s", req->remote_addr);
+        http_header_set(resp, "Retry-After", "3600");
+        http_error(req, resp, 429, T(lang, "Too many attempts to create an account from your network. Try again in an hour."));
+        return;
+    }
     if (!*name) error_add(req, &e, "display_name", N_("Enter your name"));
     else if (utf8_length(name, strlen(name)) > 100)
         error_add(req, &e, "display_name", N_("Name must be 100 characters or fewer"));
@@ -276,7 +303,13 @@ static void post_signup(http_request *req, http_response *resp) {
         return;
     }
     char hash[ACCOUNT_HASH_MAX];
-    if (account_password_hash(password, hash) != 0) {
+    if (!app_limiter_acquire(a->hash_limiter)) {
+        busy(req, resp);
+        return;
+    }
+    int hrc = account_password_hash(password, hash);
+    app_limiter_release(a->hash_limiter);
+    if (hrc != 0) {
         http_error(req, resp, 500, NULL);
         return;
     }
@@ -306,7 +339,7 @@ static void post_signout(http_request *req, http_response *resp) {
         store_actor actor = app_actor(req);
         store_session_delete(a->store, &actor, c->session_hash);
     }
-    http_cookie_clear(resp, SESSION_COOKIE, NULL);
+    app_cookie_clear(req, resp, APP_COOKIE_SESSION);
     app_flash(req, resp, "signed_out");
     http_redirect(resp, 303, "/");
 }
@@ -343,9 +376,14 @@ static void post_password(http_request *req, http_response *resp) {
     errors_init(req, ctx, &e);
     const char *current = http_form(req, "current");
     const char *password = http_form(req, "password");
+    if (!app_limiter_acquire(a->hash_limiter)) {
+        busy(req, resp);
+        return;
+    }
     if (!current || !*current) error_add(req, &e, "current", N_("Enter your current password"));
     else if (!account_password_verify(c->user.password_hash, current))
         error_add(req, &e, "current", N_("Your current password is not correct"));
+    app_limiter_release(a->hash_limiter);
     const char *pp = account_password_problem(password);
     if (pp) error_add(req, &e, "password", pp);
     if (e.n) {
@@ -354,7 +392,13 @@ static void post_password(http_request *req, http_response *resp) {
     }
     char hash[ACCOUNT_HASH_MAX];
     store_actor actor = app_actor(req);
-    if (account_password_hash(password, hash) != 0 ||
+    if (!app_limiter_acquire(a->hash_limiter)) {
+        busy(req, resp);
+        return;
+    }
+    int hrc = account_password_hash(password, hash);
+    app_limiter_release(a->hash_limiter);
+    if (hrc != 0 ||
         store_user_set_password(a->store, &actor, c->user.id, hash) != STORE_OK ||
         store_session_delete_for_user(a->store, &actor, c->user.id) != STORE_OK ||
         start_session(req, resp, c->user.id) != 0) {
@@ -374,8 +418,7 @@ static void post_lang(http_request *req, http_response *resp) {
         http_error(req, resp, 400, T(c->lang, "The language asked for is not available."));
         return;
     }
-    http_cookie_opts o = opts_for(req, 365L * 24 * 3600);
-    http_cookie_set(resp, LANG_COOKIE, lang, &o);
+    app_cookie_set(req, resp, APP_COOKIE_LANG, lang, 365L * 24 * 3600);
     if (c->signed_in) store_session_set_lang(a->store, c->session_hash, lang);
     const char *rt = return_to_of(req);
     http_redirect(resp, 303, rt ? rt : "/");
@@ -466,7 +509,16 @@ static void post_admin_role(http_request *req, http_response *resp) {
         return;
     }
     store_actor actor = app_actor(req);
-    if (store_user_set_role(a->store, &actor, u.id, role) != STORE_OK) {
+    int rc = store_user_set_role(a->store, &actor, u.id, role);
+    if (rc == STORE_CONFLICT) {
+        http_error(req, resp, 409, T(c->lang, "This is the last administrator. Make someone else an administrator first."));
+        return;
+    }
+    if (rc == STORE_INVALID) {
+        http_error(req, resp, 403, T(c->lang, "Your account does not have permission to see this page."));
+        return;
+    }
+    if (rc != STORE_OK) {
         http_error(req, resp, 500, NULL);
         return;
     }

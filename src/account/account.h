@@ -27,8 +27,9 @@ const char *account_password_problem(const char *password);
 const char *account_email_problem(const char *email);
 
 /* Fills ctx from the request's session cookie when it names a live session of an
- * existing user (signed_in, user, session_hash, csrf). Quietly does nothing otherwise. */
-void account_session_load(app *a, http_request *req, app_ctx *ctx);
+ * existing user (signed_in, user, session_hash, csrf). Quietly does nothing otherwise.
+ * When the session's expiry slides forward, the cookie's lifetime is renewed in resp. */
+void account_session_load(app *a, http_request *req, http_response *resp, app_ctx *ctx);
 
 /* Hex SHA-256 of a session token (what the store keeps). out has 65 bytes. */
 void account_token_hash(const char *token, char out[65]);

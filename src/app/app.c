@@ -4,6 +4,9 @@
  */
 #include "app/app.h"
 
+#include <errno.h>
+#include <stdlib.h>
+#include <semaphore.h>
 #include <sodium.h>
 #include <string.h>
 #include <time.h>
@@ -15,16 +18,82 @@
 #include "web/escape.h"
 #include "web/i18n.h"
 
-#define CSRF_COOKIE "cg_csrf"
-#define LANG_COOKIE "cg_lang"
-#define FLASH_COOKIE "cg_flash"
 #define PAGE_MAX ((size_t)4 << 20)
+
+static const char *const cookie_names[][2] = {
+    [APP_COOKIE_SESSION] = {"cg_session", "__Host-cg_session"},
+    [APP_COOKIE_CSRF] = {"cg_csrf", "__Host-cg_csrf"},
+    [APP_COOKIE_LANG] = {"cg_lang", "__Host-cg_lang"},
+    [APP_COOKIE_FLASH] = {"cg_flash", "__Host-cg_flash"},
+};
+
+const char *app_cookie_name(const app *a, app_cookie_id id) {
+    return cookie_names[id][a && a->secure_cookies ? 1 : 0];
+}
+
+void app_cookie_set(http_request *req, http_response *resp, app_cookie_id id, const char *value,
+                    long max_age) {
+    const app *a = req->app;
+    http_cookie_opts o = {.max_age = max_age, .same_site = "Lax", .secure = a->secure_cookies};
+    http_cookie_set(resp, app_cookie_name(a, id), value, &o);
+}
+
+void app_cookie_clear(http_request *req, http_response *resp, app_cookie_id id) {
+    const app *a = req->app;
+    if (!a->secure_cookies) {
+        http_cookie_clear(resp, app_cookie_name(a, id), NULL);
+        return;
+    }
+    /* A __Host- cookie is only replaced by one with the same Secure, Path=/ shape. */
+    http_header_add(resp, "Set-Cookie",
+                    arena_sprintf(req->arena, "%s=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax",
+                                  app_cookie_name(a, id)));
+}
+
+struct app_limiter {
+    sem_t sem;
+    unsigned wait_ms;
+};
+
+struct app_limiter *app_limiter_new(unsigned slots, unsigned wait_ms) {
+    struct app_limiter *l = calloc(1, sizeof *l);
+    if (!l) abort();
+    sem_init(&l->sem, 0, slots ? slots : 1);
+    l->wait_ms = wait_ms;
+    return l;
+}
+
+void app_limiter_free(struct app_limiter *l) {
+    if (!l) return;
+    sem_destroy(&l->sem);
+    free(l);
+}
+
+bool app_limiter_acquire(struct app_limiter *l) {
+    if (!l) return true;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += l->wait_ms / 1000;
+    until.tv_nsec += (long)(l->wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    for (;;) {
+        if (sem_timedwait(&l->sem, &until) == 0) return true;
+        if (errno != EINTR) return false;
+    }
+}
+
+void app_limiter_release(struct app_limiter *l) {
+    if (l) sem_post(&l->sem);
+}
 
 app_ctx *app_ctx_of(http_request *req) {
     if (!req->user) {
         /* Requests rejected before the hook ran (400/413) still render pages. */
         app_ctx *c = arena_calloc(req->arena, 1, sizeof *c);
-        c->lang = i18n_negotiate(http_header(req, "Accept-Language"), http_cookie(req, LANG_COOKIE));
+        c->lang = i18n_negotiate(http_header(req, "Accept-Language"), http_cookie(req, app_cookie_name(req->app, APP_COOKIE_LANG)));
         c->csrf = "";
         req->user = c;
         req->lang = c->lang;
@@ -37,12 +106,6 @@ static bool is_hex_token(const char *s) {
     for (const char *p = s; *p; p++)
         if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) return false;
     return true;
-}
-
-static http_cookie_opts cookie_opts(http_request *req, long max_age) {
-    const app *a = req->app;
-    http_cookie_opts o = {.max_age = max_age, .same_site = "Lax", .secure = a->secure_cookies};
-    return o;
 }
 
 /* One-time messages, by the key carried in the flash cookie. */
@@ -58,39 +121,37 @@ static const struct {
 };
 
 void app_flash(http_request *req, http_response *resp, const char *key) {
-    http_cookie_opts o = cookie_opts(req, 60);
-    http_cookie_set(resp, FLASH_COOKIE, key, &o);
+    app_cookie_set(req, resp, APP_COOKIE_FLASH, key, 60);
 }
 
 int app_before(http_request *req, http_response *resp) {
     app *a = req->app;
     app_ctx *c = arena_calloc(req->arena, 1, sizeof *c);
     req->user = c;
-    c->lang = i18n_negotiate(http_header(req, "Accept-Language"), http_cookie(req, LANG_COOKIE));
+    c->lang = i18n_negotiate(http_header(req, "Accept-Language"), http_cookie(req, app_cookie_name(req->app, APP_COOKIE_LANG)));
     req->lang = c->lang;
 
-    account_session_load(a, req, c);
+    account_session_load(a, req, resp, c);
     if (!c->signed_in) {
         /* Visitors who are not signed in get a stateless double-submit token: the
          * cookie and the form field must agree. Nothing is written to the database
          * for a page view. */
-        const char *tok = http_cookie(req, CSRF_COOKIE);
+        const char *tok = http_cookie(req, app_cookie_name(a, APP_COOKIE_CSRF));
         if (is_hex_token(tok)) {
             c->csrf = tok;
         } else {
             char *fresh = arena_alloc(req->arena, 65);
             rand_hex(fresh, 32);
             c->csrf = fresh;
-            http_cookie_opts o = cookie_opts(req, 0);
-            http_cookie_set(resp, CSRF_COOKIE, fresh, &o);
+            app_cookie_set(req, resp, APP_COOKIE_CSRF, fresh, 0);
         }
     }
 
-    const char *fk = http_cookie(req, FLASH_COOKIE);
+    const char *fk = http_cookie(req, app_cookie_name(a, APP_COOKIE_FLASH));
     if (fk) {
         for (size_t i = 0; i < sizeof flashes / sizeof flashes[0]; i++)
             if (strcmp(fk, flashes[i].key) == 0) c->flash = T(c->lang, flashes[i].text);
-        http_cookie_clear(resp, FLASH_COOKIE, NULL);
+        app_cookie_clear(req, resp, APP_COOKIE_FLASH);
     }
 
     /* No route matched: the server answers 404/405, which change nothing. */
@@ -225,7 +286,9 @@ void app_error_page(http_request *req, http_response *resp, int status, const ch
     case 404: heading = T(c->lang, "Page not found"); break;
     case 405: heading = T(c->lang, "That action is not possible here"); break;
     case 413: heading = T(c->lang, "Too much was sent"); break;
+    case 409: heading = T(c->lang, "That cannot be done"); break;
     case 429: heading = T(c->lang, "Too many attempts"); break;
+    case 503: heading = T(c->lang, "The service is busy"); break;
     default: heading = T(c->lang, "Sorry, there is a problem with the service"); break;
     }
     if (!message || !*message) {

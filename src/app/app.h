@@ -26,8 +26,30 @@ typedef struct app {
     tmpl_set *tmpl;
     const char *site_name;  /* shown in the header and titles */
     const char *base_url;   /* public base URL, e.g. "https://engage.example.gov.uk" */
-    bool secure_cookies;    /* true when base_url is https: cookies get Secure */
+    bool secure_cookies;    /* true when base_url is https: cookies get Secure and the
+                               __Host- prefix, so a sibling subdomain cannot plant them */
+    struct app_limiter *hash_limiter; /* bounds concurrent password hashing; NULL = none */
 } app;
+
+/* The cookies the application sets. */
+typedef enum { APP_COOKIE_SESSION, APP_COOKIE_CSRF, APP_COOKIE_LANG, APP_COOKIE_FLASH } app_cookie_id;
+
+/* The cookie's name: "cg_session" etc., "__Host-cg_session" with secure cookies. */
+const char *app_cookie_name(const app *a, app_cookie_id id);
+/* Sets / clears one of the application's cookies with the right attributes (Path=/,
+ * HttpOnly, SameSite=Lax, Secure with secure cookies). max_age 0 = session cookie. */
+void app_cookie_set(http_request *req, http_response *resp, app_cookie_id id, const char *value,
+                    long max_age);
+void app_cookie_clear(http_request *req, http_response *resp, app_cookie_id id);
+
+/* Password hashing costs 64 MiB and a third of a second of one core (Argon2id), on a
+ * server thread. The limiter lets at most `slots` run at once; a request that cannot
+ * get a slot within `wait_ms` gets 503 instead of stalling every thread. */
+struct app_limiter *app_limiter_new(unsigned slots, unsigned wait_ms);
+void app_limiter_free(struct app_limiter *l);
+/* True when a slot was taken (release it with app_limiter_release); NULL l = always. */
+bool app_limiter_acquire(struct app_limiter *l);
+void app_limiter_release(struct app_limiter *l);
 
 /* Per-request context, in the request arena, reachable as req->user. */
 typedef struct app_ctx {

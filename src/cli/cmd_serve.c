@@ -12,8 +12,10 @@
  *   --templates DIR    CG_TEMPLATES   templates
  *   --static DIR       CG_STATIC      build/static
  *   --locale DIR       CG_LOCALE      build/locale
+ *   --trust-proxy      CG_TRUST_PROXY off (1 = on)
  */
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -71,10 +73,13 @@ static void usage(FILE *out) {
             "usage: commonground serve [--db PATH] [--listen HOST:PORT] [--base-url URL]\n"
             "                          [--threads N] [--log-level error|warn|info|debug]\n"
             "                          [--site-name NAME] [--templates DIR] [--static DIR]\n"
-            "                          [--locale DIR] [--no-access-log]\n\n"
+            "                          [--locale DIR] [--no-access-log] [--trust-proxy]\n\n"
             "Each flag may also be given as an environment variable: CG_DB, CG_LISTEN,\n"
             "CG_BASE_URL, CG_THREADS, CG_LOG_LEVEL, CG_SITE_NAME, CG_TEMPLATES, CG_STATIC,\n"
-            "CG_LOCALE. Stops cleanly on SIGTERM or SIGINT.\n");
+            "CG_LOCALE, CG_TRUST_PROXY=1. Stops cleanly on SIGTERM or SIGINT.\n\n"
+            "--trust-proxy: run behind a reverse proxy (nginx, HAProxy): take the client's\n"
+            "address from X-Forwarded-For and lift the per-address connection limit.\n"
+            "Never set it when clients connect directly.\n");
 }
 
 int cmd_serve(int argc, char **argv) {
@@ -84,10 +89,11 @@ int cmd_serve(int argc, char **argv) {
         {"log-level", required_argument, 0, 'L'}, {"site-name", required_argument, 0, 'n'},
         {"templates", required_argument, 0, 'T'}, {"static", required_argument, 0, 'S'},
         {"locale", required_argument, 0, 'C'},    {"no-access-log", no_argument, 0, 'q'},
+        {"trust-proxy", no_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     const char *db = NULL, *listen = NULL, *base_url = NULL, *threads_s = NULL, *level_s = NULL,
                *site = NULL, *templates = NULL, *static_dir = NULL, *locale = NULL;
-    int access_log = 1, c;
+    int access_log = 1, trust_proxy = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -101,6 +107,7 @@ int cmd_serve(int argc, char **argv) {
         case 'S': static_dir = optarg; break;
         case 'C': locale = optarg; break;
         case 'q': access_log = 0; break;
+        case 'P': trust_proxy = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -118,6 +125,7 @@ int cmd_serve(int argc, char **argv) {
     templates = pick(templates, "CG_TEMPLATES", "templates");
     static_dir = pick(static_dir, "CG_STATIC", "build/static");
     locale = pick(locale, "CG_LOCALE", "build/locale");
+    if (!trust_proxy) trust_proxy = strcmp(pick(NULL, "CG_TRUST_PROXY", "0"), "1") == 0;
 
     log_level level;
     if (log_parse_level(level_s, &level) != 0) {
@@ -150,7 +158,9 @@ int cmd_serve(int argc, char **argv) {
     }
 
     app application = {.store = s, .tmpl = tmpl, .site_name = site, .base_url = base_url,
-                       .secure_cookies = base_url && strncmp(base_url, "https://", 8) == 0};
+                       .secure_cookies = base_url && strncmp(base_url, "https://", 8) == 0,
+                       /* Leave one request thread free of password hashing. */
+                       .hash_limiter = app_limiter_new(threads > 1 ? (unsigned)threads - 1 : 1, 2000)};
     http_router *router = http_router_new();
     app_routes(router);
 
@@ -167,7 +177,8 @@ int cmd_serve(int argc, char **argv) {
                               .app = &application, .static_dir = static_dir,
                               .static_prefix = "/static/", .static_max_age = 86400,
                               .before = app_before, .error = app_error_page,
-                              .access_log = access_log != 0};
+                              .access_log = access_log != 0, .trust_forwarded = trust_proxy != 0,
+                              .per_ip_connections = trust_proxy ? UINT_MAX : 0};
     http_server *server = http_server_start(&cfg, err, sizeof err);
     int status = 0;
     if (!server) {
@@ -203,6 +214,7 @@ int cmd_serve(int argc, char **argv) {
         log_info("stopped");
     }
     http_router_free(router);
+    app_limiter_free(application.hash_limiter);
     store_close(s);
     tmpl_free(tmpl);
     i18n_free();

@@ -112,11 +112,14 @@ int cmd_user(int argc, char **argv) {
         }
     } else if (strcmp(action, "role") == 0) {
         store_user u;
+        int rc;
         if (store_user_by_email(s, email, &a, &u) != STORE_OK) {
             fprintf(stderr, "commonground user role: --email: no account with %s\n", email);
             status = 1;
-        } else if (store_user_set_role(s, &system, u.id, role) != STORE_OK) {
-            fprintf(stderr, "commonground user role: could not change the role\n");
+        } else if ((rc = store_user_set_role(s, &system, u.id, role)) != STORE_OK) {
+            fprintf(stderr, "commonground user role: %s\n",
+                    rc == STORE_CONFLICT ? "--role: this is the last administrator; make someone else admin first"
+                                         : "could not change the role");
             status = 1;
         } else {
             printf("%s is now %s.\n", u.email, store_role_name(role));

@@ -2,6 +2,7 @@
  * main: the `commonground` binary's entry point. Dispatches to one subcommand; the
  * table below is the complete list of what the program can do.
  */
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,6 +34,12 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    /* libsodium picks its fastest implementations and seeds itself here, once, before
+     * any thread exists. */
+    if (sodium_init() < 0) {
+        fprintf(stderr, "commonground: libsodium could not be initialised\n");
+        return 1;
+    }
     if (argc < 2) {
         usage(stderr);
         return 2;

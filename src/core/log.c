@@ -41,8 +41,13 @@ void log_msg(log_level level, const char *fmt, ...) {
     int m = vsnprintf(line + n, sizeof line - n, fmt, ap);
     va_end(ap);
     if (m < 0) return;
+    size_t start = n;
     n += (size_t)m;
     if (n > sizeof line - 2) n = sizeof line - 2;
+    /* One event, one line: control characters from outside input (a CR/LF in a form
+     * field) could otherwise forge log lines. */
+    for (size_t i = start; i < n; i++)
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7F) line[i] = '?';
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w;

@@ -197,7 +197,11 @@ typedef struct http_server_config {
     size_t max_fields;     /* form + query fields per request; over -> 413. 256 */
     size_t max_field_size; /* bytes per text field (uploads are bounded by max_body);
                               over -> 413. 64 KiB */
-    unsigned timeout;      /* idle connection timeout in seconds; default 30 */
+    unsigned timeout;      /* idle connection timeout in seconds; default 10 */
+    unsigned max_connections; /* open connections in all; default 1000 */
+    unsigned per_ip_connections; /* open connections from one address; default 32;
+                                    UINT_MAX = no limit (behind a proxy all
+                                    connections come from the proxy) */
 
     const char *static_dir;    /* directory served under static_prefix, or NULL */
     const char *static_prefix; /* URL prefix ending in '/', default "/static/" */

@@ -28,6 +28,8 @@ void http_config_normalise(const http_server_config *cfg, http_server_config *ou
     if (!out->max_fields) out->max_fields = HTTP_DEFAULT_MAX_FIELDS;
     if (!out->max_field_size) out->max_field_size = HTTP_DEFAULT_MAX_FIELD_SIZE;
     if (!out->timeout) out->timeout = HTTP_DEFAULT_TIMEOUT;
+    if (!out->max_connections) out->max_connections = HTTP_DEFAULT_MAX_CONNECTIONS;
+    if (!out->per_ip_connections) out->per_ip_connections = HTTP_DEFAULT_PER_IP_CONNECTIONS;
     if (!out->static_prefix) out->static_prefix = "/static/";
     if (!out->static_max_age) out->static_max_age = HTTP_DEFAULT_STATIC_MAX_AGE;
 }

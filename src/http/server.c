@@ -15,6 +15,7 @@
  * dropped up to a limit, then answered the same way, or the connection is cut if the
  * client keeps sending far beyond it.
  */
+#include <limits.h>
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -220,7 +221,14 @@ http_server *http_server_start(const http_server_config *cfg, char *err, size_t 
         flags, port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_URI_LOG_CALLBACK,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+        /* Half-sent requests hold a connection until the timeout: cap how many one
+         * address (and everyone together) may hold, so one client cannot starve the
+         * rest. */
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)(s->cfg.per_ip_connections == UINT_MAX ? 0 : s->cfg.per_ip_connections),
+        MHD_OPTION_URI_LOG_CALLBACK,
         on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!s->d) {
         snprintf(err, errlen, "cannot listen on %s%s%s", s->listen, s->last_error[0] ? ": " : "",

@@ -73,6 +73,7 @@ enum stmt_id {
     ST_USER_PAGE,
     ST_USER_COUNT,
     ST_USER_SET_ROLE,
+    ST_ADMIN_COUNT,
     ST_USER_SET_PASSWORD,
     ST_USER_SET_NAME,
     ST_SESSION_INSERT,
@@ -124,6 +125,7 @@ static const char *const sql[ST__COUNT] = {
                      "LIMIT ?1 OFFSET ?2",
     [ST_USER_COUNT] = "SELECT COUNT(*) FROM users",
     [ST_USER_SET_ROLE] = "UPDATE users SET role = ?2 WHERE id = ?1",
+    [ST_ADMIN_COUNT] = "SELECT count(*) FROM users WHERE role = 'admin'",
     [ST_USER_SET_PASSWORD] = "UPDATE users SET password_hash = ?2 WHERE id = ?1",
     [ST_USER_SET_NAME] = "UPDATE users SET display_name = ?2 WHERE id = ?1",
     [ST_SESSION_INSERT] = "INSERT INTO sessions (token_hash, user_id, csrf_token, lang, "
@@ -749,6 +751,27 @@ static int user_update(void *impl, const store_actor *actor, int64_t user_id,
     if (rc != STORE_OK) goto end;
     rc = user_load_tx(c, user_id, &a, &old);
     if (rc != STORE_OK) goto out;
+    if (update == ST_USER_SET_ROLE) {
+        /* Checked inside the write transaction, so two admins demoting each other at
+         * the same moment cannot both succeed: the actor must still be an admin, and
+         * the last admin cannot be demoted. */
+        if (actor->user_id != 0) {
+            store_user by;
+            rc = user_load_tx(c, actor->user_id, &a, &by);
+            if (rc == STORE_NOT_FOUND || (rc == STORE_OK && by.role != STORE_ROLE_ADMIN)) rc = STORE_INVALID;
+            if (rc != STORE_OK) goto out;
+        }
+        if (old.role == STORE_ROLE_ADMIN && strcmp(value, "admin") != 0) {
+            int64_t admins = 0;
+            STMT_TX(cnt, ST_ADMIN_COUNT);
+            rc = step_int64(c, cnt, &admins, "admin count");
+            if (rc != STORE_OK) goto out;
+            if (admins <= 1) {
+                rc = STORE_CONFLICT;
+                goto out;
+            }
+        }
+    }
     STMT_TX(st, update);
     sqlite3_bind_int64(st, 1, user_id);
     bind_text(st, 2, value);

@@ -143,7 +143,9 @@ int store_user_list_page(store *s, int64_t offset, int64_t limit, arena *a,
                          store_user_list *out);
 
 /* Changes a role; audit "user.role" with {"from":..,"to":..}. STORE_NOT_FOUND when the
- * user does not exist. */
+ * user does not exist; STORE_INVALID when actor is a user (not the system) who is no
+ * longer an admin; STORE_CONFLICT when it would demote the last admin. Both checks
+ * happen inside the write, so concurrent role changes cannot leave no admin. */
 int store_user_set_role(store *s, const store_actor *actor, int64_t user_id, store_role role);
 
 /* Replaces the password hash; audit "user.password" (the hash is never logged). */

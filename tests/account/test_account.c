@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+
 #include "account/account.h"
 #include "app/fixture.h"
 
@@ -197,6 +199,73 @@ static void admin_pages_need_admin(void **state) {
     http_response_free(r);
 }
 
+static void signup_attempts_are_limited_per_address(void **state) {
+    fixture *f = *state;
+    fixture_forget_cookies(f);
+    long status = 0;
+    int i;
+    for (i = 0; i < 30 && status != 429; i++) {
+        http_response *r = fixture_post(f, "/signup", "/signup", "display_name=&email=bad&password=x");
+        status = http_response_status(r);
+        http_response_free(r);
+    }
+    assert_int_equal(status, 429);
+    assert_true(i <= 21);
+}
+
+/* Two admins demoting each other at once must leave at least one admin; the last admin
+ * cannot be demoted; a demoted admin can no longer change roles. */
+typedef struct demote_arg {
+    store *s;
+    int64_t actor, target;
+    int rc;
+} demote_arg;
+
+static void *demote(void *p) {
+    demote_arg *d = p;
+    store_actor actor = {d->actor, "127.0.0.1"};
+    d->rc = store_user_set_role(d->s, &actor, d->target, STORE_ROLE_RESIDENT);
+    return NULL;
+}
+
+static void admins_cannot_all_disappear(void **state) {
+    fixture *f = *state;
+    store *s = f->app.store;
+    store_actor system = {0, NULL};
+    arena a;
+    arena_init(&a, 0);
+    for (int round = 0; round < 10; round++) {
+        store_user x, y;
+        char e1[64], e2[64];
+        snprintf(e1, sizeof e1, "admin-a%d@example.org", round);
+        snprintf(e2, sizeof e2, "admin-b%d@example.org", round);
+        assert_int_equal(store_user_create(s, &system, e1, "A", "", STORE_ROLE_ADMIN, &a, &x), STORE_OK);
+        assert_int_equal(store_user_create(s, &system, e2, "B", "", STORE_ROLE_ADMIN, &a, &y), STORE_OK);
+        /* Leave exactly these two admins: demote every other admin. */
+        store_user_list all;
+        assert_int_equal(store_user_list_page(s, 0, 1000, &a, &all), STORE_OK);
+        for (size_t i = 0; i < all.n; i++)
+            if (all.items[i].role == STORE_ROLE_ADMIN && all.items[i].id != x.id && all.items[i].id != y.id)
+                assert_int_equal(store_user_set_role(s, &system, all.items[i].id, STORE_ROLE_RESIDENT), STORE_OK);
+        demote_arg d1 = {s, x.id, y.id, -1}, d2 = {s, y.id, x.id, -1};
+        pthread_t t1, t2;
+        pthread_create(&t1, NULL, demote, &d1);
+        pthread_create(&t2, NULL, demote, &d2);
+        pthread_join(t1, NULL);
+        pthread_join(t2, NULL);
+        /* Exactly one succeeded; the other found itself no longer an admin. */
+        assert_true((d1.rc == STORE_OK) != (d2.rc == STORE_OK));
+        store_user rx, ry;
+        assert_int_equal(store_user_by_id(s, x.id, &a, &rx), STORE_OK);
+        assert_int_equal(store_user_by_id(s, y.id, &a, &ry), STORE_OK);
+        assert_true(rx.role == STORE_ROLE_ADMIN || ry.role == STORE_ROLE_ADMIN);
+        /* The remaining admin is the last one: even the system cannot demote them. */
+        int64_t last = rx.role == STORE_ROLE_ADMIN ? rx.id : ry.id;
+        assert_int_equal(store_user_set_role(s, &system, last, STORE_ROLE_OFFICER), STORE_CONFLICT);
+    }
+    arena_free(&a);
+}
+
 int main(void) {
     const struct CMUnitTest pure[] = {
         cmocka_unit_test(email_and_password_rules),
@@ -209,6 +278,8 @@ int main(void) {
         cmocka_unit_test(signin_redirects_only_to_local_paths),
         cmocka_unit_test(password_change_revokes_other_sessions),
         cmocka_unit_test(admin_pages_need_admin),
+        cmocka_unit_test(admins_cannot_all_disappear),
+        cmocka_unit_test(signup_attempts_are_limited_per_address), /* last: it spends the address's allowance */
     };
     int failed = cmocka_run_group_tests_name("account", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("account pages", pages, setup, teardown);

@@ -108,6 +108,8 @@ static void user_add_role_list(void **state) {
     assert_non_null(strstr(buf_cstr(&out), "password"));
     assert_int_equal(RUN(&out, NULL, "user", "role", "--db", db, "--email", "res@example.org", "--role", "organiser"), 0);
     assert_int_equal(RUN(&out, NULL, "user", "role", "--db", db, "--email", "ghost@example.org", "--role", "admin"), 1);
+    assert_int_equal(RUN(&out, NULL, "user", "role", "--db", db, "--email", "admin@example.org", "--role", "officer"), 1);
+    assert_non_null(strstr(buf_cstr(&out), "last administrator"));
     assert_int_equal(RUN(&out, NULL, "user", "list", "--db", db), 0);
     assert_non_null(strstr(buf_cstr(&out), "res@example.org\torganiser\tRhys"));
     assert_non_null(strstr(buf_cstr(&out), "officer@example.org\tofficer\tOlwen"));

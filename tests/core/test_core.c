@@ -7,10 +7,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/csv.h"
+#include "core/log.h"
 #include "core/parse.h"
 #include "core/rand.h"
 #include "core/utf8.h"
@@ -156,6 +158,27 @@ static void parse_is_strict(void **state) {
     assert_true(str_ieq("Female", "fEMALE"));
 }
 
+static void log_lines_cannot_be_forged(void **state) {
+    (void)state;
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    int saved = dup(2);
+    dup2(fd[1], 2);
+    log_info("signin: %s", "victim@x.org\n2026-11-26T00:00:00Z info: admin signed in");
+    dup2(saved, 2);
+    close(saved);
+    close(fd[1]);
+    char out[512] = "";
+    ssize_t n = read(fd[0], out, sizeof out - 1);
+    close(fd[0]);
+    assert_true(n > 0);
+    out[n] = '\0';
+    /* One line only: the newline inside the message was neutralised. */
+    assert_non_null(strchr(out, '\n'));
+    assert_ptr_equal(strchr(out, '\n'), out + n - 1);
+    assert_non_null(strstr(out, "victim@x.org?2026"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(arena_allocates_aligned_and_resets),
@@ -165,6 +188,7 @@ int main(void) {
         cmocka_unit_test(utf8_validation),
         cmocka_unit_test(rand_ids),
         cmocka_unit_test(parse_is_strict),
+        cmocka_unit_test(log_lines_cannot_be_forged),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }
