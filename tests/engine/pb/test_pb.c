@@ -690,6 +690,105 @@ static void explanations_are_consistent(void **state) {
     pb_election_free(&e);
 }
 
+static void survives_mutated_files(void **state) {
+    (void)state;
+    /* Never a crash, never an accepted file that cannot be run. */
+    size_t len = strlen(EXAMPLE);
+    char *buf = malloc(len + 1);
+    uint64_t s = 12345;
+    const char alphabet[] = ";,\n\r\"x9 -.0";
+    int accepted = 0;
+    for (int it = 0; it < 3000; it++) {
+        memcpy(buf, EXAMPLE, len + 1);
+        size_t n = len;
+        int edits = 1 + (int)(rng_next(&s) % 4);
+        for (int k = 0; k < edits && n > 0; k++) {
+            size_t at = (size_t)(rng_next(&s) % n);
+            switch (rng_next(&s) % 3) {
+            case 0: buf[at] = alphabet[rng_next(&s) % (sizeof alphabet - 1)]; break;
+            case 1: memmove(buf + at, buf + at + 1, n - at); n--; break;
+            default: n = at; buf[n] = '\0'; break;
+            }
+        }
+        pb_election e;
+        char err[512];
+        if (pb_election_parse(buf, n, "m.pb", &e, err, sizeof err) == 0) {
+            accepted++;
+            pb_options o;
+            pb_options_default(&o);
+            o.rule = PB_RULE_EQUAL_SHARES;
+            o.completion = PB_COMPLETION_ADD1_GREEDY;
+            pb_result r;
+            if (pb_run(&e, &o, &r, err, sizeof err) == 0) {
+                assert_true(r.spent <= e.budget);
+                pb_result_free(&r);
+            }
+            pb_election_free(&e);
+        } else {
+            assert_non_null(strstr(err, "m.pb"));
+        }
+    }
+    assert_true(accepted > 0);
+    free(buf);
+}
+
+static void edge_cases(void **state) {
+    (void)state;
+    pb_election e;
+    char err[512], w[256];
+    pb_options o;
+    pb_result r;
+    /* no voters: greedy funds nothing chosen by votes but still runs; MES refuses */
+    assert_int_equal(parse_str("META\nkey;value\nbudget;10\nvote_type;approval\nPROJECTS\n"
+                               "project_id;cost\nA;5\nVOTES\nvoter_id;vote\n", &e, err, sizeof err), 0);
+    pb_options_default(&o);
+    assert_int_equal(pb_run(&e, &o, &r, err, sizeof err), 0);
+    pb_result_free(&r);
+    o.rule = PB_RULE_EQUAL_SHARES;
+    assert_int_equal(pb_run(&e, &o, &r, err, sizeof err), -1);
+    assert_non_null(strstr(err, "no voters"));
+    pb_election_free(&e);
+    /* everything fits: Add1 is not run (as the reference tool), add1-greedy fills */
+    assert_int_equal(parse_str("META\nkey;value\nbudget;100\nvote_type;approval\nPROJECTS\n"
+                               "project_id;cost\nA;30\nB;30\nVOTES\nvoter_id;vote\n1;A\n2;A\n3;B\n",
+                               &e, err, sizeof err), 0);
+    o.completion = PB_COMPLETION_ADD1;
+    assert_int_equal(pb_run(&e, &o, &r, err, sizeof err), 0);
+    assert_true(r.add1_skipped);
+    assert_string_equal(r.per_voter_num, "100");
+    assert_string_equal(r.per_voter_den, "3");
+    pb_result_free(&r);
+    o.completion = PB_COMPLETION_ADD1_GREEDY;
+    assert_int_equal(pb_run(&e, &o, &r, err, sizeof err), 0);
+    assert_string_equal(winners_str(&e, &r, w, sizeof w), "A,B");
+    pb_result_free(&r);
+    /* bad options are refused with a message */
+    o.increment = 0;
+    assert_int_equal(pb_run(&e, &o, &r, err, sizeof err), -1);
+    pb_options_default(&o);
+    o.greedy_variant = PB_GREEDY_THRESHOLD;
+    assert_int_equal(pb_run(&e, &o, &r, err, sizeof err), -1);
+    assert_non_null(strstr(err, "threshold"));
+    o.threshold = 2;
+    assert_int_equal(pb_run(&e, &o, &r, err, sizeof err), 0);
+    assert_string_equal(winners_str(&e, &r, w, sizeof w), "A"); /* B has 1 vote */
+    pb_result_free(&r);
+    pb_election_free(&e);
+    /* no-skip stops at the first project that does not fit */
+    assert_int_equal(parse_str("META\nkey;value\nbudget;50\nvote_type;approval\nPROJECTS\n"
+                               "project_id;cost\nA;40\nB;20\nC;10\nVOTES\nvoter_id;vote\n1;A,B,C\n2;A,B\n3;A\n",
+                               &e, err, sizeof err), 0);
+    pb_options_default(&o);
+    assert_int_equal(pb_run(&e, &o, &r, err, sizeof err), 0);
+    assert_string_equal(winners_str(&e, &r, w, sizeof w), "A,C");
+    pb_result_free(&r);
+    o.greedy_variant = PB_GREEDY_NO_SKIP;
+    assert_int_equal(pb_run(&e, &o, &r, err, sizeof err), 0);
+    assert_string_equal(winners_str(&e, &r, w, sizeof w), "A");
+    pb_result_free(&r);
+    pb_election_free(&e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parses_crlf_floats_quotes_and_missing_newline),
@@ -700,6 +799,8 @@ int main(void) {
         cmocka_unit_test(generated_elections_match_textbook_rules),
         cmocka_unit_test(lottery_is_seeded_and_stated),
         cmocka_unit_test(explanations_are_consistent),
+        cmocka_unit_test(survives_mutated_files),
+        cmocka_unit_test(edge_cases),
         cmocka_unit_test(expected_tsv_rows_reproduced),
         cmocka_unit_test(wieliczka_official_report),
     };
