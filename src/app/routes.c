@@ -40,6 +40,7 @@ static const char *const error_vars[] = {"heading", "message", NULL};
 static const char *const dir_browse_vars[] = {"form.*", "places.*", "terms.*", "total", "searched",
                                               "can_add", "services.*", "map", "map_list.*",
                                               "pager.prev", "pager.next", NULL};
+static const char *const dir_page_vars[] = {"body", NULL};
 static const char *const dir_service_vars[] = {"service.*", "can_edit", "similar.*", NULL};
 static const char *const dir_orgs_vars[] = {"can_add", "orgs.*", "pager.prev", "pager.next", NULL};
 static const char *const dir_org_vars[] = {"errors.field", "errors.message", "err.*", "form.*",
@@ -68,6 +69,7 @@ const tmpl_schema app_template_schemas[] = {
     {"admin_audit.html", admin_audit_vars},
     {"error.html", error_vars},
     {"dir_browse.html", dir_browse_vars},
+    {"dir_page.html", dir_page_vars},
     {"dir_service.html", dir_service_vars},
     {"dir_orgs.html", dir_orgs_vars},
     {"dir_org.html", dir_org_vars},

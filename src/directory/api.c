@@ -6,6 +6,7 @@
  * answered 400 with a JSON body naming it; an unknown id is a 404 JSON body.
  */
 #include <ctype.h>
+#include <stdlib.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "core/rand.h"
 #include "core/utf8.h"
 #include "directory/api.h"
+#include "directory/cache.h"
 #include "directory/directory.h"
 
 #define PER_PAGE_DEFAULT 50
@@ -30,6 +32,28 @@ static void cors(http_response *resp) {
 static void json_reply(http_response *resp, int status, json_t *body) {
     cors(resp);
     http_json(resp, status, body);
+}
+
+/* Answers from the response cache when this exact request was answered recently. */
+static bool from_cache(http_request *req, http_response *resp) {
+    char *data;
+    size_t len;
+    const char *key = arena_sprintf(req->arena, "api:%s", req->raw_target);
+    if (!dir_cache_get(key, req->arena, &data, &len)) return false;
+    cors(resp);
+    http_body(resp, "application/json", data, len);
+    return true;
+}
+
+/* A 200 answer that later identical requests may reuse (cache.h). body is consumed. */
+static void reply_cached(http_request *req, http_response *resp, json_t *body) {
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text) abort(); /* jansson fails only when out of memory */
+    size_t len = strlen(text);
+    dir_cache_put(arena_sprintf(req->arena, "api:%s", req->raw_target), text, len);
+    cors(resp);
+    http_body_take(resp, "application/json", text, len);
 }
 
 static void json_error(http_response *resp, int status, const char *parameter, const char *message) {
@@ -130,6 +154,7 @@ static const char *base_url(http_request *req) {
 
 static void get_services(http_request *req, http_response *resp) {
     app *a = req->app;
+    if (from_cache(req, resp)) return;
     int64_t page, per_page, proximity = 0;
     store_dir_query q = {0};
     if (!int_param(req, resp, "page", 1, 1, 1000000, &page) ||
@@ -199,22 +224,24 @@ static void get_services(http_request *req, http_response *resp) {
     json_t *contents = json_array();
     for (size_t i = 0; i < list.n; i++)
         json_array_append_new(contents, directory_service_json(&list.items[i], base_url(req)));
-    json_reply(resp, 200, directory_page_json(list.total, page, per_page, contents));
+    reply_cached(req, resp, directory_page_json(list.total, page, per_page, contents));
 }
 
 static void get_service(http_request *req, http_response *resp) {
     app *a = req->app;
+    if (from_cache(req, resp)) return;
     const char *id = http_param(req, "id");
     store_dir_service s;
     if (!uuid_valid(id) || store_dir_service_by_uuid(a->store, id, req->arena, &s) != STORE_OK) {
         json_error(resp, 404, NULL, "There is no service with this id.");
         return;
     }
-    json_reply(resp, 200, directory_service_json(&s, base_url(req)));
+    reply_cached(req, resp, directory_service_json(&s, base_url(req)));
 }
 
 static void get_organizations(http_request *req, http_response *resp) {
     app *a = req->app;
+    if (from_cache(req, resp)) return;
     int64_t page, per_page;
     if (!int_param(req, resp, "page", 1, 1, 1000000, &page) ||
         !int_param(req, resp, "per_page", PER_PAGE_DEFAULT, 1, PER_PAGE_MAX, &per_page))
@@ -226,11 +253,12 @@ static void get_organizations(http_request *req, http_response *resp) {
     }
     json_t *contents = json_array();
     for (size_t i = 0; i < list.n; i++) json_array_append_new(contents, directory_org_json(&list.items[i]));
-    json_reply(resp, 200, directory_page_json(list.total, page, per_page, contents));
+    reply_cached(req, resp, directory_page_json(list.total, page, per_page, contents));
 }
 
 static void get_organization(http_request *req, http_response *resp) {
     app *a = req->app;
+    if (from_cache(req, resp)) return;
     const char *id = http_param(req, "id");
     store_dir_org o;
     if (!uuid_valid(id) || store_dir_org_by_uuid(a->store, id, req->arena, &o) != STORE_OK) {
@@ -250,7 +278,7 @@ static void get_organization(http_request *req, http_response *resp) {
     for (size_t i = 0; i < list.n; i++)
         json_array_append_new(svcs, directory_service_json(&list.items[i], base_url(req)));
     json_object_set_new(j, "services", svcs);
-    json_reply(resp, 200, j);
+    reply_cached(req, resp, j);
 }
 
 static json_t *taxonomy_json(const store_dir_taxonomy *t) {
@@ -265,6 +293,7 @@ static json_t *taxonomy_json(const store_dir_taxonomy *t) {
 
 static void get_taxonomies(http_request *req, http_response *resp) {
     app *a = req->app;
+    if (from_cache(req, resp)) return;
     int64_t page, per_page;
     if (!int_param(req, resp, "page", 1, 1, 1000000, &page) ||
         !int_param(req, resp, "per_page", PER_PAGE_DEFAULT, 1, PER_PAGE_MAX, &per_page))
@@ -277,11 +306,12 @@ static void get_taxonomies(http_request *req, http_response *resp) {
     json_t *contents = json_array();
     for (size_t i = (size_t)((page - 1) * per_page); i < list.n && json_array_size(contents) < (size_t)per_page; i++)
         json_array_append_new(contents, taxonomy_json(&list.items[i]));
-    json_reply(resp, 200, directory_page_json((int64_t)list.n, page, per_page, contents));
+    reply_cached(req, resp, directory_page_json((int64_t)list.n, page, per_page, contents));
 }
 
 static void get_taxonomy(http_request *req, http_response *resp) {
     app *a = req->app;
+    if (from_cache(req, resp)) return;
     const char *id = http_param(req, "id");
     store_dir_taxonomy t;
     if (!uuid_valid(id) || store_dir_taxonomy_by_uuid(a->store, id, req->arena, &t) != STORE_OK) {
@@ -293,11 +323,12 @@ static void get_taxonomy(http_request *req, http_response *resp) {
     if (store_dir_terms(a->store, t.uuid, req->arena, &list) == STORE_OK)
         for (size_t i = 0; i < list.n; i++) json_array_append_new(terms, directory_term_json(&list.items[i]));
     json_object_set_new(j, "taxonomy_terms", terms);
-    json_reply(resp, 200, j);
+    reply_cached(req, resp, j);
 }
 
 static void get_terms(http_request *req, http_response *resp) {
     app *a = req->app;
+    if (from_cache(req, resp)) return;
     int64_t page, per_page;
     const char *tax;
     if (!int_param(req, resp, "page", 1, 1, 1000000, &page) ||
@@ -312,18 +343,19 @@ static void get_terms(http_request *req, http_response *resp) {
     json_t *contents = json_array();
     for (size_t i = (size_t)((page - 1) * per_page); i < list.n && json_array_size(contents) < (size_t)per_page; i++)
         json_array_append_new(contents, directory_term_json(&list.items[i]));
-    json_reply(resp, 200, directory_page_json((int64_t)list.n, page, per_page, contents));
+    reply_cached(req, resp, directory_page_json((int64_t)list.n, page, per_page, contents));
 }
 
 static void get_term(http_request *req, http_response *resp) {
     app *a = req->app;
+    if (from_cache(req, resp)) return;
     const char *id = http_param(req, "id");
     store_dir_term t;
     if (!uuid_valid(id) || store_dir_term_by_uuid(a->store, id, req->arena, &t) != STORE_OK) {
         json_error(resp, 404, NULL, "There is no taxonomy term with this id.");
         return;
     }
-    json_reply(resp, 200, directory_term_json(&t));
+    reply_cached(req, resp, directory_term_json(&t));
 }
 
 /* CORS preflight: the API is read-only, so only GET is allowed from other origins. */

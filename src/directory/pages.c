@@ -18,6 +18,7 @@
 #include "core/rand.h"
 #include "core/utf8.h"
 #include "directory/api.h"
+#include "directory/cache.h"
 #include "directory/directory.h"
 #include "web/escape.h"
 #include "web/i18n.h"
@@ -168,6 +169,18 @@ static void fill_filters(http_request *req, tv *ctx, const char *place_uuid, con
 static void get_browse(http_request *req, http_response *resp) {
     app *a = req->app;
     const char *lang = lang_of(req);
+    /* The body of this page depends only on the query, the language and whether the
+     * visitor is an officer: it is rendered once and reused (cache.h). */
+    const char *key = arena_sprintf(req->arena, "browse:%s:%d:%s", lang, is_officer(req) ? 1 : 0,
+                                    req->raw_target);
+    char *cached;
+    size_t cached_len;
+    if (dir_cache_get(key, req->arena, &cached, &cached_len)) {
+        tv *page = app_page(req);
+        tv_set_html(page, "body", cached);
+        app_render(req, resp, 200, "dir_page.html", T(lang, "Community directory"), page);
+        return;
+    }
     const char *q = http_query(req, "q"), *place = http_query(req, "place"),
                *cat = http_query(req, "category"), *pg = http_query(req, "page");
     int64_t page = 1;
@@ -204,7 +217,7 @@ static void get_browse(http_request *req, http_response *resp) {
         http_error(req, resp, 500, NULL);
         return;
     }
-    tv *ctx = app_page(req);
+    tv *ctx = tv_map(req->arena);
     tv *form = tv_set_map(ctx, "form");
     tv_set_str(form, "q", q ? q : "");
     fill_filters(req, ctx, place, cat);
@@ -224,7 +237,18 @@ static void get_browse(http_request *req, http_response *resp) {
     tv *pager = tv_set_map(ctx, "pager");
     if (page > 1) tv_set_strf(pager, "prev", "%s&page=%lld", base, (long long)(page - 1));
     if (page * PAGE_SIZE < list.total) tv_set_strf(pager, "next", "%s&page=%lld", base, (long long)(page + 1));
-    app_render(req, resp, 200, "dir_browse.html", T(lang, "Community directory"), ctx);
+    buf body;
+    buf_init(&body, 4 << 20);
+    if (tmpl_render(a->tmpl, "dir_browse.html", ctx, lang, &body) != 0) {
+        buf_free(&body);
+        http_error(req, resp, 500, NULL);
+        return;
+    }
+    dir_cache_put(key, buf_cstr(&body), buf_len(&body));
+    tv *page_ctx = app_page(req);
+    tv_set_html(page_ctx, "body", buf_cstr(&body));
+    buf_free(&body);
+    app_render(req, resp, 200, "dir_page.html", T(lang, "Community directory"), page_ctx);
 }
 
 /* ---- Service page --------------------------------------------------------------- */
@@ -586,6 +610,7 @@ static void save_org(http_request *req, http_response *resp, const store_dir_org
         store_actor actor = app_actor(req);
         store_dir_org saved;
         if (store_dir_org_save(a->store, &actor, &o, req->arena, &saved) == STORE_OK) {
+            dir_cache_bump();
             http_redirect(resp, 303, arena_sprintf(req->arena, "/directory/organisations/%s", saved.uuid));
             return;
         }
@@ -847,6 +872,7 @@ static void save_service(http_request *req, http_response *resp, const store_dir
         store_dir_service saved;
         int rc = store_dir_service_save(a->store, &actor, &s, req->arena, &saved);
         if (rc == STORE_OK) {
+            dir_cache_bump();
             http_redirect(resp, 303, arena_sprintf(req->arena, "/directory/services/%s", saved.uuid));
             return;
         }
@@ -951,6 +977,7 @@ static void post_import(http_request *req, http_response *resp) {
         http_error(req, resp, 500, NULL);
         return;
     }
+    if (rc == 0) dir_cache_bump();
     tv *r = tv_set_map(ctx, "report");
     tv_set_bool(r, "ok", rc == 0);
     tv_set_str(r, "file", up->filename);

@@ -1255,8 +1255,9 @@ static int sq_service_by_uuid(void *impl, const char *uuid, arena *a, store_dir_
     return tx_end(c, rc);
 }
 
-/* Turns free text into an FTS5 query: every word (letters and digits) quoted, with a
- * prefix star, all required. NULL when the text holds no word. */
+/* Turns free text into an FTS5 query: every word (letters and digits) quoted and
+ * required; the last one also matches as a prefix, for words still being typed (prefix
+ * matching on every word would make common short words slow). NULL when no word. */
 static char *fts_query(const char *text, arena *a) {
     size_t n = strlen(text);
     char *q = arena_alloc(a, n * 4 + 8), *p = q;
@@ -1271,8 +1272,8 @@ static char *fts_query(const char *text, arena *a) {
         while (*s && (*s >= 0x80 || (*s >= '0' && *s <= '9') || ((*s | 32) >= 'a' && (*s | 32) <= 'z')))
             *p++ = (char)*s++;
         *p++ = '"';
-        *p++ = '*';
     }
+    if (words) *p++ = '*';
     *p = 0;
     return words ? q : NULL;
 }
