@@ -560,7 +560,28 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
     op_consensus(ncol, R->tid, R->active, ta, td, ts, R->cons_agree, &R->n_cons_agree,
                  R->cons_disagree, &R->n_cons_disagree);
 
-    /* Group-aware consensus and comment priorities (Pol.is conversation.clj). */
+    /* Group-aware consensus and comment priorities (Pol.is conversation.clj). Pol.is
+     * computes priorities from the previous update's group votes ((:group-votes conv)
+     * in :comment-priorities, the conversation before this update), with the current
+     * extremities; so do we when there was a previous computation (a comment new since
+     * then has no counts: 0, 0, 0, as in Pol.is). A cold computation has no previous
+     * update; it takes its own counts, which is what Pol.is's next update would use
+     * when no votes arrive in between (docs/engines/opinion.md). */
+    const int *pa_ = ga, *pd_ = gd, *ps_ = gs_;
+    int *hist = NULL;
+    if (c->prev_a) {
+        hist = xcalloc(3 * ncol + 1, sizeof *hist);
+        for (size_t j = 0; j < ncol; j++) {
+            size_t ci = cp[j].idx;
+            if (ci >= c->prev_nc) continue;
+            hist[j] = c->prev_a[ci];
+            hist[ncol + j] = c->prev_d[ci];
+            hist[2 * ncol + j] = c->prev_s[ci];
+        }
+        pa_ = hist;
+        pd_ = hist + ncol;
+        ps_ = hist + 2 * ncol;
+    }
     for (size_t j = 0; j < ncol; j++) {
         double prod = ng > 0 ? 1 : 0;
         for (size_t g = 0; g < ng; g++)
@@ -570,11 +591,25 @@ opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts) {
             R->priority[j] = 49; /* meta-priority 7, squared */
             continue;
         }
-        double A = ga[j], S = gs_[j], P = S - ga[j] - gd[j];
+        double A = pa_[j], S = ps_[j], P = S - pa_[j] - pd_[j];
         double imp = (1 - (P + 1) / (S + 2)) * (R->extremity[j] + 1) * ((A + 1) / (S + 2));
         double pr = imp * (1 + 8 * pow(2, S / -5));
         R->priority[j] = pr * pr;
     }
+    free(hist);
+    /* This computation's counts, by comment index, for the next one's priorities. */
+    free(c->prev_a);
+    free(c->prev_d);
+    free(c->prev_s);
+    c->prev_a = xcalloc(nc + 1, sizeof *c->prev_a);
+    c->prev_d = xcalloc(nc + 1, sizeof *c->prev_d);
+    c->prev_s = xcalloc(nc + 1, sizeof *c->prev_s);
+    for (size_t j = 0; j < ncol; j++) {
+        c->prev_a[cp[j].idx] = ga[j];
+        c->prev_d[cp[j].idx] = gd[j];
+        c->prev_s[cp[j].idx] = gs_[j];
+    }
+    c->prev_nc = nc;
 
     /* Keep the components for the next computation's warm start. */
     free(c->warm_comp[0]);

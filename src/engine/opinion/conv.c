@@ -88,6 +88,11 @@ void opinion_forget_warm_start(opinion_conv *c) {
     c->warm_comp[0] = c->warm_comp[1] = c->warm_bx = c->warm_by = NULL;
     c->warm = 0;
     c->warm_nc = c->warm_nbase = 0;
+    free(c->prev_a);
+    free(c->prev_d);
+    free(c->prev_s);
+    c->prev_a = c->prev_d = c->prev_s = NULL;
+    c->prev_nc = 0;
 }
 
 void opinion_conv_free(opinion_conv *c) {

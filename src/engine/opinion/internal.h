@@ -62,6 +62,11 @@ struct opinion_conv {
     double *warm_comp[2];
     size_t warm_nbase;
     double *warm_bx, *warm_by;
+    /* The last computation's group vote counts per comment index, summed over the
+     * groups (agrees, disagrees, votes): Pol.is computes comment priorities from the
+     * previous update's group votes. NULL when there was none. */
+    int *prev_a, *prev_d, *prev_s;
+    size_t prev_nc;
 };
 
 /* The centred vote matrix, read straight from the stored rows (no copy): entry

@@ -144,7 +144,8 @@ typedef struct opinion_result {
     double *cproj[2];  /* projection of an agree vote on the comment alone */
     double *extremity; /* length of (cproj[0], cproj[1]) */
     double *gac;       /* group-aware consensus */
-    double *priority;  /* comment priority */
+    double *priority;  /* comment priority, from the previous computation's group
+                        * votes as in Pol.is (a cold computation: its own) */
     int *votes_a, *votes_d, *votes_s; /* n_groups x n_cmt: agrees, disagrees, seen */
     size_t n_active;
     int n_comps;       /* components found (2 unless fewer comments/participants) */
@@ -170,7 +171,9 @@ typedef struct opinion_result {
  * Never NULL. The first call (or the first after opinion_forget_warm_start) is cold
  * and converges fully; later calls start from the previous components and base
  * centres and take a few refining steps each (at most 4 Lanczos steps, 3 k-means
- * passes), so an update after one vote costs a few passes over the votes. */
+ * passes), so an update after one vote costs a few passes over the votes. Comment
+ * priorities use the previous computation's group vote counts, as Pol.is's do (a cold
+ * computation uses its own). */
 opinion_result *opinion_compute(opinion_conv *c, const opinion_opts *opts);
 void opinion_result_free(opinion_result *r);
 

@@ -319,6 +319,70 @@ static void warm_update_agrees_with_cold_recompute(void **state) {
     opinion_conv_free(warm);
 }
 
+/* Pol.is's priority of comment j of R from agrees, disagrees, votes summed over the
+ * groups (conversation.clj importance-metric, priority-metric). */
+static double polis_priority(const opinion_result *R, size_t j, double A, double D, double S) {
+    if (R->meta[j]) return 49;
+    double P = S - A - D;
+    double imp = (1 - (P + 1) / (S + 2)) * (R->extremity[j] + 1) * ((A + 1) / (S + 2));
+    double pr = imp * (1 + 8 * pow(2, S / -5));
+    return pr * pr;
+}
+
+/* Group totals of comment tid in R (0, 0, 0 when R has no such comment). */
+static void group_totals(const opinion_result *R, int64_t tid, double *A, double *D, double *S) {
+    *A = *D = *S = 0;
+    for (size_t j = 0; j < R->n_cmt; j++) {
+        if (R->tid[j] != tid) continue;
+        for (size_t g = 0; g < R->n_groups; g++) {
+            *A += R->votes_a[g * R->n_cmt + j];
+            *D += R->votes_d[g * R->n_cmt + j];
+            *S += R->votes_s[g * R->n_cmt + j];
+        }
+    }
+}
+
+static void priorities_use_previous_update_group_votes(void **state) {
+    (void)state;
+    opinion_conv *c = planted(300, 30, 2, 0.6, 11, NULL);
+    opinion_result *R1 = opinion_compute(c, NULL);
+    /* Cold: the computation's own group votes. */
+    double A, D, S;
+    for (size_t j = 0; j < R1->n_cmt; j++) {
+        group_totals(R1, R1->tid[j], &A, &D, &S);
+        assert_true(fabs(R1->priority[j] - polis_priority(R1, j, A, D, S)) <= 1e-12 * (1 + R1->priority[j]));
+    }
+    /* A new comment and new votes: the next computation uses R1's counts (the new
+     * comment has none) with its own extremities. */
+    assert_int_equal(opinion_comment(c, 1000, 0, 0), OPINION_OK);
+    for (int64_t p = 0; p < 40; p++) {
+        assert_int_equal(opinion_vote(c, p * 7 + 5, 1000, 1), OPINION_OK);
+        assert_int_equal(opinion_vote(c, p * 7 + 5, 1, -1), OPINION_OK);
+    }
+    opinion_result *R2 = opinion_compute(c, NULL);
+    int differs = 0;
+    for (size_t j = 0; j < R2->n_cmt; j++) {
+        group_totals(R1, R2->tid[j], &A, &D, &S);
+        double want = polis_priority(R2, j, A, D, S);
+        assert_true(fabs(R2->priority[j] - want) <= 1e-12 * (1 + want));
+        double A2, D2, S2;
+        group_totals(R2, R2->tid[j], &A2, &D2, &S2);
+        if (fabs(polis_priority(R2, j, A2, D2, S2) - want) > 1e-6 * (1 + want)) differs = 1;
+    }
+    assert_true(differs); /* the new votes changed some comment's counts */
+    /* Forgetting the warm start forgets the counts too: cold again. */
+    opinion_forget_warm_start(c);
+    opinion_result *R3 = opinion_compute(c, NULL);
+    for (size_t j = 0; j < R3->n_cmt; j++) {
+        group_totals(R3, R3->tid[j], &A, &D, &S);
+        assert_true(fabs(R3->priority[j] - polis_priority(R3, j, A, D, S)) <= 1e-12 * (1 + R3->priority[j]));
+    }
+    opinion_result_free(R1);
+    opinion_result_free(R2);
+    opinion_result_free(R3);
+    opinion_conv_free(c);
+}
+
 static void tiny_and_degenerate_conversations_work(void **state) {
     (void)state;
     /* Everyone votes the same: no variance, one comment, a single participant. */
@@ -810,6 +874,7 @@ int main(void) {
         cmocka_unit_test(tiny_and_degenerate_conversations_work),
         cmocka_unit_test(polis_statistics_equal_math_pca2),
         cmocka_unit_test(clearly_split_conversations_match_polis_groups),
+        cmocka_unit_test(priorities_use_previous_update_group_votes),
         cmocka_unit_test(map_positions_equal_polis),
         cmocka_unit_test(median_ari_over_conversations),
         cmocka_unit_test(bad_input_names_file_line_and_reason),
