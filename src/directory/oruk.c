@@ -299,6 +299,46 @@ json_t *directory_page_json(int64_t total, int64_t page, int64_t per_page, json_
         }                                                                                \
     } while (0)
 
+/* An index from uuid to position, so that a feed of 10,000 services finds its
+ * organisations and spots repeated ids without comparing every pair. Open addressing;
+ * the table lives in the reader's arena and doubles when half full. */
+typedef struct uindex {
+    const char **keys;
+    int *pos;
+    size_t cap, n;
+} uindex;
+
+static uint64_t uhash(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static int uindex_find(const uindex *ix, const char *key) {
+    if (!ix->cap || !key) return -1;
+    for (size_t i = uhash(key) & (ix->cap - 1);; i = (i + 1) & (ix->cap - 1)) {
+        if (!ix->keys[i]) return -1;
+        if (strcmp(ix->keys[i], key) == 0) return ix->pos[i];
+    }
+}
+
+static void uindex_add(uindex *ix, const char *key, int pos, arena *a) {
+    if (2 * (ix->n + 1) > ix->cap) {
+        uindex bigger = {0};
+        bigger.cap = ix->cap ? ix->cap * 2 : 64;
+        bigger.keys = arena_calloc(a, bigger.cap, sizeof *bigger.keys);
+        bigger.pos = arena_calloc(a, bigger.cap, sizeof *bigger.pos);
+        for (size_t i = 0; i < ix->cap; i++)
+            if (ix->keys[i]) uindex_add(&bigger, ix->keys[i], ix->pos[i], a);
+        *ix = bigger;
+    }
+    size_t i = uhash(key) & (ix->cap - 1);
+    while (ix->keys[i]) i = (i + 1) & (ix->cap - 1);
+    ix->keys[i] = key;
+    ix->pos[i] = pos;
+    ix->n++;
+}
+
 typedef struct reader {
     store *s;
     arena *a;
@@ -308,6 +348,7 @@ typedef struct reader {
     size_t n_problems, cap_problems;
     store_dir_term_list known_terms; /* the database's terms (CSV categories) */
     int terms_loaded;
+    uindex org_ix, term_ix, svc_ix;
 } reader;
 
 static void problem(reader *r, const char *where, const char *fmt, ...)
@@ -342,17 +383,9 @@ static const char *juuid(reader *r, json_t *o, const char *key, const char *wher
     return u;
 }
 
-static int find_org(reader *r, const char *uuid) {
-    for (size_t i = 0; i < r->feed.n_orgs; i++)
-        if (strcmp(r->feed.orgs[i].uuid, uuid) == 0) return (int)i;
-    return -1;
-}
+static int find_org(reader *r, const char *uuid) { return uindex_find(&r->org_ix, uuid); }
 
-static int find_term(reader *r, const char *uuid) {
-    for (size_t i = 0; i < r->feed.n_terms; i++)
-        if (strcmp(r->feed.terms[i].uuid, uuid) == 0) return (int)i;
-    return -1;
-}
+static int find_term(reader *r, const char *uuid) { return uindex_find(&r->term_ix, uuid); }
 
 static int find_tax(reader *r, const char *uuid) {
     for (size_t i = 0; i < r->feed.n_taxonomies; i++)
@@ -399,6 +432,7 @@ static const char *read_term(reader *r, json_t *o, const char *where) {
     add_taxonomy(r, tax, json_is_object(taxobj) ? jtext(taxobj, "name", r->a) : jtext(o, "taxonomy", r->a),
                  "", "", "");
     GROW(r->feed.terms, r->feed.n_terms, r->cap_terms, r->a);
+    uindex_add(&r->term_ix, uuid, (int)r->feed.n_terms, r->a);
     store_dir_term *t = &r->feed.terms[r->feed.n_terms++];
     memset(t, 0, sizeof *t);
     t->uuid = uuid;
@@ -439,6 +473,7 @@ static const char *read_org(reader *r, json_t *o, const char *where) {
     if (json_is_array(phones) && json_array_size(phones) > 0)
         org.phone = jtext(json_array_get(phones, 0), "number", r->a);
     GROW(r->feed.orgs, r->feed.n_orgs, r->cap_orgs, r->a);
+    uindex_add(&r->org_ix, uuid, (int)r->feed.n_orgs, r->a);
     r->feed.orgs[r->feed.n_orgs++] = org;
     return uuid;
 }
@@ -638,11 +673,11 @@ static void read_service(reader *r, json_t *o, const char *where, const char *or
         s.n_terms++;
     }
     if (r->n_problems != before) return;
-    for (size_t k = 0; k < r->feed.n_services; k++)
-        if (s.uuid && r->feed.services[k].uuid && strcmp(r->feed.services[k].uuid, s.uuid) == 0) {
-            problem(r, where, "id: the same service id appears twice in the file");
-            return;
-        }
+    if (s.uuid && uindex_find(&r->svc_ix, s.uuid) >= 0) {
+        problem(r, where, "id: the same service id appears twice in the file");
+        return;
+    }
+    if (s.uuid) uindex_add(&r->svc_ix, s.uuid, (int)r->feed.n_services, r->a);
     GROW(r->feed.services, r->feed.n_services, r->cap_svcs, r->a);
     r->feed.services[r->feed.n_services++] = s;
 }
@@ -802,6 +837,7 @@ static void read_csv(reader *r, const char *data, size_t len) {
             if ((p = directory_url_problem(o.website))) problem(r, where, "organization_website: %s", p);
             if ((p = directory_email_problem(o.email))) problem(r, where, "organization_email: %s", p);
             GROW(r->feed.orgs, r->feed.n_orgs, r->cap_orgs, r->a);
+            uindex_add(&r->org_ix, org_uuid, (int)r->feed.n_orgs, r->a);
             r->feed.orgs[r->feed.n_orgs++] = o;
         }
         /* the service */
@@ -915,13 +951,11 @@ static void read_csv(reader *r, const char *data, size_t len) {
             s.n_languages++;
         }
         if (r->n_problems != before) continue;
-        int dup = 0;
-        for (size_t k = 0; k < r->feed.n_services && !dup; k++)
-            dup = strcmp(r->feed.services[k].uuid, s.uuid) == 0;
-        if (dup) {
+        if (uindex_find(&r->svc_ix, s.uuid) >= 0) {
             problem(r, where, "service_name: the same service appears twice in the file");
             continue;
         }
+        uindex_add(&r->svc_ix, s.uuid, (int)r->feed.n_services, r->a);
         GROW(r->feed.services, r->feed.n_services, r->cap_svcs, r->a);
         r->feed.services[r->feed.n_services++] = s;
     }
