@@ -53,6 +53,7 @@
  * another application sharing the database). */
 #define LOCK_MIGRATIONS 0x436f6d6d6f6e01LL /* session lock while migrating */
 #define LOCK_PLACE_TREE 0x436f6d6d6f6e02LL /* transaction lock for place writes */
+#define LOCK_ROLES 0x436f6d6d6f6e03LL      /* transaction lock for role changes */
 
 /* ---- Statements ----------------------------------------------------------------- */
 
@@ -83,6 +84,8 @@ enum stmt_id {
     ST_USER_PAGE,
     ST_USER_COUNT,
     ST_USER_SET_ROLE,
+    ST_ADMIN_COUNT,
+    ST_XACT_LOCK,
     ST_USER_SET_PASSWORD,
     ST_USER_SET_NAME,
     ST_SESSION_INSERT,
@@ -140,6 +143,8 @@ static const char *const sql[ST__COUNT] = {
                      "LIMIT $1 OFFSET $2",
     [ST_USER_COUNT] = "SELECT COUNT(*) FROM users",
     [ST_USER_SET_ROLE] = "UPDATE users SET role = $2 WHERE id = $1",
+    [ST_ADMIN_COUNT] = "SELECT COUNT(*) FROM users WHERE role = 'admin'",
+    [ST_XACT_LOCK] = "SELECT pg_advisory_xact_lock($1)",
     [ST_USER_SET_PASSWORD] = "UPDATE users SET password_hash = $2 WHERE id = $1",
     [ST_USER_SET_NAME] = "UPDATE users SET display_name = $2 WHERE id = $1",
     [ST_SESSION_INSERT] = "INSERT INTO sessions (token_hash, user_id, csrf_token, lang, "
@@ -689,7 +694,31 @@ static int user_update(void *impl, const store_actor *actor, int64_t user_id,
     store_user old;
     int rc = tx_begin(c, TX_WRITE);
     if (rc != STORE_OK) goto end;
-    rc = user_lock_tx(c, user_id, &a, &old);
+    if (update == ST_USER_SET_ROLE) {
+        /* Role changes queue on one lock: after it, each statement sees the others'
+         * committed changes, so two admins demoting each other at the same moment
+         * cannot both pass the checks below. */
+        params l = {0};
+        p_int(&l, LOCK_ROLES);
+        rc = run_done(c, ST_XACT_LOCK, &l, NULL, "role lock");
+    }
+    if (rc == STORE_OK) rc = user_lock_tx(c, user_id, &a, &old);
+    if (rc == STORE_OK && update == ST_USER_SET_ROLE) {
+        /* The actor must still be an admin, and the last admin cannot be demoted. */
+        if (actor->user_id != 0) {
+            store_user by;
+            params q = {0};
+            p_int(&q, actor->user_id);
+            rc = user_fetch(c, ST_USER_BY_ID, &q, &a, &by);
+            if (rc == STORE_NOT_FOUND || (rc == STORE_OK && by.role != STORE_ROLE_ADMIN))
+                rc = STORE_INVALID;
+        }
+        if (rc == STORE_OK && old.role == STORE_ROLE_ADMIN && strcmp(value, "admin") != 0) {
+            int64_t admins = 0;
+            rc = run_int64(c, ST_ADMIN_COUNT, NULL, &admins, "admin count");
+            if (rc == STORE_OK && admins <= 1) rc = STORE_CONFLICT;
+        }
+    }
     if (rc == STORE_OK) {
         params p = {0};
         p_int(&p, user_id);

@@ -1197,9 +1197,10 @@ static int word_byte(unsigned char ch) {
     return ch >= 0x80 || (ch >= '0' && ch <= '9') || ((ch | 32) >= 'a' && (ch | 32) <= 'z');
 }
 
-/* Turns free text into a tsquery: every word (letters and digits, as for FTS5) a
- * prefix ("word:*"), all required. Words hold no tsquery operators, so the text is
- * safe as to_tsquery input. NULL when the text holds no word. */
+/* Turns free text into a tsquery as sqlite_directory.c does for FTS5: every word
+ * (letters and digits) required, the last one also as a prefix ("word:*") for a word
+ * still being typed. Words hold no tsquery operators, so the text is safe as
+ * to_tsquery input. NULL when the text holds no word. */
 static char *ts_query(const char *text, arena *a) {
     size_t n = strlen(text);
     char *q = arena_alloc(a, n * 6 + 8), *p = q;
@@ -1210,8 +1211,8 @@ static char *ts_query(const char *text, arena *a) {
         if (!*s) break;
         if (words++) p += sprintf(p, " & ");
         while (*s && word_byte(*s)) *p++ = (char)*s++;
-        p += sprintf(p, ":*");
     }
+    if (words) p += sprintf(p, ":*");
     *p = 0;
     return words ? q : NULL;
 }
