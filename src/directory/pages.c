@@ -411,7 +411,8 @@ static void get_orgs(http_request *req, http_response *resp) {
         return;
     }
     tv *ctx = app_page(req);
-    tv_set_bool(ctx, "can_add", is_officer(req));
+    app_ctx *who = app_ctx_of(req);
+    tv_set_bool(ctx, "can_add", who->signed_in && who->user.role >= STORE_ROLE_ORGANISER);
     tv *rows = tv_set_list(ctx, "orgs");
     for (size_t i = 0; i < list.n; i++) {
         tv *m = tv_push_map(rows);
@@ -561,8 +562,10 @@ static void org_form_page(http_request *req, http_response *resp, int status, tv
                o ? T(lang, "Edit organisation") : T(lang, "Add an organisation"), ctx);
 }
 
+/* Organisers may list a new organisation of their own and become its first member;
+ * officers may list any. */
 static void get_org_new(http_request *req, http_response *resp) {
-    if (!app_require(req, resp, STORE_ROLE_OFFICER)) return;
+    if (!app_require(req, resp, STORE_ROLE_ORGANISER)) return;
     org_form_page(req, resp, 200, app_page(req), NULL);
 }
 
@@ -611,6 +614,13 @@ static void save_org(http_request *req, http_response *resp, const store_dir_org
         store_dir_org saved;
         if (store_dir_org_save(a->store, &actor, &o, req->arena, &saved) == STORE_OK) {
             dir_cache_bump();
+            app_ctx *c = app_ctx_of(req);
+            /* an organiser who lists a new organisation manages it */
+            if (!old && c->user.role < STORE_ROLE_OFFICER &&
+                store_dir_member_add(a->store, &actor, saved.id, c->user.id) != STORE_OK) {
+                http_error(req, resp, 500, NULL);
+                return;
+            }
             http_redirect(resp, 303, arena_sprintf(req->arena, "/directory/organisations/%s", saved.uuid));
             return;
         }
@@ -620,7 +630,7 @@ static void save_org(http_request *req, http_response *resp, const store_dir_org
 }
 
 static void post_org_new(http_request *req, http_response *resp) {
-    if (!app_require(req, resp, STORE_ROLE_OFFICER)) return;
+    if (!app_require(req, resp, STORE_ROLE_ORGANISER)) return;
     save_org(req, resp, NULL);
 }
 

@@ -413,6 +413,26 @@ static void organisers_manage_their_own_organisations(void **state) {
     assert_int_equal(cg_get(o, "/directory/import", &r), 0);
     assert_int_equal(r.status, 403); /* import is for officers */
     cg_resp_free(&r);
+    /* an organiser may list a new organisation, and then manages it */
+    char ocsrf[65];
+    assert_non_null(cg_csrf_from(o, "/directory/organisations/new", ocsrf));
+    assert_int_equal(cg_post_form(o, "/directory/organisations/new", &r, "csrf_token", ocsrf, "name",
+                                  "Olive's Allotment Society", NULL), 0);
+    assert_int_equal(r.status, 303);
+    char loc[256], edit[300];
+    assert_non_null(cg_resp_header(&r, "Location", loc, sizeof loc));
+    cg_resp_free(&r);
+    snprintf(edit, sizeof edit, "%s/edit", loc);
+    assert_int_equal(cg_get(o, edit, &r), 0);
+    assert_int_equal(r.status, 200);
+    cg_resp_free(&r);
+    /* a resident may not */
+    cg_client *res = cg_client_new(&srv);
+    assert_int_equal(cg_signup(res, "Rita Resident", "rita@example.org", "rita password 12"), 303);
+    assert_int_equal(cg_get(res, "/directory/organisations/new", &r), 0);
+    assert_int_equal(r.status, 403);
+    cg_resp_free(&r);
+    cg_client_free(res);
     cg_client_free(admin);
     cg_client_free(o);
 }
