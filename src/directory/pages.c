@@ -226,8 +226,17 @@ static void get_browse(http_request *req, http_response *resp) {
     tv_set_bool(ctx, "can_add", is_officer(req));
     tv *rows = tv_set_list(ctx, "services");
     for (size_t i = 0; i < list.n; i++) fill_service_summary(req, tv_push_map(rows), &list.items[i]);
+    /* With a place chosen, the map shows all of that place's matching services (up to
+     * 500), not only this page's. */
+    store_dir_service_list on_map = list;
+    if (dq.place_id && list.total > (int64_t)list.n) {
+        store_dir_query mq = dq;
+        mq.offset = 0;
+        mq.limit = 500;
+        if (store_dir_service_search(a->store, &mq, req->arena, &on_map) != STORE_OK) on_map = list;
+    }
     tv *maplist = tv_list(req->arena);
-    const char *svg = map_svg(req, list.items, list.n, maplist);
+    const char *svg = map_svg(req, on_map.items, on_map.n, maplist);
     if (svg) {
         tv_set_html(ctx, "map", svg);
         tv_set(ctx, "map_list", maplist);

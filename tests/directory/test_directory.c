@@ -23,6 +23,7 @@
 
 #include "core/arena.h"
 #include "core/buf.h"
+#include "directory/cache.h"
 #include "directory/directory.h"
 #include "place/place.h"
 #include "store/directory.h"
@@ -458,6 +459,35 @@ static void oruk_validator_fixtures_import(void **state) {
     assert_false(s.locations[0].has_coords); /* latitude 100 in the fixture is left out */
 }
 
+/* ---- The response cache --------------------------------------------------------- */
+
+static void cache_hits_until_a_write(void **state) {
+    (void)state;
+    arena a;
+    arena_init(&a, 0);
+    char *data;
+    size_t len;
+    dir_cache_put("k1", "hello", 5);
+    assert_true(dir_cache_get("k1", &a, &data, &len));
+    assert_int_equal(len, 5);
+    assert_string_equal(data, "hello");
+    assert_false(dir_cache_get("k2", &a, &data, &len));
+    dir_cache_put("k1", "world!", 6); /* replaced */
+    assert_true(dir_cache_get("k1", &a, &data, &len));
+    assert_string_equal(data, "world!");
+    dir_cache_bump(); /* a write: everything is stale */
+    assert_false(dir_cache_get("k1", &a, &data, &len));
+    dir_cache_put("k1", "again", 5);
+    assert_true(dir_cache_get("k1", &a, &data, &len));
+    /* too big to keep */
+    size_t big = DIR_CACHE_MAX_ENTRY + 1;
+    char *huge = calloc(1, big);
+    dir_cache_put("huge", huge, big);
+    free(huge);
+    assert_false(dir_cache_get("huge", &a, &data, &len));
+    arena_free(&a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(postcodes),
@@ -466,6 +496,7 @@ int main(void) {
         cmocka_unit_test(ical_lines_fold_and_escape),
         cmocka_unit_test(ical_file_has_events_and_rules),
         cmocka_unit_test(similarity_parts),
+        cmocka_unit_test(cache_hits_until_a_write),
         cmocka_unit_test_setup_teardown(csv_template_imports_and_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(json_feed_imports_and_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(json_export_round_trips, setup, teardown),
