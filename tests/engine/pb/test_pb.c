@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "engine/pb/pb.h"
+#include "engine/pb/pb_internal.h"
 
 static const char *data_dir(void) {
     const char *d = getenv("CG_SHARED_DATA");
@@ -390,6 +391,7 @@ static void generated_elections_match_textbook_rules(void **state) {
     mpq_init(endow);
     mpq_t sum, c;
     mpq_inits(sum, c, NULL);
+    size_t replays = 0;
     for (uint64_t seed = 1; seed <= 300; seed++) {
         gen g;
         pb_election e;
@@ -414,8 +416,34 @@ static void generated_elections_match_textbook_rules(void **state) {
             run_rule(&e, PB_RULE_EQUAL_SHARES, PB_COMPLETION_NONE, (pb_arith)a, &r);
             if (r.nwinners != nr || memcmp(r.winners, rw, nr * sizeof *rw) != 0)
                 fail_msg("seed %llu arith %d: MES differs from the textbook rule", (unsigned long long)seed, a);
+            replays += r.exact_replays;
             assert_true(r.spent <= g.budget);
             pb_result_free(&r);
+        }
+        {
+            /* the all-rational core on its own (used when doubles and rationals
+             * disagree) */
+            pb_tie_break tb;
+            char terr[64];
+            assert_int_equal(pb_tie_break_parse("cost,votes,id", &tb, terr, sizeof terr), 0);
+            uint32_t rank[12], win[12];
+            uint8_t cand[12];
+            pb_tie_ranks(&e, &tb, rank);
+            for (size_t p = 0; p < g.m; p++) cand[p] = 1;
+            pb_mes_params prm = {0};
+            prm.candidate = cand;
+            prm.rank = rank;
+            prm.tie = &tb;
+            prm.endow_num = g.budget;
+            prm.endow_den = (int64_t)g.n;
+            prm.increment = 1;
+            pb_mes_out out = {0};
+            out.win = win;
+            pb_mes_ws_exact *ws = pb_mes_ws_new_exact(&e);
+            pb_mes_run_exact(ws, &prm, &out);
+            pb_mes_ws_free_exact(ws);
+            assert_int_equal(out.nwin, nr);
+            assert_memory_equal(win, rw, nr * sizeof *rw);
         }
         int funded[12] = {0};
         for (size_t i = 0; i < nr; i++) funded[rw[i]] = 1;
@@ -477,6 +505,8 @@ static void generated_elections_match_textbook_rules(void **state) {
     }
     for (int i = 0; i < 40; i++) mpq_clear(b[i]);
     mpq_clears(endow, sum, c, NULL);
+    /* the rational re-decision path was exercised, not only the doubles */
+    assert_true(replays > 0);
 }
 
 static void lottery_is_seeded_and_stated(void **state) {
