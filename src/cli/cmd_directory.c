@@ -22,18 +22,19 @@
 #define MAX_FILE ((size_t)512 << 20)
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: commonground directory import FILE [--db PATH]\n"
-            "       commonground directory export [--format json|csv] [--output FILE] [--db PATH]\n\n"
-            "import  reads an Open Referral UK (HSDS 3.0) JSON feed or the CSV template\n"
-            "        (docs/directory.md); nothing is saved unless every row is right, and\n"
-            "        every refused row is listed with the reason. Importing the same file\n"
-            "        again updates what it imported before instead of duplicating it.\n"
-            "export  writes the whole directory as ORUK JSON (default) or CSV.\n\n"
-            "  --db PATH        database file (default $CG_DB or var/commonground.db)\n"
-            "  --format FORMAT  json or csv (export)\n"
-            "  --output FILE    write to FILE instead of standard output (export)\n"
-            "  --base-url URL   public address used in exported links (default none)\n");
+    fprintf(
+        out,
+        "usage: commonground directory import FILE [--db PATH]\n"
+        "       commonground directory export [--format json|csv] [--output FILE] [--db PATH]\n\n"
+        "import  reads an Open Referral UK (HSDS 3.0) JSON feed or the CSV template\n"
+        "        (docs/directory.md); nothing is saved unless every row is right, and\n"
+        "        every refused row is listed with the reason. Importing the same file\n"
+        "        again updates what it imported before instead of duplicating it.\n"
+        "export  writes the whole directory as ORUK JSON (default) or CSV.\n\n"
+        "  --db PATH        database file (default $CG_DB or var/commonground.db)\n"
+        "  --format FORMAT  json or csv (export)\n"
+        "  --output FILE    write to FILE instead of standard output (export)\n"
+        "  --base-url URL   public address used in exported links (default none)\n");
 }
 
 /* Reads a whole file into a malloc'd buffer; NULL with a message on failure. */
@@ -48,7 +49,8 @@ static char *read_file(const char *path, size_t *len) {
     char chunk[65536];
     size_t n;
     int rc = BUF_OK;
-    while (rc == BUF_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0) rc = buf_append(&b, chunk, n);
+    while (rc == BUF_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = buf_append(&b, chunk, n);
     int err = ferror(f);
     fclose(f);
     if (rc != BUF_OK || err) {
@@ -67,23 +69,33 @@ static double now_seconds(void) {
 }
 
 int cmd_directory(int argc, char **argv) {
-    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
-                                         {"format", required_argument, 0, 'f'},
-                                         {"output", required_argument, 0, 'o'},
-                                         {"base-url", required_argument, 0, 'b'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'},     {"format", required_argument, 0, 'f'},
+        {"output", required_argument, 0, 'o'}, {"base-url", required_argument, 0, 'b'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     const char *db = NULL, *format = "json", *output = NULL, *base_url = "";
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': db = optarg; break;
-        case 'f': format = optarg; break;
-        case 'o': output = optarg; break;
-        case 'b': base_url = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'd':
+            db = optarg;
+            break;
+        case 'f':
+            format = optarg;
+            break;
+        case 'o':
+            output = optarg;
+            break;
+        case 'b':
+            base_url = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind >= argc) {
@@ -103,8 +115,10 @@ int cmd_directory(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    if (is_export && (optind + 1 != argc || (strcmp(format, "json") != 0 && strcmp(format, "csv") != 0))) {
-        fprintf(stderr, "commonground directory export: --format must be json or csv, and no FILE argument (use --output)\n");
+    if (is_export &&
+        (optind + 1 != argc || (strcmp(format, "json") != 0 && strcmp(format, "csv") != 0))) {
+        fprintf(stderr, "commonground directory export: --format must be json or csv, and no FILE "
+                        "argument (use --output)\n");
         usage(stderr);
         return 2;
     }
@@ -131,19 +145,22 @@ int cmd_directory(int argc, char **argv) {
                    argv[optind + 1], (long long)rep.result.created, (long long)rep.result.updated,
                    (long long)rep.result.unchanged, rep.n_orgs, rep.n_services, took);
         } else if (rc == -1) {
-            fprintf(stderr, "commonground directory import: nothing imported from %s; %zu problem%s:\n",
+            fprintf(stderr,
+                    "commonground directory import: nothing imported from %s; %zu problem%s:\n",
                     argv[optind + 1], rep.n_problems, rep.n_problems == 1 ? "" : "s");
             for (size_t i = 0; i < rep.n_problems; i++)
                 fprintf(stderr, "  %s: %s\n", rep.problems[i].where, rep.problems[i].why);
             status = 1;
         } else {
-            fprintf(stderr, "commonground directory import: the database failed; nothing imported\n");
+            fprintf(stderr,
+                    "commonground directory import: the database failed; nothing imported\n");
             status = 1;
         }
     } else {
         FILE *out = output ? fopen(output, "wb") : stdout;
         if (!out) {
-            fprintf(stderr, "commonground directory export: cannot write %s: %s\n", output, strerror(errno));
+            fprintf(stderr, "commonground directory export: cannot write %s: %s\n", output,
+                    strerror(errno));
             status = 1;
         } else {
             int rc;
@@ -162,8 +179,10 @@ int cmd_directory(int argc, char **argv) {
                 if (rc == 0 && fwrite(buf_cstr(&b), 1, buf_len(&b), out) != buf_len(&b)) rc = -1;
                 buf_free(&b);
             }
-            if (out != stdout && fclose(out) != 0) rc = -1;
-            else if (out == stdout) fflush(stdout);
+            if (out != stdout && fclose(out) != 0)
+                rc = -1;
+            else if (out == stdout)
+                fflush(stdout);
             if (rc != 0) {
                 fprintf(stderr, "commonground directory export: failed\n");
                 status = 1;

@@ -56,7 +56,8 @@ static void reply_cached(http_request *req, http_response *resp, json_t *body) {
     http_body_take(resp, "application/json", text, len);
 }
 
-static void json_error(http_response *resp, int status, const char *parameter, const char *message) {
+static void json_error(http_response *resp, int status, const char *parameter,
+                       const char *message) {
     json_t *j = json_object();
     json_object_set_new(j, "status", json_integer(status));
     json_object_set_new(j, "error", json_string(http_reason(status)));
@@ -139,8 +140,9 @@ static void get_root(http_request *req, http_response *resp) {
     app *a = req->app;
     json_t *j = json_object();
     json_object_set_new(j, "version", json_string("HSDS-UK-3.0"));
-    json_object_set_new(j, "profile",
-                        json_string("https://github.com/OpenReferralUK/uk-profile/blob/main/docs/index.md"));
+    json_object_set_new(
+        j, "profile",
+        json_string("https://github.com/OpenReferralUK/uk-profile/blob/main/docs/index.md"));
     json_object_set_new(j, "openapi_url",
                         json_string("https://docs.openreferraluk.org/en/latest/openapi30.json"));
     (void)a;
@@ -171,8 +173,9 @@ static void get_services(http_request *req, http_response *resp) {
     q.text = search;
     const char *mod = http_query(req, "modified_after");
     if (mod && directory_parse_time(mod, &q.modified_after) != 0) {
-        json_error(resp, 400, "modified_after",
-                   "modified_after must be an ISO 8601 date or date-time, like 2025-01-31T09:00:00Z");
+        json_error(
+            resp, 400, "modified_after",
+            "modified_after must be an ISO 8601 date or date-time, like 2025-01-31T09:00:00Z");
         return;
     }
     const char *postcode = http_query(req, "postcode");
@@ -194,7 +197,9 @@ static void get_services(http_request *req, http_response *resp) {
             ok = n >= 2 && n <= 4 && letters >= 1 && letters <= 2;
         }
         if (!ok) {
-            json_error(resp, 400, "postcode", "postcode must be a UK postcode, like BN11 1HA, or its first half, like BN11");
+            json_error(
+                resp, 400, "postcode",
+                "postcode must be a UK postcode, like BN11 1HA, or its first half, like BN11");
             return;
         }
     }
@@ -247,12 +252,14 @@ static void get_organizations(http_request *req, http_response *resp) {
         !int_param(req, resp, "per_page", PER_PAGE_DEFAULT, 1, PER_PAGE_MAX, &per_page))
         return;
     store_dir_org_list list;
-    if (store_dir_org_list_page(a->store, (page - 1) * per_page, per_page, req->arena, &list) != STORE_OK) {
+    if (store_dir_org_list_page(a->store, (page - 1) * per_page, per_page, req->arena, &list) !=
+        STORE_OK) {
         json_error(resp, 500, NULL, "the directory could not be read");
         return;
     }
     json_t *contents = json_array();
-    for (size_t i = 0; i < list.n; i++) json_array_append_new(contents, directory_org_json(&list.items[i]));
+    for (size_t i = 0; i < list.n; i++)
+        json_array_append_new(contents, directory_org_json(&list.items[i]));
     reply_cached(req, resp, directory_page_json(list.total, page, per_page, contents));
 }
 
@@ -304,7 +311,8 @@ static void get_taxonomies(http_request *req, http_response *resp) {
         return;
     }
     json_t *contents = json_array();
-    for (size_t i = (size_t)((page - 1) * per_page); i < list.n && json_array_size(contents) < (size_t)per_page; i++)
+    for (size_t i = (size_t)((page - 1) * per_page);
+         i < list.n && json_array_size(contents) < (size_t)per_page; i++)
         json_array_append_new(contents, taxonomy_json(&list.items[i]));
     reply_cached(req, resp, directory_page_json((int64_t)list.n, page, per_page, contents));
 }
@@ -321,7 +329,8 @@ static void get_taxonomy(http_request *req, http_response *resp) {
     json_t *j = taxonomy_json(&t), *terms = json_array();
     store_dir_term_list list;
     if (store_dir_terms(a->store, t.uuid, req->arena, &list) == STORE_OK)
-        for (size_t i = 0; i < list.n; i++) json_array_append_new(terms, directory_term_json(&list.items[i]));
+        for (size_t i = 0; i < list.n; i++)
+            json_array_append_new(terms, directory_term_json(&list.items[i]));
     json_object_set_new(j, "taxonomy_terms", terms);
     reply_cached(req, resp, j);
 }
@@ -341,7 +350,8 @@ static void get_terms(http_request *req, http_response *resp) {
         return;
     }
     json_t *contents = json_array();
-    for (size_t i = (size_t)((page - 1) * per_page); i < list.n && json_array_size(contents) < (size_t)per_page; i++)
+    for (size_t i = (size_t)((page - 1) * per_page);
+         i < list.n && json_array_size(contents) < (size_t)per_page; i++)
         json_array_append_new(contents, directory_term_json(&list.items[i]));
     reply_cached(req, resp, directory_page_json((int64_t)list.n, page, per_page, contents));
 }

@@ -33,7 +33,8 @@ static int64_t now_ms(void) {
 
 static size_t slot_of(const char *key) {
     uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) h = (h ^ *p) * 1099511628211ULL;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
     return (size_t)(h % DIR_CACHE_SLOTS);
 }
 

@@ -78,8 +78,8 @@ int directory_ical_line(buf *out, const char *name, const char *value, int escap
  * + 0.2 * nearness (exp(-d / 2 km) for the closest pair of locations; 0.5 when either
  *         has no coordinates).
  * The parts are written to *cat, *text and *near when those are non-NULL. */
-double directory_similarity(const store_dir_service *a, const store_dir_service *b,
-                            double *cat, double *text, double *near);
+double directory_similarity(const store_dir_service *a, const store_dir_service *b, double *cat,
+                            double *text, double *near);
 
 /* Great-circle distance in metres. */
 double directory_distance_m(double lat1, double lon1, double lat2, double lon2);

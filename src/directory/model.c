@@ -36,7 +36,8 @@ char *directory_postcode_format(const char *s, char *out, size_t outlen) {
     const char *o = k;
     int ok = 0;
     if (!isalpha((unsigned char)o[0])) return NULL;
-    if (on == 2) ok = isdigit((unsigned char)o[1]);
+    if (on == 2)
+        ok = isdigit((unsigned char)o[1]);
     else if (on == 3)
         ok = (isdigit((unsigned char)o[1]) && isalnum((unsigned char)o[2])) ||
              (isalpha((unsigned char)o[1]) && isdigit((unsigned char)o[2]));
@@ -59,8 +60,10 @@ const char *directory_postcode_problem(const char *s) {
 const char *directory_url_problem(const char *s) {
     if (!s || !*s) return NULL;
     const char *rest = NULL;
-    if (strncmp(s, "https://", 8) == 0) rest = s + 8;
-    else if (strncmp(s, "http://", 7) == 0) rest = s + 7;
+    if (strncmp(s, "https://", 8) == 0)
+        rest = s + 8;
+    else if (strncmp(s, "http://", 7) == 0)
+        rest = s + 7;
     if (!rest) return N_("Enter a web address starting with https:// or http://");
     if (!*rest || *rest == '/' || *rest == '.' || *rest == ':')
         return N_("Enter a web address with a site name, like https://example.org");
@@ -170,16 +173,15 @@ const char *directory_byday_problem(const char *s) {
 
 /* ---- Opening times in words ----------------------------------------------------- */
 
-static const char *const day_plural_en[7] = {"Mondays", "Tuesdays", "Wednesdays", "Thursdays",
+static const char *const day_plural_en[7] = {"Mondays", "Tuesdays",  "Wednesdays", "Thursdays",
                                              "Fridays", "Saturdays", "Sundays"};
-static const char *const day_en[7] = {"Monday", "Tuesday", "Wednesday", "Thursday",
+static const char *const day_en[7] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
                                       "Friday", "Saturday", "Sunday"};
 /* Welsh day names take "dydd"; to be checked by a Welsh speaker. */
-static const char *const day_cy[7] = {"dydd Llun", "dydd Mawrth", "dydd Mercher", "dydd Iau",
+static const char *const day_cy[7] = {"dydd Llun",   "dydd Mawrth", "dydd Mercher", "dydd Iau",
                                       "dydd Gwener", "dydd Sadwrn", "dydd Sul"};
 static const char *const ord_en[6] = {"last", "first", "second", "third", "fourth", "fifth"};
-static const char *const ord_cy[6] = {"olaf", "cyntaf", "ail", "trydydd", "pedwerydd",
-                                      "pumed"};
+static const char *const ord_cy[6] = {"olaf", "cyntaf", "ail", "trydydd", "pedwerydd", "pumed"};
 
 /* Appends a list "A, B and C" ("A, B a C" in Welsh). */
 static void list_words(buf *b, const char *const *items, int n, int cy) {
@@ -209,8 +211,10 @@ const char *directory_schedule_words(const store_dir_schedule *h, const char *la
         for (int i = 0; i < n; i++) {
             if (i) buf_puts(&b, i == n - 1 ? (cy ? " a " : " and ") : ", ");
             int oi = ord[i] < 0 ? 0 : ord[i];
-            if (cy) buf_printf(&b, "%s %s", day_cy[day[i]], ord_cy[oi]);
-            else buf_printf(&b, "%s %s", ord_en[oi], day_en[day[i]]);
+            if (cy)
+                buf_printf(&b, "%s %s", day_cy[day[i]], ord_cy[oi]);
+            else
+                buf_printf(&b, "%s %s", ord_en[oi], day_en[day[i]]);
         }
         buf_puts(&b, cy ? " y mis" : " of the month");
     } else if (n > 0) {
@@ -219,11 +223,15 @@ const char *directory_schedule_words(const store_dir_schedule *h, const char *la
         if (every > 1 && !monthly)
             buf_printf(&b, cy ? "Bob %lld wythnos ar " : "Every %lld weeks on ", (long long)every);
         if (mask == 0x7f) {
-            if (every > 1 && !monthly) buf_puts(&b, cy ? "bob dydd" : "every day");
-            else buf_puts(&b, cy ? "Bob dydd" : "Every day");
+            if (every > 1 && !monthly)
+                buf_puts(&b, cy ? "bob dydd" : "every day");
+            else
+                buf_puts(&b, cy ? "Bob dydd" : "Every day");
         } else if (mask == 0x1f) {
-            if (every > 1 && !monthly) buf_puts(&b, cy ? "ddyddiau'r wythnos" : "weekdays");
-            else buf_puts(&b, cy ? "Dyddiau'r wythnos" : "Weekdays");
+            if (every > 1 && !monthly)
+                buf_puts(&b, cy ? "ddyddiau'r wythnos" : "weekdays");
+            else
+                buf_puts(&b, cy ? "Dyddiau'r wythnos" : "Weekdays");
         } else {
             const char *names[7];
             int k = 0;
@@ -237,8 +245,10 @@ const char *directory_schedule_words(const store_dir_schedule *h, const char *la
     } else if (monthly) {
         buf_puts(&b, cy ? "Bob mis" : "Every month");
     } else if (h->freq && *h->freq) {
-        if (every > 1) buf_printf(&b, cy ? "Bob %lld wythnos" : "Every %lld weeks", (long long)every);
-        else buf_puts(&b, cy ? "Bob wythnos" : "Every week");
+        if (every > 1)
+            buf_printf(&b, cy ? "Bob %lld wythnos" : "Every %lld weeks", (long long)every);
+        else
+            buf_puts(&b, cy ? "Bob wythnos" : "Every week");
     }
     int open_ok = time_minutes(h->opens_at) >= 0, close_ok = time_minutes(h->closes_at) >= 0;
     if (open_ok || close_ok) {
@@ -378,12 +388,24 @@ static void ical_date(char *out, size_t n, int64_t z, const char *hhmm_text) {
 }
 
 /* The time zone every directory time is in; a VTIMEZONE must accompany TZID. */
-static const char *const london_tz[] = {
-    "BEGIN:VTIMEZONE", "TZID:Europe/London", "BEGIN:DAYLIGHT", "TZOFFSETFROM:+0000",
-    "TZOFFSETTO:+0100", "TZNAME:BST", "DTSTART:19700329T010000",
-    "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU", "END:DAYLIGHT", "BEGIN:STANDARD",
-    "TZOFFSETFROM:+0100", "TZOFFSETTO:+0000", "TZNAME:GMT", "DTSTART:19701025T020000",
-    "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU", "END:STANDARD", "END:VTIMEZONE", NULL};
+static const char *const london_tz[] = {"BEGIN:VTIMEZONE",
+                                        "TZID:Europe/London",
+                                        "BEGIN:DAYLIGHT",
+                                        "TZOFFSETFROM:+0000",
+                                        "TZOFFSETTO:+0100",
+                                        "TZNAME:BST",
+                                        "DTSTART:19700329T010000",
+                                        "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
+                                        "END:DAYLIGHT",
+                                        "BEGIN:STANDARD",
+                                        "TZOFFSETFROM:+0100",
+                                        "TZOFFSETTO:+0000",
+                                        "TZNAME:GMT",
+                                        "DTSTART:19701025T020000",
+                                        "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
+                                        "END:STANDARD",
+                                        "END:VTIMEZONE",
+                                        NULL};
 
 int directory_ical(buf *out, const store_dir_service *s, const char *host, int64_t dtstamp) {
     int rc = 0;
@@ -425,13 +447,14 @@ int directory_ical(buf *out, const store_dir_service *s, const char *host, int64
             }
         char dt[32], uid[128];
         rc |= directory_ical_line(out, "BEGIN", "VEVENT", 0);
-        snprintf(uid, sizeof uid, "%s@%s", h->uuid ? h->uuid : "schedule", host ? host : "localhost");
+        snprintf(uid, sizeof uid, "%s@%s", h->uuid ? h->uuid : "schedule",
+                 host ? host : "localhost");
         rc |= directory_ical_line(out, "UID", uid, 0);
         rc |= directory_ical_line(out, "DTSTAMP", stamp, 0);
         ical_date(dt, sizeof dt, first, h->opens_at);
         rc |= directory_ical_line(out, "DTSTART;TZID=Europe/London", dt, 0);
-        const char *end = time_minutes(h->closes_at) > time_minutes(h->opens_at) ? h->closes_at
-                                                                                 : h->opens_at;
+        const char *end =
+            time_minutes(h->closes_at) > time_minutes(h->opens_at) ? h->closes_at : h->opens_at;
         ical_date(dt, sizeof dt, first, end);
         rc |= directory_ical_line(out, "DTEND;TZID=Europe/London", dt, 0);
         if (h->freq && (strcmp(h->freq, "WEEKLY") == 0 || strcmp(h->freq, "MONTHLY") == 0)) {

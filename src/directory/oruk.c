@@ -73,8 +73,8 @@ json_t *directory_org_json(const store_dir_org *o) {
         json_t *x = json_object();
         json_object_set_new(x, "id", json_string(derived_uuid(&tmp, o->uuid, "identifier")));
         json_object_set_new(x, "organization_id", json_string(o->uuid));
-        const char *type = o->identifier_type && *o->identifier_type ? o->identifier_type
-                                                                     : "identifier";
+        const char *type =
+            o->identifier_type && *o->identifier_type ? o->identifier_type : "identifier";
         json_object_set_new(x, "identifier_type", json_string(type));
         if (strcmp(type, "charity_number") == 0)
             json_object_set_new(x, "identifier_scheme", json_string("GB-CHC"));
@@ -125,7 +125,8 @@ json_t *directory_service_json(const store_dir_service *s, const char *base_url)
     json_object_set_new(j, "status", json_string(store_dir_status_name(s->status)));
     set_str(j, "fees", s->fees);
     set_str(j, "eligibility_description", s->eligibility);
-    json_object_set_new(j, "last_modified", json_string(iso_time(s->updated_at, when, sizeof when)));
+    json_object_set_new(j, "last_modified",
+                        json_string(iso_time(s->updated_at, when, sizeof when)));
 
     json_t *org = json_object();
     json_object_set_new(org, "id", json_string(s->org_uuid));
@@ -165,9 +166,9 @@ json_t *directory_service_json(const store_dir_service *s, const char *base_url)
             json_object_set_new(x, "extent", json_string(r->gss_code));
             json_object_set_new(x, "extent_type", json_string("ons_gss_code"));
         }
-        json_object_set_new(x, "uri", json_string(arena_sprintf(&tmp, "%s/places/%s",
-                                                                base_url ? base_url : "",
-                                                                r->place_uuid)));
+        json_object_set_new(x, "uri",
+                            json_string(arena_sprintf(&tmp, "%s/places/%s",
+                                                      base_url ? base_url : "", r->place_uuid)));
         json_array_append_new(areas, x);
     }
     json_object_set_new(j, "service_areas", areas);
@@ -261,7 +262,8 @@ json_t *directory_service_json(const store_dir_service *s, const char *base_url)
         set_str(term, "code", t->code);
         set_str(term, "term", t->code);
         if (t->parent_uuid) json_object_set_new(term, "parent_id", json_string(t->parent_uuid));
-        if (t->taxonomy_uuid) json_object_set_new(term, "taxonomy_id", json_string(t->taxonomy_uuid));
+        if (t->taxonomy_uuid)
+            json_object_set_new(term, "taxonomy_id", json_string(t->taxonomy_uuid));
         set_str(term, "taxonomy", t->taxonomy_name);
         json_object_set_new(x, "taxonomy_term", term);
         json_array_append_new(attrs, x);
@@ -288,15 +290,15 @@ json_t *directory_page_json(int64_t total, int64_t page, int64_t per_page, json_
 /* ---- Reading feeds: shared state ------------------------------------------------ */
 
 /* A growable array in the arena. */
-#define GROW(arr, n, cap, a)                                                             \
-    do {                                                                                 \
-        if ((n) == (cap)) {                                                              \
-            size_t nc_ = (cap) ? (cap) * 2 : 16;                                          \
-            void *b_ = arena_calloc((a), nc_, sizeof *(arr));                             \
-            if (n) memcpy(b_, (arr), (n) * sizeof *(arr));                                \
-            (arr) = b_;                                                                  \
-            (cap) = nc_;                                                                 \
-        }                                                                                \
+#define GROW(arr, n, cap, a)                                                                       \
+    do {                                                                                           \
+        if ((n) == (cap)) {                                                                        \
+            size_t nc_ = (cap) ? (cap)*2 : 16;                                                     \
+            void *b_ = arena_calloc((a), nc_, sizeof *(arr));                                      \
+            if (n) memcpy(b_, (arr), (n) * sizeof *(arr));                                         \
+            (arr) = b_;                                                                            \
+            (cap) = nc_;                                                                           \
+        }                                                                                          \
     } while (0)
 
 /* An index from uuid to position, so that a feed of 10,000 services finds its
@@ -429,7 +431,8 @@ static const char *read_term(reader *r, json_t *o, const char *where) {
     const char *tax = juuid(r, o, "taxonomy_id", where);
     json_t *taxobj = json_object_get(o, "taxonomy_detail");
     if (!tax) tax = IMPORTED_TAXONOMY_UUID;
-    add_taxonomy(r, tax, json_is_object(taxobj) ? jtext(taxobj, "name", r->a) : jtext(o, "taxonomy", r->a),
+    add_taxonomy(r, tax,
+                 json_is_object(taxobj) ? jtext(taxobj, "name", r->a) : jtext(o, "taxonomy", r->a),
                  "", "", "");
     GROW(r->feed.terms, r->feed.n_terms, r->cap_terms, r->a);
     uindex_add(&r->term_ix, uuid, (int)r->feed.n_terms, r->a);
@@ -549,7 +552,8 @@ static void read_service(reader *r, json_t *o, const char *where, const char *or
     /* the organisation: nested, or by id (in this feed or already stored) */
     json_t *org = json_object_get(o, "organization");
     const char *org_uuid = NULL;
-    if (json_is_object(org)) org_uuid = read_org(r, org, arena_sprintf(r->a, "%s.organization", where));
+    if (json_is_object(org))
+        org_uuid = read_org(r, org, arena_sprintf(r->a, "%s.organization", where));
     if (!org_uuid) org_uuid = juuid(r, o, "organization_id", where);
     if (!org_uuid) org_uuid = org_hint;
     if (!org_uuid) {
@@ -557,7 +561,8 @@ static void read_service(reader *r, json_t *o, const char *where, const char *or
     } else if (find_org(r, org_uuid) < 0) {
         store_dir_org existing;
         if (store_dir_org_by_uuid(r->s, org_uuid, r->a, &existing) != STORE_OK)
-            problem(r, where, "organization_id: no organisation with this id in the feed or the directory");
+            problem(r, where,
+                    "organization_id: no organisation with this id in the feed or the directory");
     }
     s.org_uuid = org_uuid;
     size_t cap;
@@ -642,7 +647,9 @@ static void read_service(reader *r, json_t *o, const char *where, const char *or
         c->email = jtext(x, "email", r->a);
         if ((p = directory_email_problem(c->email))) problem(r, w, "email: %s", p);
         json_t *ph = json_object_get(x, "phones");
-        c->phone = json_is_array(ph) && json_array_size(ph) ? jtext(json_array_get(ph, 0), "number", r->a) : "";
+        c->phone = json_is_array(ph) && json_array_size(ph)
+                       ? jtext(json_array_get(ph, 0), "number", r->a)
+                       : "";
     }
     arr = json_object_get(o, "service_areas");
     cap = 0;
@@ -659,8 +666,10 @@ static void read_service(reader *r, json_t *o, const char *where, const char *or
         json_t *term = json_object_get(x, "taxonomy_term");
         const char *w = arena_sprintf(r->a, "%s.attributes[%zu]", where, i);
         const char *tu = NULL;
-        if (json_is_object(term)) tu = read_term(r, term, w);
-        else tu = juuid(r, x, "taxonomy_term_id", w);
+        if (json_is_object(term))
+            tu = read_term(r, term, w);
+        else
+            tu = juuid(r, x, "taxonomy_term_id", w);
         if (!tu) continue;
         store_dir_term known;
         if (find_term(r, tu) < 0 && store_dir_term_by_uuid(r->s, tu, r->a, &known) != STORE_OK) {
@@ -697,7 +706,8 @@ static void read_item(reader *r, json_t *x, const char *where) {
         const char *org = read_org(r, x, where);
         size_t i;
         json_t *s;
-        json_array_foreach(svcs, i, s) read_service(r, s, arena_sprintf(r->a, "%s.services[%zu]", where, i), org);
+        json_array_foreach(svcs, i, s)
+            read_service(r, s, arena_sprintf(r->a, "%s.services[%zu]", where, i), org);
     }
 }
 
@@ -717,21 +727,28 @@ static void read_json(reader *r, json_t *root) {
         json_array_foreach(contents, i, x) read_item(r, x, arena_sprintf(r->a, "contents[%zu]", i));
         return;
     }
-    json_t *taxes = json_object_get(root, "taxonomies"), *terms = json_object_get(root, "taxonomy_terms");
-    json_t *orgs = json_object_get(root, "organizations"), *svcs = json_object_get(root, "services");
+    json_t *taxes = json_object_get(root, "taxonomies"),
+           *terms = json_object_get(root, "taxonomy_terms");
+    json_t *orgs = json_object_get(root, "organizations"),
+           *svcs = json_object_get(root, "services");
     if (taxes || terms || orgs || (svcs && !json_object_get(root, "id"))) {
         json_array_foreach(taxes, i, x) {
             const char *w = arena_sprintf(r->a, "taxonomies[%zu]", i);
             const char *u = juuid(r, x, "id", w);
             const char *name = jtext(x, "name", r->a);
-            if (!u) problem(r, w, "id: missing");
-            else if (!*name) problem(r, w, "name: missing");
-            else add_taxonomy(r, u, name, jtext(x, "description", r->a), jtext(x, "uri", r->a),
-                              jtext(x, "version", r->a));
+            if (!u)
+                problem(r, w, "id: missing");
+            else if (!*name)
+                problem(r, w, "name: missing");
+            else
+                add_taxonomy(r, u, name, jtext(x, "description", r->a), jtext(x, "uri", r->a),
+                             jtext(x, "version", r->a));
         }
-        json_array_foreach(terms, i, x) read_term(r, x, arena_sprintf(r->a, "taxonomy_terms[%zu]", i));
+        json_array_foreach(terms, i, x)
+            read_term(r, x, arena_sprintf(r->a, "taxonomy_terms[%zu]", i));
         json_array_foreach(orgs, i, x) read_org(r, x, arena_sprintf(r->a, "organizations[%zu]", i));
-        json_array_foreach(svcs, i, x) read_service(r, x, arena_sprintf(r->a, "services[%zu]", i), NULL);
+        json_array_foreach(svcs, i, x)
+            read_service(r, x, arena_sprintf(r->a, "services[%zu]", i), NULL);
         return;
     }
     read_item(r, root, "service");
@@ -739,19 +756,74 @@ static void read_json(reader *r, json_t *root) {
 
 /* ---- The CSV template ----------------------------------------------------------- */
 
-const char *const directory_csv_columns[] = {
-    "organization_id", "organization_name", "organization_description", "organization_website",
-    "organization_email", "organization_phone", "charity_number", "service_id", "service_name",
-    "service_description", "status", "url", "email", "phone", "eligibility", "fees",
-    "categories", "location_id", "location_name", "address_1", "city", "postcode", "latitude",
-    "longitude", "accessibility", "days", "opens_at", "closes_at", "frequency", "interval",
-    "areas", "languages", NULL};
+const char *const directory_csv_columns[] = {"organization_id",
+                                             "organization_name",
+                                             "organization_description",
+                                             "organization_website",
+                                             "organization_email",
+                                             "organization_phone",
+                                             "charity_number",
+                                             "service_id",
+                                             "service_name",
+                                             "service_description",
+                                             "status",
+                                             "url",
+                                             "email",
+                                             "phone",
+                                             "eligibility",
+                                             "fees",
+                                             "categories",
+                                             "location_id",
+                                             "location_name",
+                                             "address_1",
+                                             "city",
+                                             "postcode",
+                                             "latitude",
+                                             "longitude",
+                                             "accessibility",
+                                             "days",
+                                             "opens_at",
+                                             "closes_at",
+                                             "frequency",
+                                             "interval",
+                                             "areas",
+                                             "languages",
+                                             NULL};
 
 enum {
-    C_ORG_ID, C_ORG_NAME, C_ORG_DESC, C_ORG_WEB, C_ORG_EMAIL, C_ORG_PHONE, C_CHARITY, C_SVC_ID,
-    C_SVC_NAME, C_SVC_DESC, C_STATUS, C_URL, C_EMAIL, C_PHONE, C_ELIG, C_FEES, C_CATS, C_LOC_ID,
-    C_LOC_NAME, C_ADDR, C_CITY, C_POSTCODE, C_LAT, C_LON, C_ACCESS, C_DAYS, C_OPENS, C_CLOSES,
-    C_FREQ, C_INTERVAL, C_AREAS, C_LANGS, C__COUNT
+    C_ORG_ID,
+    C_ORG_NAME,
+    C_ORG_DESC,
+    C_ORG_WEB,
+    C_ORG_EMAIL,
+    C_ORG_PHONE,
+    C_CHARITY,
+    C_SVC_ID,
+    C_SVC_NAME,
+    C_SVC_DESC,
+    C_STATUS,
+    C_URL,
+    C_EMAIL,
+    C_PHONE,
+    C_ELIG,
+    C_FEES,
+    C_CATS,
+    C_LOC_ID,
+    C_LOC_NAME,
+    C_ADDR,
+    C_CITY,
+    C_POSTCODE,
+    C_LAT,
+    C_LON,
+    C_ACCESS,
+    C_DAYS,
+    C_OPENS,
+    C_CLOSES,
+    C_FREQ,
+    C_INTERVAL,
+    C_AREAS,
+    C_LANGS,
+    C__COUNT
 };
 
 /* Splits s on ';' into trimmed non-empty parts in a. */
@@ -834,8 +906,10 @@ static void read_csv(reader *r, const char *data, size_t len) {
             o.phone = F(C_ORG_PHONE);
             o.identifier = F(C_CHARITY);
             o.identifier_type = *o.identifier ? "charity_number" : "";
-            if ((p = directory_url_problem(o.website))) problem(r, where, "organization_website: %s", p);
-            if ((p = directory_email_problem(o.email))) problem(r, where, "organization_email: %s", p);
+            if ((p = directory_url_problem(o.website)))
+                problem(r, where, "organization_website: %s", p);
+            if ((p = directory_email_problem(o.email)))
+                problem(r, where, "organization_email: %s", p);
             GROW(r->feed.orgs, r->feed.n_orgs, r->cap_orgs, r->a);
             uindex_add(&r->org_ix, org_uuid, (int)r->feed.n_orgs, r->a);
             r->feed.orgs[r->feed.n_orgs++] = o;
@@ -881,14 +955,17 @@ static void read_csv(reader *r, const char *data, size_t len) {
             char formatted[16];
             const char *lid = F(C_LOC_ID);
             if (*lid && !uuid_valid(lid)) problem(r, where, "location_id: must be a UUID");
-            l->uuid = *lid ? lid : derived_uuid(r->a, "location", arena_sprintf(r->a, "%s|%s|%s", lname, addr, pc));
+            l->uuid = *lid ? lid
+                           : derived_uuid(r->a, "location",
+                                          arena_sprintf(r->a, "%s|%s|%s", lname, addr, pc));
             l->sal_uuid = derived_uuid(r->a, s.uuid, l->uuid);
             l->name = lname;
             l->address_1 = addr;
             l->city = F(C_CITY);
             if ((p = directory_postcode_problem(pc))) problem(r, where, "postcode: %s", p);
             l->postcode = *pc && directory_postcode_format(pc, formatted, sizeof formatted)
-                              ? arena_strdup(r->a, formatted) : pc;
+                              ? arena_strdup(r->a, formatted)
+                              : pc;
             l->accessibility = F(C_ACCESS);
             const char *la = F(C_LAT), *lo = F(C_LON);
             if (*la || *lo) {
@@ -896,7 +973,8 @@ static void read_csv(reader *r, const char *data, size_t len) {
                     problem(r, where, "latitude: must be a number between -90 and 90");
                 else if (parse_double(lo, &l->longitude) != 0 || fabs(l->longitude) > 180)
                     problem(r, where, "longitude: must be a number between -180 and 180");
-                else l->has_coords = 1;
+                else
+                    l->has_coords = 1;
             }
             s.locations = l;
             s.n_locations = 1;
@@ -933,7 +1011,8 @@ static void read_csv(reader *r, const char *data, size_t len) {
                         }
             }
             if (!found) {
-                problem(r, where, "areas: no place \"%s\" (give an ONS code or a place name)", parts[k]);
+                problem(r, where, "areas: no place \"%s\" (give an ONS code or a place name)",
+                        parts[k]);
                 continue;
             }
             s.areas[s.n_areas].place_id = pl.id;
@@ -1021,8 +1100,10 @@ int directory_import(store *s, const store_actor *actor, const char *data, size_
     } else if (i < len && (data[i] == '{' || data[i] == '[')) {
         json_error_t err;
         json_t *root = json_loadb(data, len, 0, &err);
-        if (!root) problem(&r, arena_sprintf(a, "line %d", err.line), "invalid JSON: %s", err.text);
-        else read_json(&r, root);
+        if (!root)
+            problem(&r, arena_sprintf(a, "line %d", err.line), "invalid JSON: %s", err.text);
+        else
+            read_json(&r, root);
         json_decref(root);
     } else {
         read_csv(&r, data, len);
@@ -1041,11 +1122,12 @@ int directory_import(store *s, const store_actor *actor, const char *data, size_
     if (rc == STORE_OK) return 0;
     if (rc == STORE_INVALID) {
         int64_t b = rep->result.bad_index;
-        const char *where = b >= 0 ? arena_sprintf(a, "services[%lld] (%s)", (long long)b,
-                                                   r.feed.services[b].name)
-                            : b == INT64_MIN ? "taxonomy"
-                                             : arena_sprintf(a, "organizations[%lld]", (long long)(-1 - b));
-        problem(&r, where, "refused by the directory (bad text, or an unknown taxonomy term or place)");
+        const char *where =
+            b >= 0 ? arena_sprintf(a, "services[%lld] (%s)", (long long)b, r.feed.services[b].name)
+            : b == INT64_MIN ? "taxonomy"
+                             : arena_sprintf(a, "organizations[%lld]", (long long)(-1 - b));
+        problem(&r, where,
+                "refused by the directory (bad text, or an unknown taxonomy term or place)");
         rep->problems = r.problems;
         rep->n_problems = r.n_problems;
         return -1;
@@ -1068,8 +1150,10 @@ int directory_export_json(store *s, const char *base_url, arena *a, json_t **out
     store_dir_term_list terms;
     store_dir_org_list orgs;
     store_dir_service_list svcs;
-    if (store_dir_taxonomies(s, a, &taxes) != STORE_OK || store_dir_terms(s, NULL, a, &terms) != STORE_OK ||
-        store_dir_org_list_page(s, 0, 10000000, a, &orgs) != STORE_OK || all_services(s, a, &svcs) != STORE_OK)
+    if (store_dir_taxonomies(s, a, &taxes) != STORE_OK ||
+        store_dir_terms(s, NULL, a, &terms) != STORE_OK ||
+        store_dir_org_list_page(s, 0, 10000000, a, &orgs) != STORE_OK ||
+        all_services(s, a, &svcs) != STORE_OK)
         return -1;
     json_t *root = json_object(), *jt = json_array(), *jterms = json_array(), *jo = json_array(),
            *js = json_array();
@@ -1082,8 +1166,10 @@ int directory_export_json(store *s, const char *base_url, arena *a, json_t **out
         set_str(x, "version", taxes.items[i].version);
         json_array_append_new(jt, x);
     }
-    for (size_t i = 0; i < terms.n; i++) json_array_append_new(jterms, directory_term_json(&terms.items[i]));
-    for (size_t i = 0; i < orgs.n; i++) json_array_append_new(jo, directory_org_json(&orgs.items[i]));
+    for (size_t i = 0; i < terms.n; i++)
+        json_array_append_new(jterms, directory_term_json(&terms.items[i]));
+    for (size_t i = 0; i < orgs.n; i++)
+        json_array_append_new(jo, directory_org_json(&orgs.items[i]));
     for (size_t i = 0; i < svcs.n; i++)
         json_array_append_new(js, directory_service_json(&svcs.items[i], base_url));
     json_object_set_new(root, "taxonomies", jt);
@@ -1139,7 +1225,8 @@ int directory_export_csv(store *s, arena *a, buf *out) {
         buf cats;
         buf_init(&cats, 1 << 16);
         for (size_t k = 0; k < v->n_terms; k++)
-            buf_printf(&cats, "%s%s", k ? ";" : "", *v->terms[k].code ? v->terms[k].code : v->terms[k].name);
+            buf_printf(&cats, "%s%s", k ? ";" : "",
+                       *v->terms[k].code ? v->terms[k].code : v->terms[k].name);
         f[C_CATS] = arena_strdup(a, buf_cstr(&cats));
         buf_reset(&cats);
         if (v->n_locations) {
@@ -1165,8 +1252,10 @@ int directory_export_csv(store *s, arena *a, buf *out) {
         }
         for (size_t k = 0; k < v->n_areas; k++) {
             store_place pl;
-            const char *code = store_place_by_id(s, v->areas[k].place_id, a, &pl) == STORE_OK && pl.gss_code
-                                   ? pl.gss_code : v->areas[k].name;
+            const char *code =
+                store_place_by_id(s, v->areas[k].place_id, a, &pl) == STORE_OK && pl.gss_code
+                    ? pl.gss_code
+                    : v->areas[k].name;
             buf_printf(&cats, "%s%s", k ? ";" : "", code);
         }
         f[C_AREAS] = arena_strdup(a, buf_cstr(&cats));

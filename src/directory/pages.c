@@ -44,10 +44,14 @@ static bool can_manage(http_request *req, int64_t org_id) {
 
 static const char *status_label(store_dir_status st) {
     switch (st) {
-    case STORE_DIR_ACTIVE: return N_("Active");
-    case STORE_DIR_INACTIVE: return N_("Inactive");
-    case STORE_DIR_DEFUNCT: return N_("Closed for good");
-    case STORE_DIR_TEMPORARILY_CLOSED: return N_("Temporarily closed");
+    case STORE_DIR_ACTIVE:
+        return N_("Active");
+    case STORE_DIR_INACTIVE:
+        return N_("Inactive");
+    case STORE_DIR_DEFUNCT:
+        return N_("Closed for good");
+    case STORE_DIR_TEMPORARILY_CLOSED:
+        return N_("Temporarily closed");
     }
     return N_("Active");
 }
@@ -78,7 +82,8 @@ static void fill_service_summary(http_request *req, tv *m, const store_dir_servi
         tv_push_str(times, directory_schedule_words(&s->schedules[i], lang, req->arena));
     if (s->n_locations) {
         const store_dir_location *l = &s->locations[0];
-        tv_set_strf(m, "where", "%s%s%s", l->name, *l->name && *l->postcode ? ", " : "", l->postcode);
+        tv_set_strf(m, "where", "%s%s%s", l->name, *l->name && *l->postcode ? ", " : "",
+                    l->postcode);
     }
 }
 
@@ -110,7 +115,8 @@ static const char *map_svg(http_request *req, const store_dir_service *svcs, siz
     buf b;
     buf_init(&b, 1 << 18);
     const char *title = T(lang, "Map of the services listed");
-    const char *desc = T(lang, "Each numbered dot is a service; the numbered list beside the map names them.");
+    const char *desc =
+        T(lang, "Each numbered dot is a service; the numbered list beside the map names them.");
     int rc = svg_begin(&b, "dir-map", W, H, title, desc);
     rc |= svg_rect(&b, 0, 0, W, H, "cg-map__sea");
     int number = 0;
@@ -133,7 +139,8 @@ static const char *map_svg(http_request *req, const store_dir_service *svcs, siz
         tv_set_int(m, "number", number);
         tv_set_str(m, "uuid", s->uuid);
         tv_set_str(m, "name", s->name);
-        tv_set_strf(m, "where", "%s%s%s", l->name, *l->name && *l->postcode ? ", " : "", l->postcode);
+        tv_set_strf(m, "where", "%s%s%s", l->name, *l->name && *l->postcode ? ", " : "",
+                    l->postcode);
     }
     rc |= svg_end(&b);
     const char *html = rc ? NULL : arena_strdup(req->arena, buf_cstr(&b));
@@ -143,7 +150,8 @@ static const char *map_svg(http_request *req, const store_dir_service *svcs, siz
 
 /* ---- Browse and search ---------------------------------------------------------- */
 
-static void fill_filters(http_request *req, tv *ctx, const char *place_uuid, const char *term_uuid) {
+static void fill_filters(http_request *req, tv *ctx, const char *place_uuid,
+                         const char *term_uuid) {
     app *a = req->app;
     store_place_list places;
     tv *pl = tv_set_list(ctx, "places");
@@ -195,7 +203,8 @@ static void get_browse(http_request *req, http_response *resp) {
     store_dir_query dq = {0};
     store_place p;
     if (place && *place) {
-        if (!uuid_valid(place) || store_place_by_uuid(a->store, place, req->arena, &p) != STORE_OK) {
+        if (!uuid_valid(place) ||
+            store_place_by_uuid(a->store, place, req->arena, &p) != STORE_OK) {
             http_error(req, resp, 400, T(lang, "Choose a place from the list."));
             return;
         }
@@ -225,7 +234,8 @@ static void get_browse(http_request *req, http_response *resp) {
     tv_set_bool(ctx, "searched", (q && *q) || (place && *place) || (cat && *cat));
     tv_set_bool(ctx, "can_add", is_officer(req));
     tv *rows = tv_set_list(ctx, "services");
-    for (size_t i = 0; i < list.n; i++) fill_service_summary(req, tv_push_map(rows), &list.items[i]);
+    for (size_t i = 0; i < list.n; i++)
+        fill_service_summary(req, tv_push_map(rows), &list.items[i]);
     /* With a place chosen, the map shows all of that place's matching services (up to
      * 500), not only this page's. */
     store_dir_service_list on_map = list;
@@ -245,7 +255,8 @@ static void get_browse(http_request *req, http_response *resp) {
                                      url_enc(req, q), url_enc(req, place), url_enc(req, cat));
     tv *pager = tv_set_map(ctx, "pager");
     if (page > 1) tv_set_strf(pager, "prev", "%s&page=%lld", base, (long long)(page - 1));
-    if (page * PAGE_SIZE < list.total) tv_set_strf(pager, "next", "%s&page=%lld", base, (long long)(page + 1));
+    if (page * PAGE_SIZE < list.total)
+        tv_set_strf(pager, "next", "%s&page=%lld", base, (long long)(page + 1));
     buf body;
     buf_init(&body, 4 << 20);
     if (tmpl_render(a->tmpl, "dir_browse.html", ctx, lang, &body) != 0) {
@@ -316,7 +327,8 @@ static size_t similar_services(http_request *req, const store_dir_service *s, tv
     if (store_dir_service_related(a->store, s->id, 200, req->arena, &rel) != STORE_OK) return 0;
     double *score = arena_calloc(req->arena, rel.n ? rel.n : 1, sizeof *score);
     store_place_list places;
-    if (store_place_list_page(a->store, STORE_PLACES_ALL, 0, 100000, req->arena, &places) != STORE_OK)
+    if (store_place_list_page(a->store, STORE_PLACES_ALL, 0, 100000, req->arena, &places) !=
+        STORE_OK)
         places.n = 0;
     for (size_t i = 0; i < rel.n; i++) {
         /* only services that serve an overlapping place (or say nothing about where) */
@@ -430,8 +442,10 @@ static void get_orgs(http_request *req, http_response *resp) {
         tv_set_int(m, "services", list.items[i].service_count);
     }
     tv *pager = tv_set_map(ctx, "pager");
-    if (page > 1) tv_set_strf(pager, "prev", "/directory/organisations?page=%lld", (long long)(page - 1));
-    if (page * 50 < list.total) tv_set_strf(pager, "next", "/directory/organisations?page=%lld", (long long)(page + 1));
+    if (page > 1)
+        tv_set_strf(pager, "prev", "/directory/organisations?page=%lld", (long long)(page - 1));
+    if (page * 50 < list.total)
+        tv_set_strf(pager, "next", "/directory/organisations?page=%lld", (long long)(page + 1));
     app_render(req, resp, 200, "dir_orgs.html", T(lang, "Organisations"), ctx);
 }
 
@@ -459,7 +473,8 @@ static void org_page(http_request *req, http_response *resp, const store_dir_org
         return;
     }
     tv *rows = tv_set_list(ctx, "services");
-    for (size_t i = 0; i < list.n; i++) fill_service_summary(req, tv_push_map(rows), &list.items[i]);
+    for (size_t i = 0; i < list.n; i++)
+        fill_service_summary(req, tv_push_map(rows), &list.items[i]);
     if (manage) {
         store_user_list members;
         tv *ml = tv_set_list(ctx, "members");
@@ -487,7 +502,8 @@ static void post_member(http_request *req, http_response *resp) {
     store_dir_org o;
     if (!load_org(req, resp, &o)) return;
     if (!can_manage(req, o.id)) {
-        http_error(req, resp, 403, T(lang, "Only officers and members of this organisation can invite people."));
+        http_error(req, resp, 403,
+                   T(lang, "Only officers and members of this organisation can invite people."));
         return;
     }
     const char *email = http_form(req, "email");
@@ -495,8 +511,10 @@ static void post_member(http_request *req, http_response *resp) {
     tv *ctx = app_page(req);
     store_user u;
     const char *problem = NULL;
-    if (!*email) problem = N_("Enter the email address of the person to invite");
-    else if (directory_email_problem(email)) problem = directory_email_problem(email);
+    if (!*email)
+        problem = N_("Enter the email address of the person to invite");
+    else if (directory_email_problem(email))
+        problem = directory_email_problem(email);
     else if (store_user_by_email(a->store, email, req->arena, &u) != STORE_OK)
         problem = N_("Nobody has an account with this email address: ask them to create one first");
     if (problem) {
@@ -557,7 +575,8 @@ static const char *field(form_state *f, const char *name) {
     return t;
 }
 
-static void check_len(form_state *f, const char *name, const char *v, size_t max, const char *msgid) {
+static void check_len(form_state *f, const char *name, const char *v, size_t max,
+                      const char *msgid) {
     if (utf8_length(v, strlen(v)) > max) form_error(f, name, msgid);
 }
 
@@ -565,8 +584,9 @@ static void org_form_page(http_request *req, http_response *resp, int status, tv
                           const store_dir_org *o) {
     const char *lang = lang_of(req);
     tv_set_bool(ctx, "editing", o != NULL);
-    tv_set_str(ctx, "action", o ? arena_sprintf(req->arena, "/directory/organisations/%s/edit", o->uuid)
-                                : "/directory/organisations/new");
+    tv_set_str(ctx, "action",
+               o ? arena_sprintf(req->arena, "/directory/organisations/%s/edit", o->uuid)
+                 : "/directory/organisations/new");
     app_render(req, resp, status, "dir_org_form.html",
                o ? T(lang, "Edit organisation") : T(lang, "Add an organisation"), ctx);
 }
@@ -583,7 +603,9 @@ static void get_org_edit(http_request *req, http_response *resp) {
     store_dir_org o;
     if (!load_org(req, resp, &o)) return;
     if (!can_manage(req, o.id)) {
-        http_error(req, resp, 403, T(lang_of(req), "Only officers and members of this organisation can change it."));
+        http_error(
+            req, resp, 403,
+            T(lang_of(req), "Only officers and members of this organisation can change it."));
         return;
     }
     tv *ctx = app_page(req);
@@ -613,11 +635,13 @@ static void save_org(http_request *req, http_response *resp, const store_dir_org
     const char *p;
     if (!*o.name) form_error(&f, "name", N_("Enter the name of the organisation"));
     check_len(&f, "name", o.name, 200, N_("Name must be 200 characters or fewer"));
-    check_len(&f, "description", o.description, 5000, N_("Description must be 5,000 characters or fewer"));
+    check_len(&f, "description", o.description, 5000,
+              N_("Description must be 5,000 characters or fewer"));
     if ((p = directory_url_problem(o.website))) form_error(&f, "website", p);
     if ((p = directory_email_problem(o.email))) form_error(&f, "email", p);
     check_len(&f, "phone", o.phone, 40, N_("Phone number must be 40 characters or fewer"));
-    check_len(&f, "charity_number", o.identifier, 20, N_("Charity number must be 20 characters or fewer"));
+    check_len(&f, "charity_number", o.identifier, 20,
+              N_("Charity number must be 20 characters or fewer"));
     if (!f.n) {
         store_actor actor = app_actor(req);
         store_dir_org saved;
@@ -630,10 +654,13 @@ static void save_org(http_request *req, http_response *resp, const store_dir_org
                 http_error(req, resp, 500, NULL);
                 return;
             }
-            http_redirect(resp, 303, arena_sprintf(req->arena, "/directory/organisations/%s", saved.uuid));
+            http_redirect(resp, 303,
+                          arena_sprintf(req->arena, "/directory/organisations/%s", saved.uuid));
             return;
         }
-        form_error(&f, "name", N_("The organisation could not be saved: check the text for unusual characters"));
+        form_error(
+            &f, "name",
+            N_("The organisation could not be saved: check the text for unusual characters"));
     }
     org_form_page(req, resp, 400, f.ctx, old);
 }
@@ -648,14 +675,17 @@ static void post_org_edit(http_request *req, http_response *resp) {
     store_dir_org o;
     if (!load_org(req, resp, &o)) return;
     if (!can_manage(req, o.id)) {
-        http_error(req, resp, 403, T(lang_of(req), "Only officers and members of this organisation can change it."));
+        http_error(
+            req, resp, 403,
+            T(lang_of(req), "Only officers and members of this organisation can change it."));
         return;
     }
     save_org(req, resp, &o);
 }
 
-static const char *const day_names[7] = {N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"),
-                                         N_("Friday"), N_("Saturday"), N_("Sunday")};
+static const char *const day_names[7] = {N_("Monday"),   N_("Tuesday"), N_("Wednesday"),
+                                         N_("Thursday"), N_("Friday"),  N_("Saturday"),
+                                         N_("Sunday")};
 static const char *const day_codes[7] = {"MO", "TU", "WE", "TH", "FR", "SA", "SU"};
 
 /* The option lists of the service form, with the chosen values marked. */
@@ -710,8 +740,9 @@ static void service_form_page(http_request *req, http_response *resp, int status
     tv_set_bool(ctx, "editing", s != NULL);
     tv_set_str(ctx, "org_name", o->name);
     tv_set_str(ctx, "org_uuid", o->uuid);
-    tv_set_str(ctx, "action", s ? arena_sprintf(req->arena, "/directory/services/%s/edit", s->uuid)
-                                : arena_sprintf(req->arena, "/directory/organisations/%s/services/new", o->uuid));
+    tv_set_str(ctx, "action",
+               s ? arena_sprintf(req->arena, "/directory/services/%s/edit", s->uuid)
+                 : arena_sprintf(req->arena, "/directory/organisations/%s/services/new", o->uuid));
     service_form_lists(req, ctx, chosen);
     app_render(req, resp, status, "dir_service_form.html",
                s ? T(lang, "Edit service") : T(lang, "Add a service"), ctx);
@@ -748,7 +779,9 @@ static void get_service_new(http_request *req, http_response *resp) {
     store_dir_org o;
     if (!load_org(req, resp, &o)) return;
     if (!can_manage(req, o.id)) {
-        http_error(req, resp, 403, T(lang_of(req), "Only officers and members of this organisation can add services."));
+        http_error(
+            req, resp, 403,
+            T(lang_of(req), "Only officers and members of this organisation can add services."));
         return;
     }
     service_form_page(req, resp, 200, app_page(req), &o, NULL, NULL);
@@ -760,7 +793,9 @@ static void get_service_edit(http_request *req, http_response *resp) {
     store_dir_service s;
     if (!load_service(req, resp, &s)) return;
     if (!can_manage(req, s.org_id)) {
-        http_error(req, resp, 403, T(lang_of(req), "Only officers and members of this organisation can change it."));
+        http_error(
+            req, resp, 403,
+            T(lang_of(req), "Only officers and members of this organisation can change it."));
         return;
     }
     store_dir_org o;
@@ -783,8 +818,10 @@ static void save_service(http_request *req, http_response *resp, const store_dir
     form_state f;
     form_init(&f, req);
     store_dir_service s;
-    if (old) s = *old; /* keeps contacts, languages and child ids not on the form */
-    else memset(&s, 0, sizeof s);
+    if (old)
+        s = *old; /* keeps contacts, languages and child ids not on the form */
+    else
+        memset(&s, 0, sizeof s);
     s.org_id = o->id;
     s.name = field(&f, "name");
     s.description = field(&f, "description");
@@ -798,7 +835,8 @@ static void save_service(http_request *req, http_response *resp, const store_dir
     const char *p;
     if (!*s.name) form_error(&f, "name", N_("Enter the name of the service"));
     check_len(&f, "name", s.name, 200, N_("Name must be 200 characters or fewer"));
-    check_len(&f, "description", s.description, 5000, N_("Description must be 5,000 characters or fewer"));
+    check_len(&f, "description", s.description, 5000,
+              N_("Description must be 5,000 characters or fewer"));
     if ((p = directory_url_problem(s.url))) form_error(&f, "url", p);
     if ((p = directory_email_problem(s.email))) form_error(&f, "email", p);
     /* categories and areas: repeated checkbox fields */
@@ -811,17 +849,20 @@ static void save_service(http_request *req, http_response *resp, const store_dir
         const http_field *x = http_form_at(req, i);
         if (strcmp(x->name, "category") == 0) {
             store_dir_term t;
-            if (uuid_valid(x->value) && store_dir_term_by_uuid(a->store, x->value, req->arena, &t) == STORE_OK) {
+            if (uuid_valid(x->value) &&
+                store_dir_term_by_uuid(a->store, x->value, req->arena, &t) == STORE_OK) {
                 s.terms[s.n_terms].uuid = t.uuid;
                 for (size_t k = 0; old && k < old->n_terms; k++)
-                    if (strcmp(old->terms[k].uuid, t.uuid) == 0) s.terms[s.n_terms].attr_uuid = old->terms[k].attr_uuid;
+                    if (strcmp(old->terms[k].uuid, t.uuid) == 0)
+                        s.terms[s.n_terms].attr_uuid = old->terms[k].attr_uuid;
                 s.n_terms++;
             } else {
                 form_error(&f, "category", N_("Choose categories from the list"));
             }
         } else if (strcmp(x->name, "area") == 0) {
             store_place pl;
-            if (uuid_valid(x->value) && store_place_by_uuid(a->store, x->value, req->arena, &pl) == STORE_OK) {
+            if (uuid_valid(x->value) &&
+                store_place_by_uuid(a->store, x->value, req->arena, &pl) == STORE_OK) {
                 s.areas[s.n_areas].place_id = pl.id;
                 s.areas[s.n_areas].uuid = NULL;
                 s.areas[s.n_areas].place_uuid = NULL;
@@ -837,7 +878,8 @@ static void save_service(http_request *req, http_response *resp, const store_dir
                     strcat(bydays, day_codes[d]);
                     ok = 1;
                 }
-            if (!ok && !strstr(bydays, x->value)) form_error(&f, "day", N_("Choose days from the list"));
+            if (!ok && !strstr(bydays, x->value))
+                form_error(&f, "day", N_("Choose days from the list"));
         }
     }
     /* the location */
@@ -851,7 +893,8 @@ static void save_service(http_request *req, http_response *resp, const store_dir
     char formatted[16];
     if ((p = directory_postcode_problem(pc))) form_error(&f, "postcode", p);
     l->postcode = *pc && directory_postcode_format(pc, formatted, sizeof formatted)
-                      ? arena_strdup(req->arena, formatted) : pc;
+                      ? arena_strdup(req->arena, formatted)
+                      : pc;
     const char *la = field(&f, "latitude"), *lo = field(&f, "longitude");
     l->has_coords = 0;
     if (*la || *lo) {
@@ -859,7 +902,8 @@ static void save_service(http_request *req, http_response *resp, const store_dir
             form_error(&f, "latitude", N_("Enter a latitude between -90 and 90, like 50.8137"));
         else if (parse_double(lo, &l->longitude) != 0 || fabs(l->longitude) > 180)
             form_error(&f, "longitude", N_("Enter a longitude between -180 and 180, like -0.3714"));
-        else l->has_coords = 1;
+        else
+            l->has_coords = 1;
     }
     bool has_loc = *l->name || *l->address_1 || *l->postcode || l->has_coords;
     if (has_loc && !old) l->uuid = NULL;
@@ -892,14 +936,16 @@ static void save_service(http_request *req, http_response *resp, const store_dir
         int rc = store_dir_service_save(a->store, &actor, &s, req->arena, &saved);
         if (rc == STORE_OK) {
             dir_cache_bump();
-            http_redirect(resp, 303, arena_sprintf(req->arena, "/directory/services/%s", saved.uuid));
+            http_redirect(resp, 303,
+                          arena_sprintf(req->arena, "/directory/services/%s", saved.uuid));
             return;
         }
         if (rc != STORE_INVALID) {
             http_error(req, resp, 500, NULL);
             return;
         }
-        form_error(&f, "name", N_("The service could not be saved: check the text for unusual characters"));
+        form_error(&f, "name",
+                   N_("The service could not be saved: check the text for unusual characters"));
     }
     service_form_page(req, resp, 400, f.ctx, o, old, &s);
 }
@@ -909,7 +955,9 @@ static void post_service_new(http_request *req, http_response *resp) {
     store_dir_org o;
     if (!load_org(req, resp, &o)) return;
     if (!can_manage(req, o.id)) {
-        http_error(req, resp, 403, T(lang_of(req), "Only officers and members of this organisation can add services."));
+        http_error(
+            req, resp, 403,
+            T(lang_of(req), "Only officers and members of this organisation can add services."));
         return;
     }
     save_service(req, resp, &o, NULL);
@@ -921,7 +969,9 @@ static void post_service_edit(http_request *req, http_response *resp) {
     store_dir_service s;
     if (!load_service(req, resp, &s)) return;
     if (!can_manage(req, s.org_id)) {
-        http_error(req, resp, 403, T(lang_of(req), "Only officers and members of this organisation can change it."));
+        http_error(
+            req, resp, 403,
+            T(lang_of(req), "Only officers and members of this organisation can change it."));
         return;
     }
     store_dir_org o;
@@ -942,7 +992,8 @@ static void get_duplicates(http_request *req, http_response *resp) {
     store_dir_query q = {0};
     store_place p;
     if (place && *place) {
-        if (!uuid_valid(place) || store_place_by_uuid(a->store, place, req->arena, &p) != STORE_OK) {
+        if (!uuid_valid(place) ||
+            store_place_by_uuid(a->store, place, req->arena, &p) != STORE_OK) {
             http_error(req, resp, 400, T(lang, "Choose a place from the list."));
             return;
         }
@@ -972,7 +1023,8 @@ static void get_duplicates(http_request *req, http_response *resp) {
 
 static void get_import(http_request *req, http_response *resp) {
     if (!app_require(req, resp, STORE_ROLE_OFFICER)) return;
-    app_render(req, resp, 200, "dir_import.html", T(lang_of(req), "Import a directory file"), app_page(req));
+    app_render(req, resp, 200, "dir_import.html", T(lang_of(req), "Import a directory file"),
+               app_page(req));
 }
 
 static void post_import(http_request *req, http_response *resp) {
@@ -1009,7 +1061,8 @@ static void post_import(http_request *req, http_response *resp) {
         tv_set_str(m, "where", rep.problems[i].where);
         tv_set_str(m, "why", rep.problems[i].why);
     }
-    app_render(req, resp, rc == 0 ? 200 : 400, "dir_import.html", T(lang, "Import a directory file"), ctx);
+    app_render(req, resp, rc == 0 ? 200 : 400, "dir_import.html",
+               T(lang, "Import a directory file"), ctx);
 }
 
 static void get_export_json(http_request *req, http_response *resp) {

@@ -51,10 +51,11 @@ static double cat_overlap(const store_dir_service *a, const store_dir_service *b
 }
 
 static const char *const stop_words[] = {
-    "the", "and", "for", "with", "our", "you", "your", "are", "from", "who", "all", "can",
-    "this", "that", "will", "has", "have", "was", "not", "but", "any", "into", "out",
-    "every", "each", "week", "weekly", "group", "club", "service", "services", "local",
-    "community", "people", "run", "runs", NULL};
+    "the",       "and",    "for",    "with",  "our",  "you",     "your",     "are",
+    "from",      "who",    "all",    "can",   "this", "that",    "will",     "has",
+    "have",      "was",    "not",    "but",   "any",  "into",    "out",      "every",
+    "each",      "week",   "weekly", "group", "club", "service", "services", "local",
+    "community", "people", "run",    "runs",  NULL};
 
 static int is_stop(const char *w) {
     for (int i = 0; stop_words[i]; i++)
@@ -127,8 +128,8 @@ static double nearness(const store_dir_service *a, const store_dir_service *b) {
     return best < 0 ? 0.5 : exp(-best / NEAR_SCALE_M);
 }
 
-double directory_similarity(const store_dir_service *a, const store_dir_service *b,
-                            double *cat, double *text, double *near) {
+double directory_similarity(const store_dir_service *a, const store_dir_service *b, double *cat,
+                            double *text, double *near) {
     double c = cat_overlap(a, b), t = text_overlap(a, b), n = nearness(a, b);
     if (cat) *cat = c;
     if (text) *text = t;

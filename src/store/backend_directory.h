@@ -23,8 +23,7 @@ typedef struct store_dir_ops {
                          store_dir_org_list *out);
 
     int (*member_add)(void *impl, const store_actor *actor, int64_t org_id, int64_t user_id);
-    int (*member_remove)(void *impl, const store_actor *actor, int64_t org_id,
-                         int64_t user_id);
+    int (*member_remove)(void *impl, const store_actor *actor, int64_t org_id, int64_t user_id);
     int (*member_check)(void *impl, int64_t org_id, int64_t user_id);
     int (*members)(void *impl, int64_t org_id, arena *a, store_user_list *out);
     int (*orgs_of_user)(void *impl, int64_t user_id, arena *a, store_dir_org_list *out);
@@ -38,8 +37,8 @@ typedef struct store_dir_ops {
     int (*term_by_uuid)(void *impl, const char *uuid, arena *a, store_dir_term *out);
     int (*taxonomy_by_uuid)(void *impl, const char *uuid, arena *a, store_dir_taxonomy *out);
 
-    int (*service_save)(void *impl, const store_actor *actor, const store_dir_service *in,
-                        arena *a, store_dir_service *out);
+    int (*service_save)(void *impl, const store_actor *actor, const store_dir_service *in, arena *a,
+                        store_dir_service *out);
     int (*service_by_uuid)(void *impl, const char *uuid, arena *a, store_dir_service *out);
     int (*service_search)(void *impl, const store_dir_query *q, arena *a,
                           store_dir_service_list *out);

@@ -35,11 +35,11 @@
 /* ---- Organisations -------------------------------------------------------------- */
 
 typedef struct store_dir_org {
-    int64_t id;                  /* internal; 0 on input */
-    const char *uuid;            /* NULL on input = new */
-    const char *name;            /* required, non-empty */
+    int64_t id;       /* internal; 0 on input */
+    const char *uuid; /* NULL on input = new */
+    const char *name; /* required, non-empty */
     const char *description;
-    const char *website;         /* absolute http(s) URL or "" (checked above the store) */
+    const char *website; /* absolute http(s) URL or "" (checked above the store) */
     const char *email;
     const char *phone;
     const char *identifier_type; /* e.g. "charity_number", "company_number"; "" = none */
@@ -48,7 +48,7 @@ typedef struct store_dir_org {
     const char *fingerprint;     /* output: digest of the saved content (set by the store;
                                     a save with the same content changes nothing) */
     int64_t created_at, updated_at;
-    int64_t updated_by;          /* user id of the last editor, 0 = system */
+    int64_t updated_by; /* user id of the last editor, 0 = system */
 } store_dir_org;
 
 typedef struct store_dir_org_list {
@@ -74,8 +74,7 @@ int store_dir_org_list_page(store *s, int64_t offset, int64_t limit, arena *a,
  * one); audit "directory.member.add". STORE_NOT_FOUND for an unknown user or organisation. */
 int store_dir_member_add(store *s, const store_actor *actor, int64_t org_id, int64_t user_id);
 /* Removes the membership; audit "directory.member.remove". STORE_NOT_FOUND when none. */
-int store_dir_member_remove(store *s, const store_actor *actor, int64_t org_id,
-                            int64_t user_id);
+int store_dir_member_remove(store *s, const store_actor *actor, int64_t org_id, int64_t user_id);
 /* STORE_OK when user_id belongs to org_id, STORE_NOT_FOUND otherwise. */
 int store_dir_member_check(store *s, int64_t org_id, int64_t user_id);
 /* The members of an organisation (users ordered by display name). */
@@ -88,7 +87,7 @@ int store_dir_orgs_of_user(store *s, int64_t user_id, arena *a, store_dir_org_li
 typedef struct store_dir_taxonomy {
     int64_t id;
     const char *uuid;
-    const char *name;        /* required */
+    const char *name; /* required */
     const char *description;
     const char *uri;
     const char *version;
@@ -103,7 +102,7 @@ typedef struct store_dir_term {
     const char *code;          /* the term's code in its taxonomy, e.g. "food" */
     const char *name;          /* required */
     const char *description;
-    int64_t service_count;     /* output of store_dir_terms: services tagged with it */
+    int64_t service_count; /* output of store_dir_terms: services tagged with it */
 } store_dir_term;
 
 typedef struct store_dir_taxonomy_list {
@@ -121,8 +120,8 @@ typedef struct store_dir_term_list {
  * its descendants (STORE_INVALID). */
 int store_dir_taxonomy_save(store *s, const store_actor *actor, const store_dir_taxonomy *in,
                             arena *a, store_dir_taxonomy *out);
-int store_dir_term_save(store *s, const store_actor *actor, const store_dir_term *in,
-                        arena *a, store_dir_term *out);
+int store_dir_term_save(store *s, const store_actor *actor, const store_dir_term *in, arena *a,
+                        store_dir_term *out);
 /* Every taxonomy, by name. */
 int store_dir_taxonomies(store *s, arena *a, store_dir_taxonomy_list *out);
 /* Every term of every taxonomy (taxonomy name, then term name), with service counts.
@@ -136,17 +135,17 @@ int store_dir_taxonomy_by_uuid(store *s, const char *uuid, arena *a, store_dir_t
 /* A place where services happen (HSDS location with one physical address). Locations
  * are shared: two services naming the same location uuid meet in the same hall. */
 typedef struct store_dir_location {
-    const char *uuid;        /* NULL on input = new */
+    const char *uuid; /* NULL on input = new */
     const char *name;
     const char *description;
     const char *address_1;
     const char *city;
-    const char *postcode;    /* UK postcode as written, e.g. "BN11 1HA" */
-    const char *country;     /* ISO 3166-1 alpha-2, default "GB" */
-    int has_coords;          /* latitude/longitude given */
+    const char *postcode; /* UK postcode as written, e.g. "BN11 1HA" */
+    const char *country;  /* ISO 3166-1 alpha-2, default "GB" */
+    int has_coords;       /* latitude/longitude given */
     double latitude, longitude;
     const char *accessibility; /* free text: step-free access, hearing loop, ... */
-    const char *sal_uuid;    /* the service_at_location uuid; NULL on input = new */
+    const char *sal_uuid;      /* the service_at_location uuid; NULL on input = new */
 } store_dir_location;
 
 /* HSDS 3.0 schedule (RFC 5545 recurrence fields). Text as in HSDS: freq "WEEKLY" or
@@ -155,7 +154,7 @@ typedef struct store_dir_location {
 typedef struct store_dir_schedule {
     const char *uuid;
     const char *freq;
-    int64_t interval;        /* 0 = not given (means 1) */
+    int64_t interval; /* 0 = not given (means 1) */
     const char *byday;
     const char *bymonthday;
     const char *opens_at;
@@ -176,28 +175,28 @@ typedef struct store_dir_contact {
 
 typedef struct store_dir_language {
     const char *uuid;
-    const char *name;        /* "English", "Cymraeg" */
-    const char *code;        /* ISO 639, "en", "cy" */
+    const char *name; /* "English", "Cymraeg" */
+    const char *code; /* ISO 639, "en", "cy" */
 } store_dir_language;
 
 /* A service area: one Place (store_place) the service serves. */
 typedef struct store_dir_area {
-    const char *uuid;        /* the service_area row */
-    int64_t place_id;        /* input: an existing place, or 0 and place_uuid */
+    const char *uuid; /* the service_area row */
+    int64_t place_id; /* input: an existing place, or 0 and place_uuid */
     const char *place_uuid;
-    const char *name;        /* output: the place's name */
-    const char *gss_code;    /* output: the place's ONS code, NULL when none */
+    const char *name;     /* output: the place's name */
+    const char *gss_code; /* output: the place's ONS code, NULL when none */
 } store_dir_area;
 
 /* A category of a service: a taxonomy term, given by uuid. */
 typedef struct store_dir_term_ref {
-    const char *uuid;        /* input: an existing term; the attribute's own uuid is
-                                attr_uuid (NULL on input = new) */
+    const char *uuid; /* input: an existing term; the attribute's own uuid is
+                         attr_uuid (NULL on input = new) */
     const char *attr_uuid;
-    const char *code;        /* output */
-    const char *name;        /* output */
-    const char *description; /* output */
-    const char *parent_uuid; /* output */
+    const char *code;          /* output */
+    const char *name;          /* output */
+    const char *description;   /* output */
+    const char *parent_uuid;   /* output */
     const char *taxonomy_uuid; /* output */
     const char *taxonomy_name; /* output */
 } store_dir_term_ref;
@@ -216,11 +215,11 @@ int store_dir_status_parse(const char *name, store_dir_status *out);
 typedef struct store_dir_service {
     int64_t id;
     const char *uuid;
-    int64_t org_id;          /* input: an existing organisation, or 0 and org_uuid */
+    int64_t org_id; /* input: an existing organisation, or 0 and org_uuid */
     const char *org_uuid;
-    const char *org_name;    /* output */
+    const char *org_name;        /* output */
     const char *org_description; /* output */
-    const char *name;        /* required */
+    const char *name;            /* required */
     const char *description;
     const char *url;
     const char *email;
@@ -266,23 +265,23 @@ int store_dir_service_by_uuid(store *s, const char *uuid, arena *a, store_dir_se
 
 /* What store_dir_service_search selects. Zero/NULL fields do not filter. */
 typedef struct store_dir_query {
-    const char *text;        /* full-text: every word must match a name, description,
-                                category or organisation name (prefix match); ranked by
-                                relevance (BM25), else ordered by name */
-    const char *term_uuid;   /* services in this term or a term below it */
-    const char *org_uuid;    /* services of this organisation */
-    int64_t place_id;        /* services whose areas overlap this place: an area that is
-                                the place, lies within it, or contains it */
-    int64_t modified_after;  /* updated_at > this (0 = no filter) */
-    const char *postcode;    /* locations whose postcode starts with this, ignoring case
-                                and spaces ("BN11" or "BN11 1HA") */
-    int near;                /* with lat/lon/radius_m: a location within radius_m metres */
+    const char *text;       /* full-text: every word must match a name, description,
+                               category or organisation name (prefix match); ranked by
+                               relevance (BM25), else ordered by name */
+    const char *term_uuid;  /* services in this term or a term below it */
+    const char *org_uuid;   /* services of this organisation */
+    int64_t place_id;       /* services whose areas overlap this place: an area that is
+                               the place, lies within it, or contains it */
+    int64_t modified_after; /* updated_at > this (0 = no filter) */
+    const char *postcode;   /* locations whose postcode starts with this, ignoring case
+                               and spaces ("BN11" or "BN11 1HA") */
+    int near;               /* with lat/lon/radius_m: a location within radius_m metres */
     double lat, lon, radius_m;
-    int active_only;         /* status active only */
-    int with_children;       /* fill every child list (the API); else only terms, areas,
-                                locations and schedules (enough for pages, the map and
-                                similarity) */
-    int64_t offset, limit;   /* limit 0 = only the total */
+    int active_only;       /* status active only */
+    int with_children;     /* fill every child list (the API); else only terms, areas,
+                              locations and schedules (enough for pages, the map and
+                              similarity) */
+    int64_t offset, limit; /* limit 0 = only the total */
 } store_dir_query;
 
 int store_dir_service_search(store *s, const store_dir_query *q, arena *a,
@@ -317,7 +316,7 @@ typedef struct store_dir_feed {
     size_t n_orgs;
     store_dir_service *services;
     size_t n_services;
-    const char *source;      /* file name, recorded in the import audit entry */
+    const char *source; /* file name, recorded in the import audit entry */
 } store_dir_feed;
 
 typedef struct store_dir_import_result {

@@ -31,51 +31,50 @@
 
 /* ---- Statements ----------------------------------------------------------------- */
 
-#define ORG_COLS                                                                          \
-    "o.id, o.uuid, o.name, o.description, o.website, o.email, o.phone, o.identifier_type, " \
-    "o.identifier, (SELECT COUNT(*) FROM dir_services x WHERE x.org_id = o.id), "           \
+#define ORG_COLS                                                                                   \
+    "o.id, o.uuid, o.name, o.description, o.website, o.email, o.phone, o.identifier_type, "        \
+    "o.identifier, (SELECT COUNT(*) FROM dir_services x WHERE x.org_id = o.id), "                  \
     "o.created_at, o.updated_at, COALESCE(o.updated_by, 0), o.fingerprint "
-#define SVC_COLS                                                                          \
-    "s.id, s.uuid, s.org_id, o.uuid, o.name, o.description, s.name, s.description, s.url, " \
-    "s.email, s.phone, s.status, s.eligibility, s.fees, s.created_at, s.updated_at, "       \
+#define SVC_COLS                                                                                   \
+    "s.id, s.uuid, s.org_id, o.uuid, o.name, o.description, s.name, s.description, s.url, "        \
+    "s.email, s.phone, s.status, s.eligibility, s.fees, s.created_at, s.updated_at, "              \
     "COALESCE(s.updated_by, 0), u.display_name, s.fingerprint "
-#define SVC_FROM                                                                          \
-    "FROM dir_services s JOIN dir_organizations o ON o.id = s.org_id "                     \
+#define SVC_FROM                                                                                   \
+    "FROM dir_services s JOIN dir_organizations o ON o.id = s.org_id "                             \
     "LEFT JOIN users u ON u.id = s.updated_by "
-#define TERM_COLS                                                                         \
-    "t.id, t.uuid, x.uuid, x.name, p.uuid, t.code, t.name, t.description "
-#define TERM_FROM                                                                         \
-    "FROM dir_terms t JOIN dir_taxonomies x ON x.id = t.taxonomy_id "                      \
+#define TERM_COLS "t.id, t.uuid, x.uuid, x.name, p.uuid, t.code, t.name, t.description "
+#define TERM_FROM                                                                                  \
+    "FROM dir_terms t JOIN dir_taxonomies x ON x.id = t.taxonomy_id "                              \
     "LEFT JOIN dir_terms p ON p.id = t.parent_id "
 
 /* The filters of a search. ?1 org id, ?2 modified after, ?3 active only, ?4 term uuid,
  * ?5 place id, ?6 postcode key prefix, ?7 near (0/1), ?8 lat, ?9 lon, ?10 metres per
  * degree of longitude at lat, ?11 radius squared (m^2). */
-#define SEARCH_CTE                                                                         \
-    "WITH RECURSIVE term_tree(id) AS (SELECT id FROM dir_terms WHERE uuid = ?4 UNION "     \
-    "  SELECT t.id FROM dir_terms t JOIN term_tree ON t.parent_id = term_tree.id), "        \
-    "place_down(id) AS (SELECT id FROM places WHERE id = ?5 UNION "                        \
-    "  SELECT p.id FROM places p JOIN place_down ON p.parent_id = place_down.id), "         \
-    "place_up(id) AS (SELECT id FROM places WHERE id = ?5 UNION "                          \
-    "  SELECT p.parent_id FROM places p JOIN place_up ON p.id = place_up.id "               \
+#define SEARCH_CTE                                                                                 \
+    "WITH RECURSIVE term_tree(id) AS (SELECT id FROM dir_terms WHERE uuid = ?4 UNION "             \
+    "  SELECT t.id FROM dir_terms t JOIN term_tree ON t.parent_id = term_tree.id), "               \
+    "place_down(id) AS (SELECT id FROM places WHERE id = ?5 UNION "                                \
+    "  SELECT p.id FROM places p JOIN place_down ON p.parent_id = place_down.id), "                \
+    "place_up(id) AS (SELECT id FROM places WHERE id = ?5 UNION "                                  \
+    "  SELECT p.parent_id FROM places p JOIN place_up ON p.id = place_up.id "                      \
     "  WHERE p.parent_id IS NOT NULL) "
-#define SEARCH_WHERE                                                                       \
-    "(?1 = 0 OR s.org_id = ?1) AND (?2 = 0 OR s.updated_at > ?2) "                          \
-    "AND (?3 = 0 OR s.status = 'active') "                                                 \
-    "AND (?4 IS NULL OR s.id IN (SELECT st.service_id FROM dir_service_terms st "           \
-    "  WHERE st.term_id IN (SELECT id FROM term_tree))) "                                  \
-    "AND (?5 = 0 OR s.id IN (SELECT sa.service_id FROM dir_service_areas sa "               \
-    "  WHERE sa.place_id IN (SELECT id FROM place_down UNION SELECT id FROM place_up))) "    \
-    "AND (?6 IS NULL OR s.id IN (SELECT sl.service_id FROM dir_service_locations sl "       \
-    "  JOIN dir_locations l ON l.id = sl.location_id "                                    \
-    "  WHERE substr(l.postcode_key, 1, length(?6)) = ?6)) "                                \
-    "AND (?7 = 0 OR s.id IN (SELECT sl.service_id FROM dir_service_locations sl "           \
-    "  JOIN dir_locations l ON l.id = sl.location_id WHERE l.latitude IS NOT NULL "         \
-    "  AND ((l.latitude - ?8) * 111195.0) * ((l.latitude - ?8) * 111195.0) "               \
+#define SEARCH_WHERE                                                                               \
+    "(?1 = 0 OR s.org_id = ?1) AND (?2 = 0 OR s.updated_at > ?2) "                                 \
+    "AND (?3 = 0 OR s.status = 'active') "                                                         \
+    "AND (?4 IS NULL OR s.id IN (SELECT st.service_id FROM dir_service_terms st "                  \
+    "  WHERE st.term_id IN (SELECT id FROM term_tree))) "                                          \
+    "AND (?5 = 0 OR s.id IN (SELECT sa.service_id FROM dir_service_areas sa "                      \
+    "  WHERE sa.place_id IN (SELECT id FROM place_down UNION SELECT id FROM place_up))) "          \
+    "AND (?6 IS NULL OR s.id IN (SELECT sl.service_id FROM dir_service_locations sl "              \
+    "  JOIN dir_locations l ON l.id = sl.location_id "                                             \
+    "  WHERE substr(l.postcode_key, 1, length(?6)) = ?6)) "                                        \
+    "AND (?7 = 0 OR s.id IN (SELECT sl.service_id FROM dir_service_locations sl "                  \
+    "  JOIN dir_locations l ON l.id = sl.location_id WHERE l.latitude IS NOT NULL "                \
+    "  AND ((l.latitude - ?8) * 111195.0) * ((l.latitude - ?8) * 111195.0) "                       \
     "    + ((l.longitude - ?9) * ?10) * ((l.longitude - ?9) * ?10) <= ?11)) "
 /* ?12 limit, ?13 offset, ?14 FTS5 query */
-#define FTS_JOIN                                                                           \
-    "JOIN (SELECT rowid AS rid, bm25(dir_service_fts, 10.0, 1.0, 5.0, 3.0) AS rank "       \
+#define FTS_JOIN                                                                                   \
+    "JOIN (SELECT rowid AS rid, bm25(dir_service_fts, 10.0, 1.0, 5.0, 3.0) AS rank "               \
     "  FROM dir_service_fts WHERE dir_service_fts MATCH ?14) f ON f.rid = s.id "
 
 enum dstmt {
@@ -285,8 +284,8 @@ static const char *const dsql[D__COUNT] = {
     [D_SEARCH_COUNT] = SEARCH_CTE "SELECT COUNT(*) FROM dir_services s WHERE " SEARCH_WHERE,
     [D_SEARCH_TEXT] = SEARCH_CTE "SELECT " SVC_COLS SVC_FROM FTS_JOIN "WHERE " SEARCH_WHERE
                                  "ORDER BY f.rank, s.name, s.id LIMIT ?12 OFFSET ?13",
-    [D_SEARCH_TEXT_COUNT] = SEARCH_CTE "SELECT COUNT(*) FROM dir_services s " FTS_JOIN
-                                       "WHERE " SEARCH_WHERE,
+    [D_SEARCH_TEXT_COUNT] =
+        SEARCH_CTE "SELECT COUNT(*) FROM dir_services s " FTS_JOIN "WHERE " SEARCH_WHERE,
     [D_COUNT_ALL] = "SELECT COUNT(*) FROM dir_services",
     /* Services sharing a term with ?1, or a term whose parent is, or is the parent of,
      * or shares a parent with, one of ?1's terms. */
@@ -331,9 +330,9 @@ static int dconn_get(void *impl, dconn *c) {
     return STORE_OK;
 }
 
-#define DCONN(impl)                                                                      \
-    dconn cc;                                                                            \
-    dconn *c = &cc;                                                                      \
+#define DCONN(impl)                                                                                \
+    dconn cc;                                                                                      \
+    dconn *c = &cc;                                                                                \
     if (dconn_get(impl, c) != STORE_OK) return STORE_ERROR
 
 static sqlite3_stmt *st_get(dconn *c, enum dstmt id) {
@@ -356,10 +355,12 @@ static void st_done(sqlite3_stmt *st) {
 static int map_rc(dconn *c, int rc, const char *what) {
     switch (rc) {
     case SQLITE_CONSTRAINT_UNIQUE:
-    case SQLITE_CONSTRAINT_PRIMARYKEY: return STORE_CONFLICT;
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+        return STORE_CONFLICT;
     case SQLITE_CONSTRAINT_FOREIGNKEY:
     case SQLITE_CONSTRAINT_CHECK:
-    case SQLITE_CONSTRAINT_NOTNULL: return STORE_INVALID;
+    case SQLITE_CONSTRAINT_NOTNULL:
+        return STORE_INVALID;
     default:
         log_error("store: %s: %s (%d)", what, sqlite3_errmsg(c->db), rc);
         return STORE_ERROR;
@@ -389,13 +390,17 @@ static void bt(sqlite3_stmt *st, int i, const char *s) {
 }
 
 static void bt_null(sqlite3_stmt *st, int i, const char *s) {
-    if (s) sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-    else sqlite3_bind_null(st, i);
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
 }
 
 static void bid(sqlite3_stmt *st, int i, int64_t id) {
-    if (id) sqlite3_bind_int64(st, i, id);
-    else sqlite3_bind_null(st, i);
+    if (id)
+        sqlite3_bind_int64(st, i, id);
+    else
+        sqlite3_bind_null(st, i);
 }
 
 static const char *ct(sqlite3_stmt *st, int i, arena *a) {
@@ -440,11 +445,11 @@ static int tx_end(dconn *c, int rc) {
     return rc;
 }
 
-#define ST(var, id)                                                                      \
-    sqlite3_stmt *var = st_get(c, id);                                                   \
-    if (!var) {                                                                          \
-        rc = STORE_ERROR;                                                                \
-        goto out;                                                                        \
+#define ST(var, id)                                                                                \
+    sqlite3_stmt *var = st_get(c, id);                                                             \
+    if (!var) {                                                                                    \
+        rc = STORE_ERROR;                                                                          \
+        goto out;                                                                                  \
     }
 
 static int64_t now_utc(void) { return (int64_t)time(NULL); }
@@ -523,9 +528,8 @@ static int fts_refresh(dconn *c, int64_t service_id);
 
 /* Within a write transaction: create or update one organisation. *changed = 0 when
  * the stored fingerprint equals the new one (nothing written). */
-static int org_save_tx(dconn *c, const store_actor *actor, const store_dir_org *in,
-                       arena *tmp, int64_t *id_out, const char **uuid_out, int *created,
-                       int *changed) {
+static int org_save_tx(dconn *c, const store_actor *actor, const store_dir_org *in, arena *tmp,
+                       int64_t *id_out, const char **uuid_out, int *created, int *changed) {
     int rc = STORE_OK;
     store_dir_org old;
     int exists = 0;
@@ -535,8 +539,10 @@ static int org_save_tx(dconn *c, const store_actor *actor, const store_dir_org *
     *changed = 1;
     if (uuid) {
         rc = org_load_uuid(c, uuid, tmp, &old);
-        if (rc == STORE_OK) exists = 1;
-        else if (rc != STORE_NOT_FOUND) return rc;
+        if (rc == STORE_OK)
+            exists = 1;
+        else if (rc != STORE_NOT_FOUND)
+            return rc;
     } else {
         uuid_v4(fresh);
         uuid = arena_strdup(tmp, fresh);
@@ -734,8 +740,8 @@ static int member_change(void *impl, const store_actor *actor, int64_t org_id, i
     }
     json_t *d = json_object();
     json_object_set_new(d, "user", json_string(user_uuid));
-    rc = audit(c, actor, add ? "directory.member.add" : "directory.member.remove",
-               "organization", org.uuid, d);
+    rc = audit(c, actor, add ? "directory.member.add" : "directory.member.remove", "organization",
+               org.uuid, d);
 out:
     rc = tx_end(c, rc);
 end:
@@ -747,8 +753,7 @@ static int sq_member_add(void *impl, const store_actor *actor, int64_t org_id, i
     return member_change(impl, actor, org_id, user_id, 1);
 }
 
-static int sq_member_remove(void *impl, const store_actor *actor, int64_t org_id,
-                            int64_t user_id) {
+static int sq_member_remove(void *impl, const store_actor *actor, int64_t org_id, int64_t user_id) {
     return member_change(impl, actor, org_id, user_id, 0);
 }
 
@@ -871,8 +876,10 @@ static int sq_taxonomy_save(void *impl, const store_actor *actor, const store_di
     if (rc == STORE_OK && out) {
         ST(st, D_TAX_BY_UUID);
         bt(st, 1, uuid);
-        if (sqlite3_step(st) == SQLITE_ROW) read_tax(st, a, out);
-        else rc = STORE_ERROR;
+        if (sqlite3_step(st) == SQLITE_ROW)
+            read_tax(st, a, out);
+        else
+            rc = STORE_ERROR;
         st_done(st);
     }
 out:
@@ -954,8 +961,10 @@ static int sq_term_save(void *impl, const store_actor *actor, const store_dir_te
     if (rc == STORE_OK && out) {
         ST(st, D_TERM_BY_UUID);
         bt(st, 1, uuid);
-        if (sqlite3_step(st) == SQLITE_ROW) read_term(st, a, out);
-        else rc = STORE_ERROR;
+        if (sqlite3_step(st) == SQLITE_ROW)
+            read_term(st, a, out);
+        else
+            rc = STORE_ERROR;
         st_done(st);
     }
 out:
@@ -989,8 +998,7 @@ static int sq_taxonomy_list(void *impl, arena *a, store_dir_taxonomy_list *out) 
     return STORE_OK;
 }
 
-static int sq_term_list(void *impl, const char *taxonomy_uuid, arena *a,
-                        store_dir_term_list *out) {
+static int sq_term_list(void *impl, const char *taxonomy_uuid, arena *a, store_dir_term_list *out) {
     DCONN(impl);
     sqlite3_stmt *st = st_get(c, taxonomy_uuid ? D_TERM_LIST_TAX : D_TERM_LIST);
     if (!st) return STORE_ERROR;
@@ -1073,8 +1081,10 @@ static long find_svc(const store_dir_service *svcs, const size_t *idx, size_t n,
         size_t mid = (lo + hi) / 2;
         int64_t v = svcs[idx[mid]].id;
         if (v == id) return (long)idx[mid];
-        if (v < id) lo = mid + 1;
-        else hi = mid;
+        if (v < id)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return -1;
 }
@@ -1086,15 +1096,15 @@ static int by_id(const void *x, const void *y, void *base) {
 }
 
 /* Appends one element to a child array of s (cap kept in caps[k]). */
-#define PUSH(arr, n, capv, a)                                                             \
-    do {                                                                                 \
-        if ((n) == (capv)) {                                                             \
-            size_t nc_ = (capv) ? (capv) * 2 : 4;                                         \
-            void *b_ = arena_calloc((a), nc_, sizeof *(arr));                             \
-            if (n) memcpy(b_, (arr), (n) * sizeof *(arr));                                \
-            (arr) = b_;                                                                  \
-            (capv) = nc_;                                                                \
-        }                                                                                \
+#define PUSH(arr, n, capv, a)                                                                      \
+    do {                                                                                           \
+        if ((n) == (capv)) {                                                                       \
+            size_t nc_ = (capv) ? (capv)*2 : 4;                                                    \
+            void *b_ = arena_calloc((a), nc_, sizeof *(arr));                                      \
+            if (n) memcpy(b_, (arr), (n) * sizeof *(arr));                                         \
+            (arr) = b_;                                                                            \
+            (capv) = nc_;                                                                          \
+        }                                                                                          \
     } while (0)
 
 /* Fills the children of svcs[0..n) with a few statements; all = every kind of child,
@@ -1113,7 +1123,7 @@ static int load_children(dconn *c, store_dir_service *svcs, size_t n, int all, a
     for (size_t i = 0; i < n; i++) idx[i] = i;
     qsort_r(idx, n, sizeof *idx, by_id, svcs);
     size_t *caps = arena_calloc(a, n * 6, sizeof *caps);
-    static const enum dstmt kinds[] = {D_CH_TERMS, D_CH_LOCS, D_CH_AREAS,
+    static const enum dstmt kinds[] = {D_CH_TERMS, D_CH_LOCS,     D_CH_AREAS,
                                        D_CH_SCHED, D_CH_CONTACTS, D_CH_LANGS};
     for (size_t k = 0; k < (all ? 6u : 4u); k++) {
         sqlite3_stmt *st = st_get(c, kinds[k]);
@@ -1201,7 +1211,8 @@ static int load_children(dconn *c, store_dir_service *svcs, size_t n, int all, a
                 g->code = ct_empty(st, 3, a);
                 break;
             }
-            default: break;
+            default:
+                break;
             }
         }
         st_done(st);
@@ -1211,8 +1222,7 @@ static int load_children(dconn *c, store_dir_service *svcs, size_t n, int all, a
 }
 
 /* Runs a prepared service statement and appends its rows. */
-static int svc_rows(dconn *c, sqlite3_stmt *st, arena *a, store_dir_service **items,
-                    size_t *n) {
+static int svc_rows(dconn *c, sqlite3_stmt *st, arena *a, store_dir_service **items, size_t *n) {
     size_t cap = 0;
     *items = NULL;
     *n = 0;
@@ -1235,8 +1245,10 @@ static int svc_load(dconn *c, enum dstmt id, const char *uuid, int64_t sid, aren
                     store_dir_service *out) {
     sqlite3_stmt *st = st_get(c, id);
     if (!st) return STORE_ERROR;
-    if (uuid) bt(st, 1, uuid);
-    else sqlite3_bind_int64(st, 1, sid);
+    if (uuid)
+        bt(st, 1, uuid);
+    else
+        sqlite3_bind_int64(st, 1, sid);
     store_dir_service *items;
     size_t n;
     int rc = svc_rows(c, st, a, &items, &n);
@@ -1264,12 +1276,14 @@ static char *fts_query(const char *text, arena *a) {
     int words = 0;
     const unsigned char *s = (const unsigned char *)text;
     while (*s) {
-        while (*s && !(*s >= 0x80 || (*s >= '0' && *s <= '9') || ((*s | 32) >= 'a' && (*s | 32) <= 'z')))
+        while (*s &&
+               !(*s >= 0x80 || (*s >= '0' && *s <= '9') || ((*s | 32) >= 'a' && (*s | 32) <= 'z')))
             s++;
         if (!*s) break;
         if (words++) *p++ = ' ';
         *p++ = '"';
-        while (*s && (*s >= 0x80 || (*s >= '0' && *s <= '9') || ((*s | 32) >= 'a' && (*s | 32) <= 'z')))
+        while (*s &&
+               (*s >= 0x80 || (*s >= '0' && *s <= '9') || ((*s | 32) >= 'a' && (*s | 32) <= 'z')))
             *p++ = (char)*s++;
         *p++ = '"';
     }
@@ -1338,8 +1352,8 @@ static int sq_service_search(void *impl, const store_dir_query *q, arena *a,
         st_done(t);
         if (step != SQLITE_ROW) goto out; /* unknown term: nothing matches */
     }
-    int unfiltered = !match && !org_id && !q->modified_after && !q->active_only &&
-                     !q->term_uuid && !q->place_id && !pkey && !q->near;
+    int unfiltered = !match && !org_id && !q->modified_after && !q->active_only && !q->term_uuid &&
+                     !q->place_id && !pkey && !q->near;
     if (q->limit > 0) {
         ST(st, match ? D_SEARCH_TEXT : D_SEARCH);
         bind_query(st, q, pkey, match, 1);
@@ -1450,8 +1464,8 @@ static const char *uuid_or_new(const char *u, arena *a) {
 }
 
 /* Within a write transaction: saves one service and its children. */
-static int svc_save_tx(dconn *c, const store_actor *actor, const store_dir_service *in,
-                       arena *tmp, int64_t *id_out, int *created, int *changed) {
+static int svc_save_tx(dconn *c, const store_actor *actor, const store_dir_service *in, arena *tmp,
+                       int64_t *id_out, int *created, int *changed) {
     int rc = STORE_OK;
     int64_t org_id = in->org_id, id = 0, now = now_utc();
     *created = 0;
@@ -1469,13 +1483,16 @@ static int svc_save_tx(dconn *c, const store_actor *actor, const store_dir_servi
     int exists = 0;
     if (in->uuid) {
         rc = svc_load(c, D_SVC_BY_UUID, in->uuid, 0, tmp, &old);
-        if (rc == STORE_OK) exists = 1;
-        else if (rc != STORE_NOT_FOUND) return rc;
+        if (rc == STORE_OK)
+            exists = 1;
+        else if (rc != STORE_NOT_FOUND)
+            return rc;
         rc = STORE_OK;
     }
     if (exists) {
         id = old.id;
-        if (old.org_id == org_id && in->fingerprint && strcmp(old.fingerprint, in->fingerprint) == 0) {
+        if (old.org_id == org_id && in->fingerprint &&
+            strcmp(old.fingerprint, in->fingerprint) == 0) {
             *changed = 0;
             *id_out = id;
             return STORE_OK;
@@ -1496,7 +1513,7 @@ static int svc_save_tx(dconn *c, const store_actor *actor, const store_dir_servi
         bid(st, 13, actor->user_id);
         rc = run_done(c, st, "service update");
         if (rc != STORE_OK) goto out;
-        static const enum dstmt dels[] = {D_DEL_TERMS, D_DEL_LOCS,  D_DEL_SCHED,
+        static const enum dstmt dels[] = {D_DEL_TERMS,    D_DEL_LOCS,  D_DEL_SCHED,
                                           D_DEL_CONTACTS, D_DEL_LANGS, D_DEL_AREAS};
         for (size_t k = 0; k < sizeof dels / sizeof dels[0]; k++) {
             ST(d, dels[k]);
@@ -1529,8 +1546,10 @@ static int svc_save_tx(dconn *c, const store_actor *actor, const store_dir_servi
         sqlite3_bind_int64(st, 2, id);
         bt(st, 3, in->terms[i].uuid);
         rc = run_done(c, st, "service term");
-        if (rc == STORE_CONFLICT) rc = STORE_OK; /* the same term twice: once is enough */
-        else if (rc == STORE_OK && sqlite3_changes(c->db) == 0) rc = STORE_INVALID;
+        if (rc == STORE_CONFLICT)
+            rc = STORE_OK; /* the same term twice: once is enough */
+        else if (rc == STORE_OK && sqlite3_changes(c->db) == 0)
+            rc = STORE_INVALID;
         if (rc != STORE_OK) goto out;
     }
     for (size_t i = 0; i < in->n_locations; i++) {
@@ -1688,19 +1707,27 @@ static int sq_import(void *impl, const store_actor *actor, const store_dir_feed 
         const char *uuid;
         int created, changed;
         rc = org_save_tx(c, actor, &feed->orgs[i], &tmp, &id, &uuid, &created, &changed);
-        if (rc != STORE_OK) res->bad_index = -1 - (int64_t)i;
-        else if (created) res->created++;
-        else if (changed) res->updated++;
-        else res->unchanged++;
+        if (rc != STORE_OK)
+            res->bad_index = -1 - (int64_t)i;
+        else if (created)
+            res->created++;
+        else if (changed)
+            res->updated++;
+        else
+            res->unchanged++;
     }
     for (size_t i = 0; i < feed->n_services && rc == STORE_OK; i++) {
         int64_t id;
         int created, changed;
         rc = svc_save_tx(c, actor, &feed->services[i], &tmp, &id, &created, &changed);
-        if (rc != STORE_OK) res->bad_index = (int64_t)i;
-        else if (created) res->created++;
-        else if (changed) res->updated++;
-        else res->unchanged++;
+        if (rc != STORE_OK)
+            res->bad_index = (int64_t)i;
+        else if (created)
+            res->created++;
+        else if (changed)
+            res->updated++;
+        else
+            res->unchanged++;
         if ((i & 255) == 255) arena_reset(&tmp);
     }
     if (rc == STORE_OK) {

@@ -26,18 +26,16 @@ void store_sqlite_dir_release(void *slot);
 
 /* Background jobs (sqlite_jobs.c) and whole-database copy (sqlite_copy.c): the
  * store_ops entries of the same names, without the store_sqlite_ prefix. */
-int store_sqlite_job_enqueue(void *impl, const char *kind, const char *payload,
-                             int64_t run_after, int64_t now, int64_t *id_out);
+int store_sqlite_job_enqueue(void *impl, const char *kind, const char *payload, int64_t run_after,
+                             int64_t now, int64_t *id_out);
 int store_sqlite_job_claim(void *impl, const char *kind, const char *worker, int64_t now,
                            int64_t lease_seconds, arena *a, store_job *out);
 int store_sqlite_job_complete(void *impl, int64_t id, const char *worker, int64_t now);
 int store_sqlite_job_fail(void *impl, int64_t id, const char *worker, const char *error,
                           int64_t retry_at, int64_t now);
 int store_sqlite_copy_tables(void *impl, arena *a, char ***names, size_t *n);
-int store_sqlite_copy_references(void *impl, const char *table, arena *a, char ***names,
-                                 size_t *n);
-int store_sqlite_copy_columns(void *impl, const char *table, arena *a, char ***names,
-                              size_t *n);
+int store_sqlite_copy_references(void *impl, const char *table, arena *a, char ***names, size_t *n);
+int store_sqlite_copy_columns(void *impl, const char *table, arena *a, char ***names, size_t *n);
 int store_sqlite_copy_scan(void *impl, const char *table, char *const *cols, size_t ncols,
                            int (*fn)(void *ctx, const char *const *values), void *ctx);
 int store_sqlite_copy_load_begin(void *impl);

@@ -18,8 +18,7 @@ static const store_actor system_actor = {0, NULL};
 #define DIR_OPS(s) (store_backend_ops(s)->dir)
 #define IMPL(s) store_backend_impl(s)
 
-static const char *const status_names[] = {"active", "inactive", "defunct",
-                                           "temporarily closed"};
+static const char *const status_names[] = {"active", "inactive", "defunct", "temporarily closed"};
 
 const char *store_dir_status_name(store_dir_status st) {
     return (unsigned)st < 4 ? status_names[st] : "active";
@@ -168,8 +167,8 @@ static int org_norm(const store_dir_org *in, arena *a, store_dir_org *o) {
     int bad = 0;
     *o = *in;
     if (!name_ok(in->name)) return STORE_INVALID;
-    const char *texts[] = {in->description, in->website, in->email, in->phone,
-                           in->identifier_type, in->identifier};
+    const char *texts[] = {in->description, in->website,         in->email,
+                           in->phone,       in->identifier_type, in->identifier};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
         if (!text_ok(texts[i])) return STORE_INVALID;
     o->uuid = uuid_norm(in->uuid, a, &bad);
@@ -183,8 +182,8 @@ static int svc_norm(const store_dir_service *in, arena *a, store_dir_service *s)
     *s = *in;
     if (!name_ok(in->name)) return STORE_INVALID;
     if ((unsigned)in->status > STORE_DIR_TEMPORARILY_CLOSED) return STORE_INVALID;
-    const char *texts[] = {in->description, in->url, in->email, in->phone, in->eligibility,
-                           in->fees};
+    const char *texts[] = {in->description, in->url,         in->email,
+                           in->phone,       in->eligibility, in->fees};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
         if (!text_ok(texts[i])) return STORE_INVALID;
     s->uuid = uuid_norm(in->uuid, a, &bad);
@@ -206,8 +205,8 @@ static int svc_norm(const store_dir_service *in, arena *a, store_dir_service *s)
             l[i] = in->locations[i];
             l[i].uuid = uuid_norm(l[i].uuid, a, &bad);
             l[i].sal_uuid = uuid_norm(l[i].sal_uuid, a, &bad);
-            const char *t[] = {l[i].name, l[i].description, l[i].address_1, l[i].city,
-                               l[i].postcode, l[i].country, l[i].accessibility};
+            const char *t[] = {l[i].name,     l[i].description, l[i].address_1,    l[i].city,
+                               l[i].postcode, l[i].country,     l[i].accessibility};
             for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
                 if (!text_ok(t[k])) bad = 1;
             if (l[i].has_coords && (!(l[i].latitude >= -90 && l[i].latitude <= 90) ||
@@ -221,9 +220,9 @@ static int svc_norm(const store_dir_service *in, arena *a, store_dir_service *s)
         for (size_t i = 0; i < in->n_schedules; i++) {
             h[i] = in->schedules[i];
             h[i].uuid = uuid_norm(h[i].uuid, a, &bad);
-            const char *t[] = {h[i].freq, h[i].byday, h[i].bymonthday, h[i].opens_at,
-                               h[i].closes_at, h[i].valid_from, h[i].valid_to, h[i].dtstart,
-                               h[i].description};
+            const char *t[] = {h[i].freq,     h[i].byday,     h[i].bymonthday,
+                               h[i].opens_at, h[i].closes_at, h[i].valid_from,
+                               h[i].valid_to, h[i].dtstart,   h[i].description};
             for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
                 if (!text_ok(t[k])) bad = 1;
             if (h[i].interval < 0) bad = 1;
@@ -278,8 +277,7 @@ static int tax_norm(const store_dir_taxonomy *in, arena *a, store_dir_taxonomy *
 static int term_norm(const store_dir_term *in, arena *a, store_dir_term *t) {
     int bad = 0;
     *t = *in;
-    if (!name_ok(in->name) || !text_ok(in->code) || !text_ok(in->description))
-        return STORE_INVALID;
+    if (!name_ok(in->name) || !text_ok(in->code) || !text_ok(in->description)) return STORE_INVALID;
     t->uuid = uuid_norm(in->uuid, a, &bad);
     t->taxonomy_uuid = uuid_norm(in->taxonomy_uuid, a, &bad);
     t->parent_uuid = uuid_norm(in->parent_uuid, a, &bad);
@@ -302,13 +300,13 @@ int store_dir_org_save(store *s, const store_actor *actor, const store_dir_org *
 }
 
 /* Look-ups by uuid: a malformed uuid was never stored. */
-#define LOOKUP_UUID(call)                                                                \
-    do {                                                                                 \
-        if (!uuid || !uuid_valid(uuid)) return STORE_NOT_FOUND;                          \
-        char lc[UUID_STR_LEN];                                                           \
-        for (int i_ = 0; i_ < UUID_STR_LEN; i_++)                                        \
-            lc[i_] = (uuid[i_] >= 'A' && uuid[i_] <= 'F') ? (char)(uuid[i_] + 32) : uuid[i_]; \
-        return call;                                                                     \
+#define LOOKUP_UUID(call)                                                                          \
+    do {                                                                                           \
+        if (!uuid || !uuid_valid(uuid)) return STORE_NOT_FOUND;                                    \
+        char lc[UUID_STR_LEN];                                                                     \
+        for (int i_ = 0; i_ < UUID_STR_LEN; i_++)                                                  \
+            lc[i_] = (uuid[i_] >= 'A' && uuid[i_] <= 'F') ? (char)(uuid[i_] + 32) : uuid[i_];      \
+        return call;                                                                               \
     } while (0)
 
 int store_dir_org_by_uuid(store *s, const char *uuid, arena *a, store_dir_org *out) {
@@ -331,8 +329,7 @@ int store_dir_member_add(store *s, const store_actor *actor, int64_t org_id, int
     return DIR_OPS(s)->member_add(IMPL(s), ACTOR(actor), org_id, user_id);
 }
 
-int store_dir_member_remove(store *s, const store_actor *actor, int64_t org_id,
-                            int64_t user_id) {
+int store_dir_member_remove(store *s, const store_actor *actor, int64_t org_id, int64_t user_id) {
     return DIR_OPS(s)->member_remove(IMPL(s), ACTOR(actor), org_id, user_id);
 }
 
@@ -376,8 +373,7 @@ int store_dir_taxonomies(store *s, arena *a, store_dir_taxonomy_list *out) {
     return DIR_OPS(s)->taxonomy_list(IMPL(s), a, out);
 }
 
-int store_dir_terms(store *s, const char *taxonomy_uuid, arena *a,
-                        store_dir_term_list *out) {
+int store_dir_terms(store *s, const char *taxonomy_uuid, arena *a, store_dir_term_list *out) {
     if (taxonomy_uuid && !uuid_valid(taxonomy_uuid)) {
         out->items = NULL;
         out->n = 0;
@@ -422,15 +418,16 @@ int store_dir_service_search(store *s, const store_dir_query *q, arena *a,
     if (q->term_uuid) {
         if (!uuid_valid(q->term_uuid)) goto empty;
         for (int i = 0; i < UUID_STR_LEN; i++)
-            term[i] = (q->term_uuid[i] >= 'A' && q->term_uuid[i] <= 'F') ? (char)(q->term_uuid[i] + 32)
-                                                                        : q->term_uuid[i];
+            term[i] = (q->term_uuid[i] >= 'A' && q->term_uuid[i] <= 'F')
+                          ? (char)(q->term_uuid[i] + 32)
+                          : q->term_uuid[i];
         v.term_uuid = term;
     }
     if (q->org_uuid) {
         if (!uuid_valid(q->org_uuid)) goto empty;
         for (int i = 0; i < UUID_STR_LEN; i++)
             org[i] = (q->org_uuid[i] >= 'A' && q->org_uuid[i] <= 'F') ? (char)(q->org_uuid[i] + 32)
-                                                                     : q->org_uuid[i];
+                                                                      : q->org_uuid[i];
         v.org_uuid = org;
     }
     if (v.text && !*v.text) v.text = NULL;

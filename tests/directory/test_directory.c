@@ -33,7 +33,8 @@
 static void postcodes(void **state) {
     (void)state;
     char out[16];
-    const char *good[] = {"BN11 1HA", "bn111ha", "W1A 1AA", "M1 1AE", "EC1A 1BB", "B33 8TH", "CR2 6XH"};
+    const char *good[] = {"BN11 1HA", "bn111ha", "W1A 1AA", "M1 1AE",
+                          "EC1A 1BB", "B33 8TH", "CR2 6XH"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         assert_null(directory_postcode_problem(good[i]));
     assert_string_equal(directory_postcode_format("bn111ha", out, sizeof out), "BN11 1HA");
@@ -72,10 +73,15 @@ static void urls_emails_times_days(void **state) {
 
 /* ---- Opening times in words ----------------------------------------------------- */
 
-static const char *words(const char *freq, int64_t interval, const char *byday,
-                         const char *opens, const char *closes, const char *lang, arena *a) {
-    store_dir_schedule h = {.freq = freq, .interval = interval, .byday = byday, .bymonthday = "",
-                            .opens_at = opens, .closes_at = closes, .description = ""};
+static const char *words(const char *freq, int64_t interval, const char *byday, const char *opens,
+                         const char *closes, const char *lang, arena *a) {
+    store_dir_schedule h = {.freq = freq,
+                            .interval = interval,
+                            .byday = byday,
+                            .bymonthday = "",
+                            .opens_at = opens,
+                            .closes_at = closes,
+                            .description = ""};
     return directory_schedule_words(&h, lang, a);
 }
 
@@ -83,7 +89,8 @@ static void schedule_words(void **state) {
     (void)state;
     arena a;
     arena_init(&a, 0);
-    assert_string_equal(words("WEEKLY", 1, "TU", "10:00", "12:00", "en", &a), "Tuesdays 10:00-12:00");
+    assert_string_equal(words("WEEKLY", 1, "TU", "10:00", "12:00", "en", &a),
+                        "Tuesdays 10:00-12:00");
     assert_string_equal(words("WEEKLY", 0, "MO,TH", "09:30:00", "11:30:00", "en", &a),
                         "Mondays and Thursdays 09:30-11:30");
     assert_string_equal(words("WEEKLY", 1, "FR,MO,WE", "", "", "en", &a),
@@ -157,19 +164,48 @@ static void ical_file_has_events_and_rules(void **state) {
     (void)state;
     arena a;
     arena_init(&a, 0);
-    store_dir_schedule h[3] = {
-        {.uuid = "u1", .freq = "WEEKLY", .interval = 2, .byday = "TU,TH", .bymonthday = "",
-         .opens_at = "10:00", .closes_at = "12:00", .valid_from = "2025-01-01", .valid_to = "2025-12-31",
-         .dtstart = "", .description = "Bring a cup"},
-        {.uuid = "u2", .freq = "MONTHLY", .interval = 0, .byday = "-1FR", .bymonthday = "",
-         .opens_at = "19:00", .closes_at = "21:30", .valid_from = "", .valid_to = "", .dtstart = "",
-         .description = ""},
-        {.uuid = "u3", .freq = "WEEKLY", .byday = "MO", .bymonthday = "", .opens_at = "",
-         .closes_at = "", .valid_from = "", .valid_to = "", .dtstart = "", .description = ""}};
-    store_dir_location loc = {.name = "Hall, the big one", .address_1 = "1 High St", .city = "Worthing",
+    store_dir_schedule h[3] = {{.uuid = "u1",
+                                .freq = "WEEKLY",
+                                .interval = 2,
+                                .byday = "TU,TH",
+                                .bymonthday = "",
+                                .opens_at = "10:00",
+                                .closes_at = "12:00",
+                                .valid_from = "2025-01-01",
+                                .valid_to = "2025-12-31",
+                                .dtstart = "",
+                                .description = "Bring a cup"},
+                               {.uuid = "u2",
+                                .freq = "MONTHLY",
+                                .interval = 0,
+                                .byday = "-1FR",
+                                .bymonthday = "",
+                                .opens_at = "19:00",
+                                .closes_at = "21:30",
+                                .valid_from = "",
+                                .valid_to = "",
+                                .dtstart = "",
+                                .description = ""},
+                               {.uuid = "u3",
+                                .freq = "WEEKLY",
+                                .byday = "MO",
+                                .bymonthday = "",
+                                .opens_at = "",
+                                .closes_at = "",
+                                .valid_from = "",
+                                .valid_to = "",
+                                .dtstart = "",
+                                .description = ""}};
+    store_dir_location loc = {.name = "Hall, the big one",
+                              .address_1 = "1 High St",
+                              .city = "Worthing",
                               .postcode = "BN11 1HA"};
-    store_dir_service s = {.name = "Knit; natter", .org_name = "Crafters", .schedules = h,
-                           .n_schedules = 3, .locations = &loc, .n_locations = 1};
+    store_dir_service s = {.name = "Knit; natter",
+                           .org_name = "Crafters",
+                           .schedules = h,
+                           .n_schedules = 3,
+                           .locations = &loc,
+                           .n_locations = 1};
     buf b;
     buf_init(&b, 1 << 16);
     /* 2025-01-01 is a Wednesday; "today" = 2025-03-01 (a Saturday) */
@@ -206,15 +242,20 @@ static void ical_file_has_events_and_rules(void **state) {
 
 static store_dir_service svc(const char *name, const char *desc, store_dir_term_ref *terms,
                              size_t nt, store_dir_location *loc) {
-    store_dir_service s = {.name = name, .description = desc, .terms = terms, .n_terms = nt,
-                           .locations = loc, .n_locations = loc ? 1 : 0};
+    store_dir_service s = {.name = name,
+                           .description = desc,
+                           .terms = terms,
+                           .n_terms = nt,
+                           .locations = loc,
+                           .n_locations = loc ? 1 : 0};
     return s;
 }
 
 static void similarity_parts(void **state) {
     (void)state;
     store_dir_term_ref food = {.uuid = "t-food"}, fb = {.uuid = "t-fb", .parent_uuid = "t-food"},
-                       meals = {.uuid = "t-meals", .parent_uuid = "t-food"}, sport = {.uuid = "t-sport"};
+                       meals = {.uuid = "t-meals", .parent_uuid = "t-food"},
+                       sport = {.uuid = "t-sport"};
     store_dir_location here = {.has_coords = 1, .latitude = 50.8137, .longitude = -0.3714},
                        near = {.has_coords = 1, .latitude = 50.8150, .longitude = -0.3700},
                        far = {.has_coords = 1, .latitude = 51.5072, .longitude = -0.1276};
@@ -307,7 +348,8 @@ static void csv_template_imports_and_reports(void **state) {
     const char *good =
         "organization_name,service_name,service_description,categories,postcode,days,opens_at,"
         "closes_at,areas,latitude,longitude,languages\r\n"
-        "Lancing Repair Café,Repair café,\"Fix toasters, bikes and clothes\",environment;volunteering,"
+        "Lancing Repair Café,Repair café,\"Fix toasters, bikes and "
+        "clothes\",environment;volunteering,"
         "bn15 8aj,SA,10:00,13:00,E05007567,50.829,-0.324,en;cy\r\n"
         "Lancing Repair Café,Sewing circle,Mend and make,arts,,TH,14:00,16:00,Manor,,,\r\n";
     directory_import_report rep;
@@ -327,17 +369,17 @@ static void csv_template_imports_and_reports(void **state) {
     assert_int_equal(rep.result.created, 0);
     assert_int_equal(rep.result.unchanged, 3);
     /* a file with problems: every one reported, nothing saved */
-    const char *bad =
-        "organization_name,service_name,email,url,postcode,opens_at,closes_at,categories,areas,days\r\n"
-        "Group A,Good row,,,,,,,,\r\n"
-        ",Nameless org,,,,,,,,\r\n"
-        "Group B,,,,,,,,,\r\n"
-        "Group C,Bad email,not-an-email,,,,,,,\r\n"
-        "Group D,Bad url,,example.org,,,,,,\r\n"
-        "Group E,Bad postcode,,,XYZ,,,,,\r\n"
-        "Group F,Backwards,,,,12:00,10:00,,,MO\r\n"
-        "Group G,Unknown category,,,,,,underwater-basket,,\r\n"
-        "Group H,Unknown area,,,,,,,Atlantis,\r\n";
+    const char *bad = "organization_name,service_name,email,url,postcode,opens_at,closes_at,"
+                      "categories,areas,days\r\n"
+                      "Group A,Good row,,,,,,,,\r\n"
+                      ",Nameless org,,,,,,,,\r\n"
+                      "Group B,,,,,,,,,\r\n"
+                      "Group C,Bad email,not-an-email,,,,,,,\r\n"
+                      "Group D,Bad url,,example.org,,,,,,\r\n"
+                      "Group E,Bad postcode,,,XYZ,,,,,\r\n"
+                      "Group F,Backwards,,,,12:00,10:00,,,MO\r\n"
+                      "Group G,Unknown category,,,,,,underwater-basket,,\r\n"
+                      "Group H,Unknown area,,,,,,,Atlantis,\r\n";
     int64_t mid = service_total(f);
     assert_int_equal(directory_import(f->s, NULL, bad, strlen(bad), "bad.csv", &f->a, &rep), -1);
     assert_int_equal(service_total(f), mid);
@@ -351,35 +393,43 @@ static void csv_template_imports_and_reports(void **state) {
     assert_true(has_problem(&rep, "line 10", "Atlantis"));
     assert_false(has_problem(&rep, "line 2", ""));
     const char *unknown_col = "organization_name,service_name,colour\r\nA,B,red\r\n";
-    assert_int_equal(directory_import(f->s, NULL, unknown_col, strlen(unknown_col), "c.csv", &f->a, &rep), -1);
+    assert_int_equal(
+        directory_import(f->s, NULL, unknown_col, strlen(unknown_col), "c.csv", &f->a, &rep), -1);
     assert_true(has_problem(&rep, "line 1", "colour"));
 }
 
 static void json_feed_imports_and_reports(void **state) {
     fx *f = *state;
     const char *feed =
-        "{\"id\":\"a1b2c3d4-0000-4000-8000-000000000001\",\"name\":\"Chess club\",\"status\":\"active\","
-        "\"description\":\"Chess for all\",\"organization\":{\"id\":\"a1b2c3d4-0000-4000-8000-0000000000aa\","
+        "{\"id\":\"a1b2c3d4-0000-4000-8000-000000000001\",\"name\":\"Chess "
+        "club\",\"status\":\"active\","
+        "\"description\":\"Chess for "
+        "all\",\"organization\":{\"id\":\"a1b2c3d4-0000-4000-8000-0000000000aa\","
         "\"name\":\"Chess people\",\"description\":\"\"},"
-        "\"schedules\":[{\"id\":\"a1b2c3d4-0000-4000-8000-000000000002\",\"freq\":\"WEEKLY\",\"byday\":\"WE\","
+        "\"schedules\":[{\"id\":\"a1b2c3d4-0000-4000-8000-000000000002\",\"freq\":\"WEEKLY\","
+        "\"byday\":\"WE\","
         "\"opens_at\":\"19:00:00\",\"closes_at\":\"21:00:00\"}],"
         "\"attributes\":[{\"id\":\"a1b2c3d4-0000-4000-8000-000000000003\",\"taxonomy_term\":"
-        "{\"id\":\"a1b2c3d4-0000-4000-8000-000000000004\",\"name\":\"Board games\",\"description\":\"\"}}]}";
+        "{\"id\":\"a1b2c3d4-0000-4000-8000-000000000004\",\"name\":\"Board "
+        "games\",\"description\":\"\"}}]}";
     directory_import_report rep;
     int64_t before = service_total(f);
     assert_int_equal(directory_import(f->s, NULL, feed, strlen(feed), "one.json", &f->a, &rep), 0);
     assert_int_equal(service_total(f), before + 1);
     store_dir_service s;
-    assert_int_equal(store_dir_service_by_uuid(f->s, "a1b2c3d4-0000-4000-8000-000000000001", &f->a, &s), STORE_OK);
+    assert_int_equal(
+        store_dir_service_by_uuid(f->s, "a1b2c3d4-0000-4000-8000-000000000001", &f->a, &s),
+        STORE_OK);
     assert_string_equal(s.org_name, "Chess people");
     assert_int_equal(s.n_terms, 1);
     assert_string_equal(s.terms[0].name, "Board games");
     assert_string_equal(s.schedules[0].opens_at, "19:00:00");
     assert_int_equal(directory_import(f->s, NULL, feed, strlen(feed), "one.json", &f->a, &rep), 0);
     assert_int_equal(rep.result.created + rep.result.updated, 0);
-    const char *bad =
-        "[{\"id\":\"x\",\"name\":\"\",\"status\":\"open\",\"organization_id\":\"a1b2c3d4-0000-4000-8000-0000000000ab\","
-        "\"email\":\"nope\",\"schedules\":[{\"freq\":\"DAILY\",\"opens_at\":\"10:00\",\"closes_at\":\"09:00\"}]}]";
+    const char *bad = "[{\"id\":\"x\",\"name\":\"\",\"status\":\"open\",\"organization_id\":"
+                      "\"a1b2c3d4-0000-4000-8000-0000000000ab\","
+                      "\"email\":\"nope\",\"schedules\":[{\"freq\":\"DAILY\",\"opens_at\":\"10:"
+                      "00\",\"closes_at\":\"09:00\"}]}]";
     assert_int_equal(directory_import(f->s, NULL, bad, strlen(bad), "bad.json", &f->a, &rep), -1);
     assert_true(has_problem(&rep, "[0]", "id: must be a UUID"));
     assert_true(has_problem(&rep, "[0]", "name: missing"));
@@ -389,7 +439,8 @@ static void json_feed_imports_and_reports(void **state) {
     assert_true(has_problem(&rep, "[0].schedules[0]", "freq"));
     assert_true(has_problem(&rep, "[0].schedules[0]", "closing time"));
     const char *broken = "{\"contents\": [";
-    assert_int_equal(directory_import(f->s, NULL, broken, strlen(broken), "b.json", &f->a, &rep), -1);
+    assert_int_equal(directory_import(f->s, NULL, broken, strlen(broken), "b.json", &f->a, &rep),
+                     -1);
     assert_true(has_problem(&rep, "line", "invalid JSON"));
 }
 
@@ -408,7 +459,8 @@ static void json_export_round_trips(void **state) {
     assert_int_equal(store_open(g->path, &g->s, err, sizeof err), STORE_OK);
     assert_int_equal(place_seed_demo(g->s, NULL, err, sizeof err), 0);
     directory_import_report rep;
-    assert_int_equal(directory_import(g->s, NULL, text, strlen(text), "export.json", &g->a, &rep), 0);
+    assert_int_equal(directory_import(g->s, NULL, text, strlen(text), "export.json", &g->a, &rep),
+                     0);
     json_t *second;
     assert_int_equal(directory_export_json(g->s, "", &g->a, &second), 0);
     /* last_modified is the time of saving, and area URIs name each database's places */
@@ -434,7 +486,8 @@ static void oruk_validator_fixtures_import(void **state) {
     fx *f = *state;
     const char *root = getenv("CG_SHARED_DATA");
     char path[512];
-    snprintf(path, sizeof path, "%s/standards/hsds/oruk-validator-mocks/V3.0-UK-Default/service_full.json",
+    snprintf(path, sizeof path,
+             "%s/standards/hsds/oruk-validator-mocks/V3.0-UK-Default/service_full.json",
              root ? root : "../shared/data");
     FILE *fp = fopen(path, "rb");
     if (!fp) {
@@ -452,7 +505,9 @@ static void oruk_validator_fixtures_import(void **state) {
         print_message("%s: %s\n", rep.problems[i].where, rep.problems[i].why);
     assert_int_equal(rc, 0);
     store_dir_service s;
-    assert_int_equal(store_dir_service_by_uuid(f->s, "ac148810-d857-441c-9679-408f346de14b", &f->a, &s), STORE_OK);
+    assert_int_equal(
+        store_dir_service_by_uuid(f->s, "ac148810-d857-441c-9679-408f346de14b", &f->a, &s),
+        STORE_OK);
     assert_string_equal(s.name, "Community Counselling");
     assert_true(s.n_schedules >= 1);
     assert_true(s.n_locations >= 1);

@@ -42,13 +42,16 @@ static int teardown(void **state) {
     return srv.exit_status == 0 ? 0 : -1;
 }
 
-static int contains(const cg_resp *r, const char *s) { return strstr(buf_cstr(&r->body), s) != NULL; }
+static int contains(const cg_resp *r, const char *s) {
+    return strstr(buf_cstr(&r->body), s) != NULL;
+}
 
 /* GETs path, checks the status and the CORS header, and returns the parsed body. */
 static json_t *api(cg_client *c, const char *path, long status) {
     cg_resp r;
     assert_int_equal(cg_get(c, path, &r), 0);
-    if (r.status != status) fail_msg("%s: status %ld, expected %ld: %s", path, r.status, status, buf_cstr(&r.body));
+    if (r.status != status)
+        fail_msg("%s: status %ld, expected %ld: %s", path, r.status, status, buf_cstr(&r.body));
     char h[256];
     assert_non_null(cg_resp_header(&r, "Access-Control-Allow-Origin", h, sizeof h));
     assert_string_equal(h, "*");
@@ -123,7 +126,8 @@ static void api_bad_parameters_are_named(void **state) {
         json_t *p = json_object_get(j, "parameter");
         if (!json_is_string(p) || strcmp(json_string_value(p), cases[i].parameter) != 0)
             fail_msg("%s: parameter not named", path);
-        assert_non_null(strstr(json_string_value(json_object_get(j, "message")), cases[i].parameter));
+        assert_non_null(
+            strstr(json_string_value(json_object_get(j, "message")), cases[i].parameter));
         json_decref(j);
     }
     json_t *j = api(c, "/openreferral/organizations?per_page=x", 400);
@@ -139,7 +143,8 @@ static void api_unknown_ids_are_404_json(void **state) {
     (void)state;
     cg_client *c = cg_client_new(&srv);
     const char *paths[] = {"/openreferral/services/" NO_SUCH, "/openreferral/services/not-a-uuid",
-                           "/openreferral/organizations/" NO_SUCH, "/openreferral/taxonomies/" NO_SUCH,
+                           "/openreferral/organizations/" NO_SUCH,
+                           "/openreferral/taxonomies/" NO_SUCH,
                            "/openreferral/taxonomy_terms/" NO_SUCH};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         json_t *j = api(c, paths[i], 404);
@@ -188,7 +193,8 @@ static void api_details_are_nested(void **state) {
     json_t *org = json_object_get(s, "organization");
     assert_string_equal(json_string_value(json_object_get(org, "id")), FOOD_BANK_ORG);
     json_t *sal = json_array_get(json_object_get(s, "service_at_locations"), 0);
-    json_t *addr = json_array_get(json_object_get(json_object_get(sal, "location"), "addresses"), 0);
+    json_t *addr =
+        json_array_get(json_object_get(json_object_get(sal, "location"), "addresses"), 0);
     assert_string_equal(json_string_value(json_object_get(addr, "postal_code")), "BN11 3RG");
     json_t *sch = json_array_get(json_object_get(s, "schedules"), 0);
     assert_string_equal(json_string_value(json_object_get(sch, "byday")), "TU,FR");
@@ -232,7 +238,7 @@ static void pages_browse_search_and_show(void **state) {
     assert_int_equal(cg_get(c, "/directory", &r), 0);
     assert_int_equal(r.status, 200);
     assert_true(contains(&r, "All services"));
-    assert_true(contains(&r, "<svg"));          /* the map */
+    assert_true(contains(&r, "<svg"));             /* the map */
     assert_true(contains(&r, "cg-dir-map__list")); /* and its text list */
     assert_true(contains(&r, "Tuesdays and Fridays 10:00-12:00"));
     cg_resp_free(&r);
@@ -245,7 +251,8 @@ static void pages_browse_search_and_show(void **state) {
     assert_true(contains(&r, "Services found"));
     assert_true(contains(&r, "Food bank distribution"));
     cg_resp_free(&r);
-    const char *bad[] = {"/directory?place=nowhere", "/directory?category=" NO_SUCH, "/directory?page=0"};
+    const char *bad[] = {"/directory?place=nowhere", "/directory?category=" NO_SUCH,
+                         "/directory?page=0"};
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(cg_get(c, bad[i], &r), 0);
         assert_int_equal(r.status, 400);
@@ -298,7 +305,8 @@ static void pages_browse_search_and_show(void **state) {
     assert_true(contains(&r, "\"taxonomy_terms\""));
     cg_resp_free(&r);
     /* officer pages send visitors to sign in */
-    const char *officer[] = {"/directory/duplicates", "/directory/import", "/directory/organisations/new"};
+    const char *officer[] = {"/directory/duplicates", "/directory/import",
+                             "/directory/organisations/new"};
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(cg_get(c, officer[i], &r), 0);
         assert_int_equal(r.status, 303);
@@ -314,8 +322,9 @@ static void forms_keep_input_and_name_problems(void **state) {
     char csrf[65];
     assert_non_null(cg_csrf_from(c, "/directory/organisations/new", csrf));
     cg_resp r;
-    assert_int_equal(cg_post_form(c, "/directory/organisations/new", &r, "csrf_token", csrf, "name", "",
-                                  "website", "example.org", "email", "not an email", NULL), 0);
+    assert_int_equal(cg_post_form(c, "/directory/organisations/new", &r, "csrf_token", csrf, "name",
+                                  "", "website", "example.org", "email", "not an email", NULL),
+                     0);
     assert_int_equal(r.status, 400);
     assert_true(contains(&r, "href=\"#name\""));
     assert_true(contains(&r, "href=\"#website\""));
@@ -324,8 +333,9 @@ static void forms_keep_input_and_name_problems(void **state) {
     assert_true(contains(&r, "value=\"not an email\""));
     cg_resp_free(&r);
     assert_int_equal(cg_post_form(c, "/directory/organisations/new", &r, "csrf_token", csrf, "name",
-                                  "<i>Widewater</i> Wombles", "website", "https://wombles.example.org",
-                                  NULL), 0);
+                                  "<i>Widewater</i> Wombles", "website",
+                                  "https://wombles.example.org", NULL),
+                     0);
     assert_int_equal(r.status, 303);
     char loc[256];
     assert_non_null(cg_resp_header(&r, "Location", loc, sizeof loc));
@@ -335,9 +345,10 @@ static void forms_keep_input_and_name_problems(void **state) {
     cg_resp_free(&r);
     char path[300];
     snprintf(path, sizeof path, "%s/services/new", loc);
-    assert_int_equal(cg_post_form(c, path, &r, "csrf_token", csrf, "name", "Litter pick", "postcode",
-                                  "BN43 XXX", "day", "SA", "opens_at", "12:00", "closes_at", "10:00",
-                                  "url", "javascript:alert(1)", NULL), 0);
+    assert_int_equal(cg_post_form(c, path, &r, "csrf_token", csrf, "name", "Litter pick",
+                                  "postcode", "BN43 XXX", "day", "SA", "opens_at", "12:00",
+                                  "closes_at", "10:00", "url", "javascript:alert(1)", NULL),
+                     0);
     assert_int_equal(r.status, 400);
     assert_true(contains(&r, "href=\"#postcode\""));
     assert_true(contains(&r, "href=\"#closes_at\""));
@@ -352,9 +363,10 @@ static void forms_keep_input_and_name_problems(void **state) {
     cg_resp_free(&r);
     assert_int_equal(cg_post_form(c, path, &r, "csrf_token", csrf, "name", "Beach litter pick",
                                   "description", "Bags and pickers provided", "postcode", "bn436ab",
-                                  "day", "SA", "opens_at", "10:00", "closes_at", "12:00", "category",
-                                  "6d1c3b1e-6a53-4c1e-9a43-000000000009", "latitude", "50.828",
-                                  "longitude", "-0.290", NULL), 0);
+                                  "day", "SA", "opens_at", "10:00", "closes_at", "12:00",
+                                  "category", "6d1c3b1e-6a53-4c1e-9a43-000000000009", "latitude",
+                                  "50.828", "longitude", "-0.290", NULL),
+                     0);
     assert_int_equal(r.status, 303);
     char sloc[256];
     assert_non_null(cg_resp_header(&r, "Location", sloc, sizeof sloc));
@@ -391,12 +403,14 @@ static void organisers_manage_their_own_organisations(void **state) {
     char csrf[65];
     assert_non_null(cg_csrf_from(admin, "/directory/organisations/" FOOD_BANK_ORG, csrf));
     assert_int_equal(cg_post_form(admin, "/directory/organisations/" FOOD_BANK_ORG "/members", &r,
-                                  "csrf_token", csrf, "email", "nobody@example.org", NULL), 0);
+                                  "csrf_token", csrf, "email", "nobody@example.org", NULL),
+                     0);
     assert_int_equal(r.status, 400);
     assert_true(contains(&r, "href=\"#email\""));
     cg_resp_free(&r);
     assert_int_equal(cg_post_form(admin, "/directory/organisations/" FOOD_BANK_ORG "/members", &r,
-                                  "csrf_token", csrf, "email", "olive@example.org", NULL), 0);
+                                  "csrf_token", csrf, "email", "olive@example.org", NULL),
+                     0);
     assert_int_equal(r.status, 303);
     cg_resp_free(&r);
     /* now she can edit it, and invite others, but not another organisation */
@@ -404,7 +418,8 @@ static void organisers_manage_their_own_organisations(void **state) {
     assert_int_equal(r.status, 200);
     assert_true(contains(&r, "value=\"Worthing Community Food Bank (demo)\""));
     cg_resp_free(&r);
-    assert_int_equal(cg_get(o, "/directory/organisations/4f0a8c52-1b7e-4d29-8e61-000000000002/edit", &r), 0);
+    assert_int_equal(
+        cg_get(o, "/directory/organisations/4f0a8c52-1b7e-4d29-8e61-000000000002/edit", &r), 0);
     assert_int_equal(r.status, 403);
     cg_resp_free(&r);
     assert_int_equal(cg_get(o, "/directory/services/" FOOD_BANK_SERVICE "/edit", &r), 0);
@@ -416,8 +431,9 @@ static void organisers_manage_their_own_organisations(void **state) {
     /* an organiser may list a new organisation, and then manages it */
     char ocsrf[65];
     assert_non_null(cg_csrf_from(o, "/directory/organisations/new", ocsrf));
-    assert_int_equal(cg_post_form(o, "/directory/organisations/new", &r, "csrf_token", ocsrf, "name",
-                                  "Olive's Allotment Society", NULL), 0);
+    assert_int_equal(cg_post_form(o, "/directory/organisations/new", &r, "csrf_token", ocsrf,
+                                  "name", "Olive's Allotment Society", NULL),
+                     0);
     assert_int_equal(r.status, 303);
     char loc[256], edit[300];
     assert_non_null(cg_resp_header(&r, "Location", loc, sizeof loc));
@@ -445,13 +461,16 @@ static void import_page_reports_every_problem(void **state) {
     assert_non_null(cg_csrf_from(c, "/directory/import", csrf));
     const char *csv = "organization_name,service_name,email\r\nA,B,bad\r\n,C,\r\n";
     char body[2048];
-    int n = snprintf(body, sizeof body,
-                     "--XyZ\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n%s\r\n"
-                     "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.csv\"\r\n"
-                     "Content-Type: text/csv\r\n\r\n%s\r\n--XyZ--\r\n", csrf, csv);
+    int n =
+        snprintf(body, sizeof body,
+                 "--XyZ\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n%s\r\n"
+                 "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.csv\"\r\n"
+                 "Content-Type: text/csv\r\n\r\n%s\r\n--XyZ--\r\n",
+                 csrf, csv);
     cg_resp r;
-    assert_int_equal(cg_request(c, "POST", "/directory/import", "multipart/form-data; boundary=XyZ", body,
-                                (size_t)n, &r), 0);
+    assert_int_equal(cg_request(c, "POST", "/directory/import", "multipart/form-data; boundary=XyZ",
+                                body, (size_t)n, &r),
+                     0);
     assert_int_equal(r.status, 400);
     assert_true(contains(&r, "Nothing was imported"));
     assert_true(contains(&r, "line 2"));
@@ -461,9 +480,11 @@ static void import_page_reports_every_problem(void **state) {
     n = snprintf(body, sizeof body,
                  "--XyZ\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n%s\r\n"
                  "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"g.csv\"\r\n"
-                 "Content-Type: text/csv\r\n\r\n%s\r\n--XyZ--\r\n", csrf, good);
-    assert_int_equal(cg_request(c, "POST", "/directory/import", "multipart/form-data; boundary=XyZ", body,
-                                (size_t)n, &r), 0);
+                 "Content-Type: text/csv\r\n\r\n%s\r\n--XyZ--\r\n",
+                 csrf, good);
+    assert_int_equal(cg_request(c, "POST", "/directory/import", "multipart/form-data; boundary=XyZ",
+                                body, (size_t)n, &r),
+                     0);
     assert_int_equal(r.status, 200);
     assert_true(contains(&r, "Imported"));
     cg_resp_free(&r);

@@ -73,8 +73,8 @@ static int setup(void **state) {
     store_dir_term t = {.taxonomy_uuid = f->tax, .code = "food", .name = "Food"}, out;
     assert_int_equal(store_dir_term_save(f->s, NULL, &t, &f->a, &out), STORE_OK);
     strcpy(f->food, out.uuid);
-    store_dir_term fb = {.taxonomy_uuid = f->tax, .parent_uuid = f->food, .code = "food-bank",
-                         .name = "Food bank"};
+    store_dir_term fb = {
+        .taxonomy_uuid = f->tax, .parent_uuid = f->food, .code = "food-bank", .name = "Food bank"};
     assert_int_equal(store_dir_term_save(f->s, NULL, &fb, &f->a, &out), STORE_OK);
     strcpy(f->foodbank, out.uuid);
     store_dir_term sp = {.taxonomy_uuid = f->tax, .code = "sport", .name = "Sport"};
@@ -118,22 +118,36 @@ static int add_service(fixture *f, const char *name, const char *desc, const cha
                        store_dir_service *out) {
     store_dir_term_ref tr = {.uuid = term};
     store_dir_area ar = {.place_id = place};
-    store_dir_location loc = {.name = "Hall", .address_1 = "1 High St", .city = "Town",
-                              .postcode = postcode, .has_coords = 1, .latitude = lat,
+    store_dir_location loc = {.name = "Hall",
+                              .address_1 = "1 High St",
+                              .city = "Town",
+                              .postcode = postcode,
+                              .has_coords = 1,
+                              .latitude = lat,
                               .longitude = lon};
-    store_dir_schedule h = {.freq = "WEEKLY", .byday = "TU", .opens_at = "10:00",
-                            .closes_at = "12:00"};
-    store_dir_service s = {.org_id = f->org1, .name = name, .description = desc,
-                           .status = STORE_DIR_ACTIVE, .terms = &tr, .n_terms = term ? 1 : 0,
-                           .areas = &ar, .n_areas = place ? 1 : 0, .locations = &loc,
-                           .n_locations = 1, .schedules = &h, .n_schedules = 1};
+    store_dir_schedule h = {
+        .freq = "WEEKLY", .byday = "TU", .opens_at = "10:00", .closes_at = "12:00"};
+    store_dir_service s = {.org_id = f->org1,
+                           .name = name,
+                           .description = desc,
+                           .status = STORE_DIR_ACTIVE,
+                           .terms = &tr,
+                           .n_terms = term ? 1 : 0,
+                           .areas = &ar,
+                           .n_areas = place ? 1 : 0,
+                           .locations = &loc,
+                           .n_locations = 1,
+                           .schedules = &h,
+                           .n_schedules = 1};
     return store_dir_service_save(f->s, NULL, &s, &f->a, out);
 }
 
 static void organisations_are_saved_updated_and_audited(void **state) {
     fixture *f = *state;
     int64_t before = audit_count(f);
-    store_dir_org o = {.name = "Runners", .email = "run@example.org", .identifier = "123",
+    store_dir_org o = {.name = "Runners",
+                       .email = "run@example.org",
+                       .identifier = "123",
                        .identifier_type = "charity_number"},
                   out, again;
     assert_int_equal(store_dir_org_save(f->s, NULL, &o, &f->a, &out), STORE_OK);
@@ -171,8 +185,11 @@ static void organisations_are_saved_updated_and_audited(void **state) {
 static void term_parents_must_be_in_the_taxonomy_and_acyclic(void **state) {
     fixture *f = *state;
     /* food is the parent of food-bank: making food a child of food-bank is a cycle */
-    store_dir_term t = {.uuid = f->food, .taxonomy_uuid = f->tax, .parent_uuid = f->foodbank,
-                        .code = "food", .name = "Food"};
+    store_dir_term t = {.uuid = f->food,
+                        .taxonomy_uuid = f->tax,
+                        .parent_uuid = f->foodbank,
+                        .code = "food",
+                        .name = "Food"};
     assert_int_equal(store_dir_term_save(f->s, NULL, &t, &f->a, NULL), STORE_INVALID);
     store_dir_taxonomy other = {.name = "Other"}, oout;
     assert_int_equal(store_dir_taxonomy_save(f->s, NULL, &other, &f->a, &oout), STORE_OK);
@@ -193,21 +210,41 @@ static void a_service_round_trips_with_every_child(void **state) {
     fixture *f = *state;
     store_dir_term_ref tr[2] = {{.uuid = f->foodbank}, {.uuid = f->sport}};
     store_dir_area ar[2] = {{.place_id = f->ward_a}, {.place_id = f->worthing}};
-    store_dir_location loc = {.name = "Hall", .address_1 = "1 High St", .city = "Shoreham",
-                              .postcode = "BN43 5WU", .has_coords = 1, .latitude = 50.83,
-                              .longitude = -0.27, .accessibility = "Step-free"};
-    store_dir_schedule h[2] = {{.freq = "WEEKLY", .byday = "TU,FR", .opens_at = "10:00",
-                                .closes_at = "12:00", .interval = 1},
+    store_dir_location loc = {.name = "Hall",
+                              .address_1 = "1 High St",
+                              .city = "Shoreham",
+                              .postcode = "BN43 5WU",
+                              .has_coords = 1,
+                              .latitude = 50.83,
+                              .longitude = -0.27,
+                              .accessibility = "Step-free"};
+    store_dir_schedule h[2] = {{.freq = "WEEKLY",
+                                .byday = "TU,FR",
+                                .opens_at = "10:00",
+                                .closes_at = "12:00",
+                                .interval = 1},
                                {.freq = "MONTHLY", .byday = "1SA", .opens_at = "09:00"}};
-    store_dir_contact c = {.name = "Sam", .title = "Coordinator", .email = "sam@example.org",
-                           .phone = "01903 000000"};
+    store_dir_contact c = {
+        .name = "Sam", .title = "Coordinator", .email = "sam@example.org", .phone = "01903 000000"};
     store_dir_language l = {.name = "Cymraeg", .code = "cy"};
-    store_dir_service s = {.org_uuid = f->org1_uuid, .name = "Pantry", .description = "Low cost food",
-                           .status = STORE_DIR_TEMPORARILY_CLOSED, .eligibility = "Residents",
-                           .fees = "£5", .terms = tr, .n_terms = 2, .areas = ar, .n_areas = 2,
-                           .locations = &loc, .n_locations = 1, .schedules = h,
-                           .n_schedules = 2, .contacts = &c, .n_contacts = 1,
-                           .languages = &l, .n_languages = 1};
+    store_dir_service s = {.org_uuid = f->org1_uuid,
+                           .name = "Pantry",
+                           .description = "Low cost food",
+                           .status = STORE_DIR_TEMPORARILY_CLOSED,
+                           .eligibility = "Residents",
+                           .fees = "£5",
+                           .terms = tr,
+                           .n_terms = 2,
+                           .areas = ar,
+                           .n_areas = 2,
+                           .locations = &loc,
+                           .n_locations = 1,
+                           .schedules = h,
+                           .n_schedules = 2,
+                           .contacts = &c,
+                           .n_contacts = 1,
+                           .languages = &l,
+                           .n_languages = 1};
     int64_t before = audit_count(f);
     store_dir_service out, got;
     assert_int_equal(store_dir_service_save(f->s, NULL, &s, &f->a, &out), STORE_OK);
@@ -258,19 +295,23 @@ static void search_ranks_and_filters(void **state) {
     fixture *f = *state;
     store_dir_service a, b, c, d;
     assert_int_equal(add_service(f, "Food bank", "Emergency parcels", f->foodbank, f->ward_a,
-                                 "BN43 5WU", 50.832, -0.274, &a), STORE_OK);
+                                 "BN43 5WU", 50.832, -0.274, &a),
+                     STORE_OK);
     assert_int_equal(add_service(f, "Lunch club", "A hot meal; no food bank here", f->food,
-                                 f->worthing, "BN11 1HA", 50.814, -0.371, &b), STORE_OK);
+                                 f->worthing, "BN11 1HA", 50.814, -0.371, &b),
+                     STORE_OK);
     assert_int_equal(add_service(f, "Running club", "Saturday runs", f->sport, f->ward_w,
-                                 "BN11 3PX", 50.809, -0.370, &c), STORE_OK);
+                                 "BN11 3PX", 50.809, -0.370, &c),
+                     STORE_OK);
     assert_int_equal(add_service(f, "Everywhere walk", "Walks", f->sport, f->county, "BN15 8AJ",
-                                 50.829, -0.324, &d), STORE_OK);
+                                 50.829, -0.324, &d),
+                     STORE_OK);
     store_dir_service_list l;
     store_dir_query q = {.text = "food bank", .limit = 10};
     assert_int_equal(store_dir_service_search(f->s, &q, &f->a, &l), STORE_OK);
     assert_int_equal(l.total, 2);
-    assert_string_equal(l.items[0].uuid, a.uuid); /* name match ranks above description */
-    q = (store_dir_query){.text = "runn", .limit = 10};  /* prefix match */
+    assert_string_equal(l.items[0].uuid, a.uuid);       /* name match ranks above description */
+    q = (store_dir_query){.text = "runn", .limit = 10}; /* prefix match */
     assert_int_equal(store_dir_service_search(f->s, &q, &f->a, &l), STORE_OK);
     assert_int_equal(l.total, 1);
     q = (store_dir_query){.text = "\"); DROP TABLE x; --", .limit = 10};
@@ -333,8 +374,9 @@ static void search_ranks_and_filters(void **state) {
 static void membership_is_checked_and_audited(void **state) {
     fixture *f = *state;
     store_user u;
-    assert_int_equal(store_user_create(f->s, NULL, "org@example.org", "Org", "", STORE_ROLE_ORGANISER,
-                                       &f->a, &u), STORE_OK);
+    assert_int_equal(store_user_create(f->s, NULL, "org@example.org", "Org", "",
+                                       STORE_ROLE_ORGANISER, &f->a, &u),
+                     STORE_OK);
     assert_int_equal(store_dir_member_check(f->s, f->org1, u.id), STORE_NOT_FOUND);
     int64_t before = audit_count(f);
     assert_int_equal(store_dir_member_add(f->s, NULL, f->org1, u.id), STORE_OK);
@@ -356,15 +398,19 @@ static void membership_is_checked_and_audited(void **state) {
 
 static void imports_are_all_or_nothing_and_idempotent(void **state) {
     fixture *f = *state;
-    store_dir_org orgs[1] = {{.uuid = "11111111-1111-4111-8111-111111111111", .name = "Imported org"}};
+    store_dir_org orgs[1] = {
+        {.uuid = "11111111-1111-4111-8111-111111111111", .name = "Imported org"}};
     store_dir_term_ref tr = {.uuid = f->sport};
-    store_dir_service svcs[2] = {
-        {.uuid = "22222222-2222-4222-8222-222222222221",
-         .org_uuid = "11111111-1111-4111-8111-111111111111", .name = "One", .terms = &tr, .n_terms = 1},
-        {.uuid = "22222222-2222-4222-8222-222222222222",
-         .org_uuid = "11111111-1111-4111-8111-111111111111", .name = "Two"}};
-    store_dir_feed feed = {.orgs = orgs, .n_orgs = 1, .services = svcs, .n_services = 2,
-                           .source = "test.json"};
+    store_dir_service svcs[2] = {{.uuid = "22222222-2222-4222-8222-222222222221",
+                                  .org_uuid = "11111111-1111-4111-8111-111111111111",
+                                  .name = "One",
+                                  .terms = &tr,
+                                  .n_terms = 1},
+                                 {.uuid = "22222222-2222-4222-8222-222222222222",
+                                  .org_uuid = "11111111-1111-4111-8111-111111111111",
+                                  .name = "Two"}};
+    store_dir_feed feed = {
+        .orgs = orgs, .n_orgs = 1, .services = svcs, .n_services = 2, .source = "test.json"};
     /* a bad second service: nothing at all is saved */
     store_dir_term_ref bad = {.uuid = "00000000-0000-4000-8000-000000000009"};
     svcs[1].terms = &bad;
@@ -398,8 +444,10 @@ static void imports_are_all_or_nothing_and_idempotent(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(organisations_are_saved_updated_and_audited, setup, teardown),
-        cmocka_unit_test_setup_teardown(term_parents_must_be_in_the_taxonomy_and_acyclic, setup, teardown),
+        cmocka_unit_test_setup_teardown(organisations_are_saved_updated_and_audited, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(term_parents_must_be_in_the_taxonomy_and_acyclic, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_service_round_trips_with_every_child, setup, teardown),
         cmocka_unit_test_setup_teardown(search_ranks_and_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(membership_is_checked_and_audited, setup, teardown),
