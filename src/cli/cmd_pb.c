@@ -57,7 +57,9 @@ static int opt_value(int argc, char **argv, int *i, const char *name, const char
 }
 
 static const char *completion_name(pb_completion c) {
-    return c == PB_COMPLETION_ADD1 ? "add1" : c == PB_COMPLETION_ADD1_GREEDY ? "add1-greedy" : "none";
+    return c == PB_COMPLETION_ADD1          ? "add1"
+           : c == PB_COMPLETION_ADD1_GREEDY ? "add1-greedy"
+                                            : "none";
 }
 
 static const char *variant_name(pb_greedy_variant v) {
@@ -76,14 +78,17 @@ static json_t *to_json(const pb_election *e, const pb_options *o, const pb_resul
     char tb[64];
     pb_tie_break_format(&o->tie, tb, sizeof tb);
     json_t *j = json_object();
-    json_object_set_new(j, "rule", json_string(o->rule == PB_RULE_GREEDY ? "greedy" : "equal-shares"));
+    json_object_set_new(j, "rule",
+                        json_string(o->rule == PB_RULE_GREEDY ? "greedy" : "equal-shares"));
     if (o->rule == PB_RULE_GREEDY)
         json_object_set_new(j, "greedy_variant", json_string(variant_name(o->greedy_variant)));
     json_object_set_new(j, "completion", json_string(completion_name(o->completion)));
-    json_object_set_new(j, "increment", o->completion != PB_COMPLETION_NONE
-                                            ? json_integer(o->increment) : json_null());
+    json_object_set_new(j, "increment",
+                        o->completion != PB_COMPLETION_NONE ? json_integer(o->increment)
+                                                            : json_null());
     json_object_set_new(j, "tie_break", json_string(tb));
-    json_object_set_new(j, "arithmetic", json_string(o->arith == PB_ARITH_EXACT ? "exact" : "fast"));
+    json_object_set_new(j, "arithmetic",
+                        json_string(o->arith == PB_ARITH_EXACT ? "exact" : "fast"));
     json_object_set_new(j, "vote_type", json_string(pb_vote_type_name(e->vote_type)));
     json_object_set_new(j, "voters", json_integer((json_int_t)e->nvoters));
     json_object_set_new(j, "budget", json_integer(e->budget));
@@ -91,8 +96,10 @@ static json_t *to_json(const pb_election *e, const pb_options *o, const pb_resul
     if (r->has_per_voter_budget) {
         json_object_set_new(j, "per_voter_budget", json_real(r->per_voter_budget));
         char frac[128];
-        if (strcmp(r->per_voter_den, "1") == 0) snprintf(frac, sizeof frac, "%s", r->per_voter_num);
-        else snprintf(frac, sizeof frac, "%s/%s", r->per_voter_num, r->per_voter_den);
+        if (strcmp(r->per_voter_den, "1") == 0)
+            snprintf(frac, sizeof frac, "%s", r->per_voter_num);
+        else
+            snprintf(frac, sizeof frac, "%s/%s", r->per_voter_num, r->per_voter_den);
         json_object_set_new(j, "per_voter_budget_exact", json_string(frac));
     } else {
         json_object_set_new(j, "per_voter_budget", json_null());
@@ -100,7 +107,8 @@ static json_t *to_json(const pb_election *e, const pb_options *o, const pb_resul
     if (o->rule == PB_RULE_EQUAL_SHARES && o->arith == PB_ARITH_EXACT) {
         json_t *x = json_object();
         json_object_set_new(x, "runs_with_close_calls", json_integer((json_int_t)r->exact_replays));
-        json_object_set_new(x, "runs_redone_in_rationals", json_integer((json_int_t)r->exact_fallbacks));
+        json_object_set_new(x, "runs_redone_in_rationals",
+                            json_integer((json_int_t)r->exact_fallbacks));
         json_object_set_new(j, "exact_checks", x);
     }
     if (o->completion != PB_COMPLETION_NONE) {
@@ -127,16 +135,21 @@ static json_t *to_json(const pb_election *e, const pb_options *o, const pb_resul
         json_object_set_new(x, "supporters", json_integer(pr->supporters));
         if (e->uses_points) json_object_set_new(x, "points", json_integer(pr->score));
         json_object_set_new(x, "funded", json_boolean(rr->funded));
-        json_object_set_new(x, "position", rr->funded && rr->position ? json_integer((json_int_t)rr->position)
-                                                                    : json_null());
-        json_object_set_new(x, "effective_support", json_real(round_to(rr->effective_support, 0.01)));
+        json_object_set_new(x, "position",
+                            rr->funded && rr->position ? json_integer((json_int_t)rr->position)
+                                                       : json_null());
+        json_object_set_new(x, "effective_support",
+                            json_real(round_to(rr->effective_support, 0.01)));
         if (pr->withdrawn) json_object_set_new(x, "withdrawn", json_true());
         if (!rr->funded) {
-            json_object_set_new(x, "cost_to_win", rr->has_cost_to_win ? json_integer(rr->cost_to_win) : json_null());
-            json_object_set_new(x, "cheaper_by", rr->has_cost_to_win ? json_integer(pr->cost - rr->cost_to_win)
-                                                                      : json_null());
+            json_object_set_new(x, "cost_to_win",
+                                rr->has_cost_to_win ? json_integer(rr->cost_to_win) : json_null());
+            json_object_set_new(x, "cheaper_by",
+                                rr->has_cost_to_win ? json_integer(pr->cost - rr->cost_to_win)
+                                                    : json_null());
             json_object_set_new(x, "supporters_to_win",
-                                rr->has_supporters_to_win ? json_integer(rr->supporters_to_win) : json_null());
+                                rr->has_supporters_to_win ? json_integer(rr->supporters_to_win)
+                                                          : json_null());
         }
         json_array_append_new(ps, x);
     }
@@ -157,7 +170,8 @@ static json_t *to_json(const pb_election *e, const pb_options *o, const pb_resul
         json_object_set_new(c, "prefer_neither", json_integer(r->prefer_equal));
         json_object_set_new(c, "covered_equal_shares", json_real(round_to(r->covered_mes, 1e-6)));
         json_object_set_new(c, "covered_greedy", json_real(round_to(r->covered_greedy, 1e-6)));
-        json_object_set_new(c, "outcome_used", json_string(r->used_greedy ? "greedy" : "equal-shares"));
+        json_object_set_new(c, "outcome_used",
+                            json_string(r->used_greedy ? "greedy" : "equal-shares"));
         json_t *gw = json_array();
         for (size_t i = 0; i < r->greedy_nwinners; i++)
             json_array_append_new(gw, json_string(e->projects[r->greedy_winners[i]].id));
@@ -175,13 +189,15 @@ static void print_text(const pb_election *e, const pb_options *o, const pb_resul
     printf("rule: %s", o->rule == PB_RULE_GREEDY ? "greedy" : "equal shares");
     if (o->rule == PB_RULE_GREEDY) printf(" (%s)", variant_name(o->greedy_variant));
     if (o->completion != PB_COMPLETION_NONE)
-        printf(", completion %s (increment %lld)", completion_name(o->completion), (long long)o->increment);
+        printf(", completion %s (increment %lld)", completion_name(o->completion),
+               (long long)o->increment);
     printf("; tie-break %s; %s arithmetic\n", tb, o->arith == PB_ARITH_EXACT ? "exact" : "fast");
-    printf("voters: %zu   budget: %lld %s   spent: %lld %s\n", e->nvoters, (long long)e->budget, cur,
-           (long long)r->spent, cur);
+    printf("voters: %zu   budget: %lld %s   spent: %lld %s\n", e->nvoters, (long long)e->budget,
+           cur, (long long)r->spent, cur);
     if (r->has_per_voter_budget) {
         printf("per-voter budget: %.6f", r->per_voter_budget);
-        if (strcmp(r->per_voter_den, "1") != 0) printf(" (%s/%s)", r->per_voter_num, r->per_voter_den);
+        if (strcmp(r->per_voter_den, "1") != 0)
+            printf(" (%s/%s)", r->per_voter_num, r->per_voter_den);
         printf("\n");
     }
     printf("\n%-4s %-14s %12s %10s %-8s %9s  %s\n", "#", "project", "cost", "supporters", "funded",
@@ -199,14 +215,18 @@ static void print_text(const pb_election *e, const pb_options *o, const pb_resul
             if (!rr->funded) {
                 size_t k = 0;
                 if (rr->has_cost_to_win)
-                    k += (size_t)snprintf(win + k, sizeof win - k, "cost <= %lld", (long long)rr->cost_to_win);
+                    k += (size_t)snprintf(win + k, sizeof win - k, "cost <= %lld",
+                                          (long long)rr->cost_to_win);
                 if (rr->has_supporters_to_win)
                     snprintf(win + k, sizeof win - k, "%s+%lld supporters", k ? " or " : "",
                              (long long)rr->supporters_to_win);
             }
             printf("%-4s %-14.14s %12lld %10lld %-8s %9.2f  %s\n", pos, pr->id, (long long)pr->cost,
                    (long long)(e->uses_points ? pr->score : pr->supporters),
-                   rr->funded ? "yes" : pr->withdrawn ? "withdrawn" : "no", rr->effective_support, win);
+                   rr->funded      ? "yes"
+                   : pr->withdrawn ? "withdrawn"
+                                   : "no",
+                   rr->effective_support, win);
         }
     }
     if (r->nties) {
@@ -216,9 +236,10 @@ static void print_text(const pb_election *e, const pb_options *o, const pb_resul
                    e->projects[r->ties[i].other].id, pb_tie_key_name(r->ties[i].decided_by));
     }
     if (r->has_comparison) {
-        printf("\ncomparison with greedy: %lld voters prefer equal shares, %lld prefer greedy, %lld "
-               "neither\n",
-               (long long)r->prefer_mes, (long long)r->prefer_greedy, (long long)r->prefer_equal);
+        printf(
+            "\ncomparison with greedy: %lld voters prefer equal shares, %lld prefer greedy, %lld "
+            "neither\n",
+            (long long)r->prefer_mes, (long long)r->prefer_greedy, (long long)r->prefer_equal);
         printf("voters with at least one funded project: equal shares %.2f%%, greedy %.2f%%\n",
                100 * r->covered_mes, 100 * r->covered_greedy);
         printf("outcome used: %s\n", r->used_greedy ? "greedy" : "equal shares");
@@ -237,17 +258,25 @@ int cmd_pb(int argc, char **argv) {
             usage(stdout);
             return 0;
         } else if (opt_value(argc, argv, &i, "--rule", &v)) {
-            if (v && strcmp(v, "greedy") == 0) o.rule = PB_RULE_GREEDY;
-            else if (v && strcmp(v, "equal-shares") == 0) o.rule = PB_RULE_EQUAL_SHARES;
-            else goto bad_value;
+            if (v && strcmp(v, "greedy") == 0)
+                o.rule = PB_RULE_GREEDY;
+            else if (v && strcmp(v, "equal-shares") == 0)
+                o.rule = PB_RULE_EQUAL_SHARES;
+            else
+                goto bad_value;
         } else if (opt_value(argc, argv, &i, "--completion", &v)) {
-            if (v && strcmp(v, "none") == 0) o.completion = PB_COMPLETION_NONE;
-            else if (v && strcmp(v, "add1") == 0) o.completion = PB_COMPLETION_ADD1;
-            else if (v && strcmp(v, "add1-greedy") == 0) o.completion = PB_COMPLETION_ADD1_GREEDY;
-            else goto bad_value;
+            if (v && strcmp(v, "none") == 0)
+                o.completion = PB_COMPLETION_NONE;
+            else if (v && strcmp(v, "add1") == 0)
+                o.completion = PB_COMPLETION_ADD1;
+            else if (v && strcmp(v, "add1-greedy") == 0)
+                o.completion = PB_COMPLETION_ADD1_GREEDY;
+            else
+                goto bad_value;
         } else if (opt_value(argc, argv, &i, "--increment", &v)) {
             if (!v || parse_i64(v, &o.increment) || o.increment < 1) {
-                fprintf(stderr, "commonground pb: --increment needs a whole number of at least 1\n");
+                fprintf(stderr,
+                        "commonground pb: --increment needs a whole number of at least 1\n");
                 return 2;
             }
         } else if (opt_value(argc, argv, &i, "--tie-break", &v)) {
@@ -266,13 +295,19 @@ int cmd_pb(int argc, char **argv) {
         } else if (strcmp(argv[i], "--timing") == 0) {
             timing = 1;
         } else if (opt_value(argc, argv, &i, "--format", &v)) {
-            if (v && (strcmp(v, "text") == 0 || strcmp(v, "json") == 0)) format = v;
-            else goto bad_value;
+            if (v && (strcmp(v, "text") == 0 || strcmp(v, "json") == 0))
+                format = v;
+            else
+                goto bad_value;
         } else if (opt_value(argc, argv, &i, "--greedy-variant", &v)) {
-            if (v && strcmp(v, "skip") == 0) o.greedy_variant = PB_GREEDY_SKIP;
-            else if (v && strcmp(v, "no-skip") == 0) o.greedy_variant = PB_GREEDY_NO_SKIP;
-            else if (v && strcmp(v, "threshold") == 0) o.greedy_variant = PB_GREEDY_THRESHOLD;
-            else goto bad_value;
+            if (v && strcmp(v, "skip") == 0)
+                o.greedy_variant = PB_GREEDY_SKIP;
+            else if (v && strcmp(v, "no-skip") == 0)
+                o.greedy_variant = PB_GREEDY_NO_SKIP;
+            else if (v && strcmp(v, "threshold") == 0)
+                o.greedy_variant = PB_GREEDY_THRESHOLD;
+            else
+                goto bad_value;
         } else if (opt_value(argc, argv, &i, "--threshold", &v)) {
             if (!v || parse_i64(v, &o.threshold) || o.threshold < 0) {
                 fprintf(stderr, "commonground pb: --threshold needs a whole non-negative number\n");
@@ -285,12 +320,14 @@ int cmd_pb(int argc, char **argv) {
         } else if (!file) {
             file = argv[i];
         } else {
-            fprintf(stderr, "commonground pb: only one FILE.pb, got '%s' and '%s'\n", file, argv[i]);
+            fprintf(stderr, "commonground pb: only one FILE.pb, got '%s' and '%s'\n", file,
+                    argv[i]);
             return 2;
         }
         continue;
     bad_value:
-        fprintf(stderr, "commonground pb: bad or missing option value '%s' (see --help)\n", v ? v : "");
+        fprintf(stderr, "commonground pb: bad or missing option value '%s' (see --help)\n",
+                v ? v : "");
         return 2;
     }
     if (!file) {
@@ -298,7 +335,8 @@ int cmd_pb(int argc, char **argv) {
         return 2;
     }
     if (o.rule == PB_RULE_GREEDY && (o.completion != PB_COMPLETION_NONE || o.compare_greedy)) {
-        fprintf(stderr, "commonground pb: --completion and --compare-greedy need --rule equal-shares\n");
+        fprintf(stderr,
+                "commonground pb: --completion and --compare-greedy need --rule equal-shares\n");
         return 2;
     }
     pb_election e;
@@ -317,7 +355,9 @@ int cmd_pb(int argc, char **argv) {
     double t2 = clock_ms(CLOCK_MONOTONIC), c2 = clock_ms(CLOCK_PROCESS_CPUTIME_ID);
     /* CPU time is what a shared, loaded machine still measures fairly. */
     if (timing)
-        fprintf(stderr, "timing: read %.1f ms cpu (%.1f wall), compute %.1f ms cpu (%.1f wall); %zu voters, %zu projects\n",
+        fprintf(stderr,
+                "timing: read %.1f ms cpu (%.1f wall), compute %.1f ms cpu (%.1f wall); %zu "
+                "voters, %zu projects\n",
                 c1 - c0, t1 - t0, c2 - c1, t2 - t1, e.nvoters, e.nprojects);
     if (strcmp(format, "json") == 0) {
         json_t *j = to_json(&e, &o, &r);

@@ -46,7 +46,7 @@ typedef struct pb_project {
 } pb_project;
 
 typedef struct pb_election {
-    arena mem;               /* owns the strings */
+    arena mem; /* owns the strings */
     pb_vote_type vote_type;
     int uses_points;         /* cumulative or scoring: ballots carry points */
     int64_t budget;          /* whole currency units */
@@ -78,8 +78,8 @@ typedef struct pb_election {
  * and fills *out (caller frees with pb_election_free), or -1 with a message such as
  * "file.pb: line 57: vote names project 'X12' that PROJECTS does not list" in err and
  * *out left empty (no free needed). */
-int pb_election_parse(const char *data, size_t len, const char *name, pb_election *out,
-                      char *err, size_t errlen);
+int pb_election_parse(const char *data, size_t len, const char *name, pb_election *out, char *err,
+                      size_t errlen);
 /* Reads and parses a file; as pb_election_parse. */
 int pb_election_load(const char *path, pb_election *out, char *err, size_t errlen);
 
@@ -103,7 +103,11 @@ typedef enum { PB_RULE_GREEDY = 0, PB_RULE_EQUAL_SHARES } pb_rule;
 /* pabulib's greedy variants: skip what does not fit and go on; stop at the first
  * project that does not fit; skip projects scoring below a threshold. */
 typedef enum { PB_GREEDY_SKIP = 0, PB_GREEDY_NO_SKIP, PB_GREEDY_THRESHOLD } pb_greedy_variant;
-typedef enum { PB_COMPLETION_NONE = 0, PB_COMPLETION_ADD1, PB_COMPLETION_ADD1_GREEDY } pb_completion;
+typedef enum {
+    PB_COMPLETION_NONE = 0,
+    PB_COMPLETION_ADD1,
+    PB_COMPLETION_ADD1_GREEDY
+} pb_completion;
 typedef enum { PB_ARITH_EXACT = 0, PB_ARITH_FAST } pb_arith;
 typedef enum { PB_TIE_COST = 0, PB_TIE_VOTES, PB_TIE_ID, PB_TIE_LOTTERY } pb_tie_key;
 
@@ -127,9 +131,9 @@ const char *pb_tie_key_name(pb_tie_key k);
 typedef struct pb_options {
     pb_rule rule;
     pb_greedy_variant greedy_variant;
-    int64_t threshold;  /* for PB_GREEDY_THRESHOLD; -1 = the file's */
+    int64_t threshold; /* for PB_GREEDY_THRESHOLD; -1 = the file's */
     pb_completion completion;
-    int64_t increment;  /* Add1 step per voter, whole currency units, >= 1 */
+    int64_t increment; /* Add1 step per voter, whole currency units, >= 1 */
     pb_tie_break tie;
     pb_arith arith;
     int compare_greedy; /* Wieliczka's comparison step (equal-shares only) */
@@ -176,8 +180,8 @@ typedef struct pb_result {
     int64_t add1_start;
     size_t add1_runs;
     int64_t add1_steps;
-    int add1_skipped; /* all projects fit in the budget: plain MES at B/n was used */
-    size_t greedy_fill;  /* winners added by the add1-greedy fill */
+    int add1_skipped;   /* all projects fit in the budget: plain MES at B/n was used */
+    size_t greedy_fill; /* winners added by the add1-greedy fill */
     /* Exact mode: runs whose double pass rationals contradicted (then redone in
      * rationals from the start). */
     size_t exact_fallbacks;

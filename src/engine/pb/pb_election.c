@@ -21,11 +21,16 @@ typedef struct pb_index {
 
 const char *pb_vote_type_name(pb_vote_type t) {
     switch (t) {
-    case PB_VOTE_APPROVAL: return "approval";
-    case PB_VOTE_CHOOSE1: return "choose-1";
-    case PB_VOTE_CUMULATIVE: return "cumulative";
-    case PB_VOTE_SCORING: return "scoring";
-    case PB_VOTE_ORDINAL: return "ordinal";
+    case PB_VOTE_APPROVAL:
+        return "approval";
+    case PB_VOTE_CHOOSE1:
+        return "choose-1";
+    case PB_VOTE_CUMULATIVE:
+        return "cumulative";
+    case PB_VOTE_SCORING:
+        return "scoring";
+    case PB_VOTE_ORDINAL:
+        return "ordinal";
     }
     return "?";
 }
@@ -62,7 +67,8 @@ int64_t pb_election_find_n(const pb_election *e, const char *id, size_t n) {
     for (;;) {
         uint32_t s = ix->slots[h];
         if (s == 0) return -1;
-        if (ix->idlen[s - 1] == n && memcmp(e->projects[s - 1].id, id, n) == 0) return (int64_t)s - 1;
+        if (ix->idlen[s - 1] == n && memcmp(e->projects[s - 1].id, id, n) == 0)
+            return (int64_t)s - 1;
         h = (h + 1) & ix->mask;
     }
 }
@@ -132,7 +138,8 @@ int pb_election_add_ballot(pb_election *e, size_t n, const uint32_t *projects,
     }
     if (e->nvoters == e->cap_voters) {
         e->cap_voters *= 2;
-        e->ballot_start = xreallocarray(e->ballot_start, e->cap_voters + 1, sizeof *e->ballot_start);
+        e->ballot_start =
+            xreallocarray(e->ballot_start, e->cap_voters + 1, sizeof *e->ballot_start);
     }
     size_t base = e->ballot_start[e->nvoters];
     if (base + n > e->cap_entries) {

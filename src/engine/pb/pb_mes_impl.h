@@ -36,7 +36,7 @@ enum { ST_NONE = 0, ST_ACTIVE, ST_FUNDED, ST_DROPPED };
 struct WS_TAG {
     const pb_election *e;
     size_t n, m;
-    uint32_t *cls; /* voter -> class */
+    uint32_t *cls;  /* voter -> class */
     N_T **cv, **cd; /* class budget value and slope, in chunks (never moved) */
     size_t ncls, nchunks;
     /* per class: last stamp (high 32 bits) and group index (low), in one word so the
@@ -52,8 +52,8 @@ struct WS_TAG {
     uint8_t *g_poor;
     N_T *g_key;
     double *g_dkey, *g_db;
-    uint32_t *sg;    /* supporter (position in by_voter) -> group */
-    uint64_t *pkey;  /* points ballots: (class, points, position) sort keys */
+    uint32_t *sg;   /* supporter (position in by_voter) -> group */
+    uint64_t *pkey; /* points ballots: (class, points, position) sort keys */
     /* per project */
     N_T *lb_v, *lb_d;
     uint8_t *state, *has_lb;
@@ -167,9 +167,18 @@ WS_T *MES(pb_mes_ws_new)(const pb_election *e) {
     ws->lb_approx = xmalloc(m1 * sizeof *ws->lb_approx);
     ws->ex_cmax = xmalloc(m1 * sizeof *ws->ex_cmax);
     ws->ex_dmin = xmalloc(m1 * sizeof *ws->ex_dmin);
-    N_INIT(ws->sum_v); N_INIT(ws->sum_d); N_INIT(ws->al_v); N_INIT(ws->al_d);
-    N_INIT(ws->w_v); N_INIT(ws->w_d); N_INIT(ws->delta);
-    N_INIT(ws->t1); N_INIT(ws->t2); N_INIT(ws->t3); N_INIT(ws->t4); N_INIT(ws->t5);
+    N_INIT(ws->sum_v);
+    N_INIT(ws->sum_d);
+    N_INIT(ws->al_v);
+    N_INIT(ws->al_d);
+    N_INIT(ws->w_v);
+    N_INIT(ws->w_d);
+    N_INIT(ws->delta);
+    N_INIT(ws->t1);
+    N_INIT(ws->t2);
+    N_INIT(ws->t3);
+    N_INIT(ws->t4);
+    N_INIT(ws->t5);
     return ws;
 }
 
@@ -191,18 +200,54 @@ void MES(pb_mes_ws_free)(WS_T *ws) {
         N_CLEAR(ws->lb_v[p]);
         N_CLEAR(ws->lb_d[p]);
     }
-    N_CLEAR(ws->sum_v); N_CLEAR(ws->sum_d); N_CLEAR(ws->al_v); N_CLEAR(ws->al_d);
-    N_CLEAR(ws->w_v); N_CLEAR(ws->w_d); N_CLEAR(ws->delta);
-    N_CLEAR(ws->t1); N_CLEAR(ws->t2); N_CLEAR(ws->t3); N_CLEAR(ws->t4); N_CLEAR(ws->t5);
-    free(ws->cls); free(ws->cslot);
-    free(ws->g_cls); free(ws->g_pts); free(ws->g_ord); free(ws->g_new); free(ws->g_cnt);
-    free(ws->g_poor); free(ws->g_dkey); free(ws->g_db); free(ws->g_key); free(ws->sg);
-    free(ws->pkey); free(ws->lb_v); free(ws->lb_d); free(ws->state); free(ws->has_lb);
-    free(ws->list); free(ws->evald); free(ws->dclose);
-    free(ws->allrich); free(ws->aff_close); free(ws->prich);
+    N_CLEAR(ws->sum_v);
+    N_CLEAR(ws->sum_d);
+    N_CLEAR(ws->al_v);
+    N_CLEAR(ws->al_d);
+    N_CLEAR(ws->w_v);
+    N_CLEAR(ws->w_d);
+    N_CLEAR(ws->delta);
+    N_CLEAR(ws->t1);
+    N_CLEAR(ws->t2);
+    N_CLEAR(ws->t3);
+    N_CLEAR(ws->t4);
+    N_CLEAR(ws->t5);
+    free(ws->cls);
+    free(ws->cslot);
+    free(ws->g_cls);
+    free(ws->g_pts);
+    free(ws->g_ord);
+    free(ws->g_new);
+    free(ws->g_cnt);
+    free(ws->g_poor);
+    free(ws->g_dkey);
+    free(ws->g_db);
+    free(ws->g_key);
+    free(ws->sg);
+    free(ws->pkey);
+    free(ws->lb_v);
+    free(ws->lb_d);
+    free(ws->state);
+    free(ws->has_lb);
+    free(ws->list);
+    free(ws->evald);
+    free(ws->dclose);
+    free(ws->allrich);
+    free(ws->aff_close);
+    free(ws->prich);
     for (size_t r = 0; r <= m1; r++) N_CLEAR(ws->rd[r]);
-    free(ws->rd); free(ws->rhas); free(ws->rnd_ncls); free(ws->rnd_log); free(ws->rnd_trace);
-    free(ws->lb_round); free(ws->st_round); free(ws->log_v); free(ws->log_c); free(ws->lb_approx); free(ws->ex_cmax); free(ws->ex_dmin);
+    free(ws->rd);
+    free(ws->rhas);
+    free(ws->rnd_ncls);
+    free(ws->rnd_log);
+    free(ws->rnd_trace);
+    free(ws->lb_round);
+    free(ws->st_round);
+    free(ws->log_v);
+    free(ws->log_c);
+    free(ws->lb_approx);
+    free(ws->ex_cmax);
+    free(ws->ex_dmin);
     free(ws);
 }
 
@@ -373,8 +418,10 @@ static int MES(evaluate)(WS_T *ws, uint32_t p) {
         /* Only reachable through rounding in fast mode: everyone pays all. */
         uint32_t g = lastpoor;
         ws->g_poor[g] = 0;
-        if (ws->g_pts[g] == 1) N_SET(ws->al_v, CV(ws, ws->g_cls[g]));
-        else N_SET(ws->al_v, ws->g_key[g]);
+        if (ws->g_pts[g] == 1)
+            N_SET(ws->al_v, CV(ws, ws->g_cls[g]));
+        else
+            N_SET(ws->al_v, ws->g_key[g]);
         N_DIV_SI(ws->al_d, CD(ws, ws->g_cls[g]), ws->g_pts[g]);
     }
     ws->last_eval = p;
@@ -430,8 +477,10 @@ static void MES(explain_round)(WS_T *ws, uint32_t u, double kappa) {
         for (int it = 0; it < 1000; it++) {
             double S = 0, Pr = 0;
             for (size_t g = 0; g < ws->ngrp; g++) {
-                if (ws->g_dkey[g] < a) S += ws->g_db[g] * (double)ws->g_cnt[g];
-                else Pr += (double)ws->g_cnt[g] * ws->g_pts[g];
+                if (ws->g_dkey[g] < a)
+                    S += ws->g_db[g] * (double)ws->g_cnt[g];
+                else
+                    Pr += (double)ws->g_cnt[g] * ws->g_pts[g];
             }
             if (kappa * Pr >= 1) break;
             double an = kappa * S / (1 - kappa * Pr);
@@ -494,8 +543,10 @@ static void MES(pay)(WS_T *ws, uint32_t w) {
         uint32_t nc = MES(new_class)(ws);
         if (N_SGN(ws->t1) < 0) N_SET_SI(ws->t1, 0);
         N_SET(CV(ws, nc), ws->t1);
-        if (ws->slopes) N_SET(CD(ws, nc), ws->t2);
-        else N_SET_SI(CD(ws, nc), 0);
+        if (ws->slopes)
+            N_SET(CD(ws, nc), ws->t2);
+        else
+            N_SET_SI(CD(ws, nc), 0);
         ws->g_new[g] = nc;
     }
     uint32_t k0 = e->by_start[w], k1 = e->by_start[w + 1];
@@ -571,7 +622,8 @@ static void MES(reset)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
     for (size_t v = 0; v < ws->n; v++) ws->cls[v] = c1;
     for (size_t p = 0; p < ws->m; p++) {
         const pb_project *pr = &e->projects[p];
-        ws->state[p] = (prm->candidate[p] && pr->cost > 0 && pr->supporters > 0) ? ST_ACTIVE : ST_NONE;
+        ws->state[p] =
+            (prm->candidate[p] && pr->cost > 0 && pr->supporters > 0) ? ST_ACTIVE : ST_NONE;
         ws->has_lb[p] = 0;
         ws->ex_cmax[p] = 0;
         ws->ex_dmin[p] = INT64_MAX;
@@ -611,7 +663,8 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
         for (size_t p = 0; p < ws->m; p++) {
             if (ws->state[p] != ST_ACTIVE) continue;
             ws->list[nl++] = (uint32_t)p;
-            ws->lb_approx[p] = ws->has_lb[p] ? N_GET_D(ws->lb_v[p]) / (double)e->projects[p].cost : -1.0;
+            ws->lb_approx[p] =
+                ws->has_lb[p] ? N_GET_D(ws->lb_v[p]) / (double)e->projects[p].cost : -1.0;
         }
         if (nl > 1) qsort_r(ws->list, nl, sizeof *ws->list, MES(cmp_lb), ws);
         int64_t best = -1;
@@ -625,7 +678,8 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
             if (!MES(evaluate)(ws, q)) {
                 ws->state[q] = ST_DROPPED;
                 ws->st_round[q] = (uint32_t)out->nwin;
-                if (prm->trace && N_GET_D(ws->sum_v) >= (double)cq * (1 - 1e-9)) ws->dclose[ndc++] = q;
+                if (prm->trace && N_GET_D(ws->sum_v) >= (double)cq * (1 - 1e-9))
+                    ws->dclose[ndc++] = q;
                 if (ws->slopes) { /* stays unaffordable while cost - money > 0 */
                     N_SET_SI(ws->t1, cq);
                     N_SUB(ws->t1, ws->t1, ws->sum_v);
@@ -673,7 +727,8 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
                 /* Both with every supporter paying an equal share: rho = 1/points on
                  * both sides, an integer comparison the doubles already got right. */
                 if (ws->allrich[q] && ws->allrich[w]) continue;
-                if (q != w && RHO_NEAR(ws->t1, ws->t2, ws->lb_v[q], e->projects[q].cost, ws->w_v, cw)) {
+                if (q != w &&
+                    RHO_NEAR(ws->t1, ws->t2, ws->lb_v[q], e->projects[q].cost, ws->w_v, cw)) {
                     prm->trace[out->trace_len++] = q;
                     nc++;
                 }
@@ -801,7 +856,6 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
         ws->can_resume = 1;
     }
 }
-
 
 int MES(pb_mes_replay)(WS_T *ws, const pb_mes_params *prm, const uint32_t *trace, size_t len,
                        pb_mes_out *out) {

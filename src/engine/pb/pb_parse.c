@@ -81,8 +81,10 @@ static int parse_vote_type(const char *s, pb_vote_type *out) {
     static const struct {
         const char *name;
         pb_vote_type t;
-    } types[] = {{"approval", PB_VOTE_APPROVAL},     {"choose-1", PB_VOTE_CHOOSE1},
-                 {"cumulative", PB_VOTE_CUMULATIVE}, {"scoring", PB_VOTE_SCORING},
+    } types[] = {{"approval", PB_VOTE_APPROVAL},
+                 {"choose-1", PB_VOTE_CHOOSE1},
+                 {"cumulative", PB_VOTE_CUMULATIVE},
+                 {"scoring", PB_VOTE_SCORING},
                  {"ordinal", PB_VOTE_ORDINAL}};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (str_ieq(s, types[i].name)) {
@@ -103,8 +105,10 @@ static int meta_row(parser *ps) {
         ps->have_budget = 1;
     } else if (str_ieq(key, "vote_type")) {
         if (parse_vote_type(val, &ps->type))
-            return fail(ps, "vote_type '%s' is not approval, choose-1, cumulative, scoring "
-                            "or ordinal", val);
+            return fail(ps,
+                        "vote_type '%s' is not approval, choose-1, cumulative, scoring "
+                        "or ordinal",
+                        val);
         ps->have_type = 1;
     } else if (str_ieq(key, "min_project_score_threshold")) {
         if (parse_amount(val, &ps->threshold))
@@ -309,7 +313,8 @@ static int run_parser(parser *ps) {
             }
         }
         switch (ps->section) {
-        case SEC_NONE: return fail(ps, "expected the section name META");
+        case SEC_NONE:
+            return fail(ps, "expected the section name META");
         case SEC_META:
             if (ps->want_header) {
                 ps->want_header = 0;
@@ -356,7 +361,8 @@ static int run_parser(parser *ps) {
     return 0;
 }
 
-static int parse_reader(csv_reader *r, const char *name, pb_election *out, char *err, size_t errlen) {
+static int parse_reader(csv_reader *r, const char *name, pb_election *out, char *err,
+                        size_t errlen) {
     parser ps;
     memset(&ps, 0, sizeof ps);
     ps.r = r;
@@ -384,8 +390,8 @@ static int parse_reader(csv_reader *r, const char *name, pb_election *out, char 
     return 0;
 }
 
-int pb_election_parse(const char *data, size_t len, const char *name, pb_election *out,
-                      char *err, size_t errlen) {
+int pb_election_parse(const char *data, size_t len, const char *name, pb_election *out, char *err,
+                      size_t errlen) {
     csv_reader *r = csv_open_mem(data, len, ';');
     int rc = parse_reader(r, name ? name : "<memory>", out, err, errlen);
     csv_free(r);

@@ -29,10 +29,14 @@ void pb_options_default(pb_options *o) {
 
 const char *pb_tie_key_name(pb_tie_key k) {
     switch (k) {
-    case PB_TIE_COST: return "cost";
-    case PB_TIE_VOTES: return "votes";
-    case PB_TIE_ID: return "id";
-    case PB_TIE_LOTTERY: return "lottery";
+    case PB_TIE_COST:
+        return "cost";
+    case PB_TIE_VOTES:
+        return "votes";
+    case PB_TIE_ID:
+        return "id";
+    case PB_TIE_LOTTERY:
+        return "lottery";
     }
     return "?";
 }
@@ -49,7 +53,8 @@ int pb_tie_break_parse(const char *s, pb_tie_break *out, char *err, size_t errle
         out->seed = (uint64_t)v;
         return 0;
     bad_seed:
-        snprintf(err, errlen, "--tie-break lottery:SEED needs a whole non-negative SEED, got '%s'", d);
+        snprintf(err, errlen, "--tie-break lottery:SEED needs a whole non-negative SEED, got '%s'",
+                 d);
         return -1;
     }
     const char *p = s;
@@ -57,12 +62,16 @@ int pb_tie_break_parse(const char *s, pb_tie_break *out, char *err, size_t errle
         const char *c = strchr(p, ',');
         size_t n = c ? (size_t)(c - p) : strlen(p);
         pb_tie_key k;
-        if (n == 4 && strncmp(p, "cost", 4) == 0) k = PB_TIE_COST;
-        else if (n == 5 && strncmp(p, "votes", 5) == 0) k = PB_TIE_VOTES;
-        else if (n == 2 && strncmp(p, "id", 2) == 0) k = PB_TIE_ID;
+        if (n == 4 && strncmp(p, "cost", 4) == 0)
+            k = PB_TIE_COST;
+        else if (n == 5 && strncmp(p, "votes", 5) == 0)
+            k = PB_TIE_VOTES;
+        else if (n == 2 && strncmp(p, "id", 2) == 0)
+            k = PB_TIE_ID;
         else {
-            snprintf(err, errlen, "--tie-break: '%.*s' is not cost, votes or id (or use lottery:SEED)",
-                     (int)n, p);
+            snprintf(err, errlen,
+                     "--tie-break: '%.*s' is not cost, votes or id (or use lottery:SEED)", (int)n,
+                     p);
             return -1;
         }
         for (int i = 0; i < out->nkeys; i++)
@@ -93,7 +102,8 @@ void pb_tie_break_format(const pb_tie_break *t, char *out, size_t outlen) {
     size_t n = 0;
     out[0] = '\0';
     for (int i = 0; i < t->nkeys && n < outlen; i++)
-        n += (size_t)snprintf(out + n, outlen - n, "%s%s", i ? "," : "", pb_tie_key_name(t->keys[i]));
+        n += (size_t)snprintf(out + n, outlen - n, "%s%s", i ? "," : "",
+                              pb_tie_key_name(t->keys[i]));
 }
 
 /* ---- tie ranks ---- */
@@ -103,15 +113,23 @@ typedef struct {
     const pb_tie_break *t;
 } rank_ctx;
 
-static int tie_cmp(const pb_election *e, const pb_tie_break *t, uint32_t a, uint32_t b, pb_tie_key *by) {
+static int tie_cmp(const pb_election *e, const pb_tie_break *t, uint32_t a, uint32_t b,
+                   pb_tie_key *by) {
     const pb_project *x = &e->projects[a], *y = &e->projects[b];
     for (int i = 0; i < t->nkeys; i++) {
         int c = 0;
         switch (t->keys[i]) {
-        case PB_TIE_COST: c = x->cost < y->cost ? -1 : x->cost > y->cost; break;
-        case PB_TIE_VOTES: c = x->score > y->score ? -1 : x->score < y->score; break;
-        case PB_TIE_ID: c = strcmp(x->id, y->id); break;
-        case PB_TIE_LOTTERY: break;
+        case PB_TIE_COST:
+            c = x->cost < y->cost ? -1 : x->cost > y->cost;
+            break;
+        case PB_TIE_VOTES:
+            c = x->score > y->score ? -1 : x->score < y->score;
+            break;
+        case PB_TIE_ID:
+            c = strcmp(x->id, y->id);
+            break;
+        case PB_TIE_LOTTERY:
+            break;
         }
         if (c) {
             if (by) *by = t->keys[i];
@@ -258,8 +276,10 @@ static void greedy_explain(const pb_election *e, const uint32_t *order, const ui
         int64_t lo = 0, hi = p->cost - 1;
         while (lo < hi) {
             int64_t mid = lo + (hi - lo + 1) / 2;
-            if (greedy_walk(e, order, rank, gs, u, mid, p->score, NULL, NULL, NULL)) lo = mid;
-            else hi = mid - 1;
+            if (greedy_walk(e, order, rank, gs, u, mid, p->score, NULL, NULL, NULL))
+                lo = mid;
+            else
+                hi = mid - 1;
         }
         if (lo >= 1) {
             r->has_cost_to_win = 1;
@@ -268,12 +288,15 @@ static void greedy_explain(const pb_election *e, const uint32_t *order, const ui
     }
     int64_t per = e->uses_points && p->supporters ? ceil_div(p->score, p->supporters) : 1;
     int64_t maxd = (int64_t)e->nvoters - p->supporters;
-    if (maxd >= 1 && greedy_walk(e, order, rank, gs, u, p->cost, p->score + maxd * per, NULL, NULL, NULL)) {
+    if (maxd >= 1 &&
+        greedy_walk(e, order, rank, gs, u, p->cost, p->score + maxd * per, NULL, NULL, NULL)) {
         int64_t lo = 1, hi = maxd;
         while (lo < hi) {
             int64_t mid = lo + (hi - lo) / 2;
-            if (greedy_walk(e, order, rank, gs, u, p->cost, p->score + mid * per, NULL, NULL, NULL)) hi = mid;
-            else lo = mid + 1;
+            if (greedy_walk(e, order, rank, gs, u, p->cost, p->score + mid * per, NULL, NULL, NULL))
+                hi = mid;
+            else
+                lo = mid + 1;
         }
         r->has_supporters_to_win = 1;
         r->supporters_to_win = lo;
@@ -360,8 +383,9 @@ int pb_run(const pb_election *e, const pb_options *o, pb_result *r, char *err, s
     }
     int64_t threshold = o->threshold >= 0 ? o->threshold : e->threshold;
     if (o->rule == PB_RULE_GREEDY && o->greedy_variant == PB_GREEDY_THRESHOLD && threshold < 0) {
-        snprintf(err, errlen, "greedy-threshold needs a threshold: the file has no "
-                              "min_project_score_threshold and none was given");
+        snprintf(err, errlen,
+                 "greedy-threshold needs a threshold: the file has no "
+                 "min_project_score_threshold and none was given");
         return -1;
     }
     size_t m = e->nprojects, m1 = m ? m : 1;
@@ -503,7 +527,8 @@ int pb_run(const pb_election *e, const pb_options *o, pb_result *r, char *err, s
         r->greedy_winners = xcalloc(m1, sizeof *r->greedy_winners);
         int64_t gspent;
         greedy_spec plain = {PB_GREEDY_SKIP, -1, e->budget};
-        greedy_walk(e, order, rank, &plain, m, 0, 0, r->greedy_winners, &r->greedy_nwinners, &gspent);
+        greedy_walk(e, order, rank, &plain, m, 0, 0, r->greedy_winners, &r->greedy_nwinners,
+                    &gspent);
         uint8_t *in_g = xcalloc(m1, 1);
         for (size_t i = 0; i < r->greedy_nwinners; i++) in_g[r->greedy_winners[i]] = 1;
         int64_t cov_m = 0, cov_g = 0;
@@ -514,9 +539,12 @@ int pb_run(const pb_election *e, const pb_options *o, pb_result *r, char *err, s
                 if (r->projects[p].funded) um += e->ballot_points[k];
                 if (in_g[p]) ug += e->ballot_points[k];
             }
-            if (um > ug) r->prefer_mes++;
-            else if (ug > um) r->prefer_greedy++;
-            else r->prefer_equal++;
+            if (um > ug)
+                r->prefer_mes++;
+            else if (ug > um)
+                r->prefer_greedy++;
+            else
+                r->prefer_equal++;
             cov_m += um > 0;
             cov_g += ug > 0;
         }

@@ -96,8 +96,9 @@ static void expect_error(const char *text, const char *fragment) {
 
 static void rejects_bad_files_with_line_numbers(void **state) {
     (void)state;
-    const char *head = "META\nkey;value\nbudget;100\nvote_type;approval\nPROJECTS\nproject_id;cost\n"
-                       "A;10\nB;20\nVOTES\nvoter_id;vote\n";
+    const char *head =
+        "META\nkey;value\nbudget;100\nvote_type;approval\nPROJECTS\nproject_id;cost\n"
+        "A;10\nB;20\nVOTES\nvoter_id;vote\n";
     char buf[1024];
     snprintf(buf, sizeof buf, "%s1;A\n2;X12\n", head);
     expect_error(buf, "line 12: vote names project 'X12' that PROJECTS does not list");
@@ -110,17 +111,20 @@ static void rejects_bad_files_with_line_numbers(void **state) {
     expect_error("META\nkey;value\nbudget;1.5\n", "line 3: budget '1.5' is not a whole");
     expect_error("META\nkey;value\nbudget;10\nvote_type;approval\nPROJECTS\nproject_id;cost\nA;x\n",
                  "line 7: cost 'x' of project 'A'");
-    expect_error("META\nkey;value\nbudget;10\nvote_type;approval\nPROJECTS\nproject_id;cost\nA;1\nA;2\n",
-                 "line 8: project 'A' is listed twice");
+    expect_error(
+        "META\nkey;value\nbudget;10\nvote_type;approval\nPROJECTS\nproject_id;cost\nA;1\nA;2\n",
+        "line 8: project 'A' is listed twice");
     expect_error("META\nkey;value\nbudget;10\nvote_type;approval\nPROJECTS\nproject_id;cost\nA;1\n",
                  "no VOTES section");
     expect_error("META\nkey;value\nbudget;10\nvote_type;weird\n", "vote_type 'weird'");
-    expect_error("META\nkey;value\nbudget;10\nvote_type;cumulative\nPROJECTS\nproject_id;cost\nA;1\n"
-                 "VOTES\nvoter_id;vote;points\n1;A;1,2\n",
-                 "line 10: ballot names 1 projects but gives 2 points");
-    expect_error("META\nkey;value\nbudget;10\nvote_type;cumulative\nPROJECTS\nproject_id;cost\nA;1\n"
-                 "VOTES\nvoter_id;vote\n",
-                 "needs a 'points' column");
+    expect_error(
+        "META\nkey;value\nbudget;10\nvote_type;cumulative\nPROJECTS\nproject_id;cost\nA;1\n"
+        "VOTES\nvoter_id;vote;points\n1;A;1,2\n",
+        "line 10: ballot names 1 projects but gives 2 points");
+    expect_error(
+        "META\nkey;value\nbudget;10\nvote_type;cumulative\nPROJECTS\nproject_id;cost\nA;1\n"
+        "VOTES\nvoter_id;vote\n",
+        "needs a 'points' column");
     expect_error("META\nkey;value\nbudget;10\nvote_type;approval\nPROJECTS\nproject_id;cost\nA;1\n"
                  "VOTES\nvoter_id;vote\n1;\"A\n",
                  "unterminated quoted field");
@@ -145,7 +149,8 @@ static void tie_break_parsing(void **state) {
     assert_int_equal(pb_tie_break_parse("cost,", &t, err, sizeof err), -1);
 }
 
-static void run_rule(const pb_election *e, pb_rule rule, pb_completion c, pb_arith a, pb_result *r) {
+static void run_rule(const pb_election *e, pb_rule rule, pb_completion c, pb_arith a,
+                     pb_result *r) {
     pb_options o;
     pb_options_default(&o);
     o.rule = rule;
@@ -188,8 +193,9 @@ static void builder_api_matches_parser(void **state) {
     assert_int_equal(parse_str(EXAMPLE, &a, err, sizeof err), 0);
     pb_election_init(&b, PB_VOTE_APPROVAL, 1100);
     for (size_t p = 0; p < a.nprojects; p++)
-        assert_int_equal(pb_election_add_project(&b, a.projects[p].id, a.projects[p].name, a.projects[p].cost),
-                         (int64_t)p);
+        assert_int_equal(
+            pb_election_add_project(&b, a.projects[p].id, a.projects[p].name, a.projects[p].cost),
+            (int64_t)p);
     assert_int_equal(pb_election_add_project(&b, "bike", "", 5), -1); /* duplicate id */
     for (size_t v = 0; v < a.nvoters; v++)
         assert_int_equal(pb_election_add_ballot(&b, a.ballot_start[v + 1] - a.ballot_start[v],
@@ -373,8 +379,10 @@ static size_t ref_mes(const gen *g, mpq_t endow, uint32_t *win, mpq_t *b, int64_
             if (!g->pts[v][bp]) continue;
             mpq_set_ui(x, g->pts[v][bp], 1);
             mpq_mul(x, alpha, x);
-            if (mpq_cmp(x, b[v]) >= 0) mpq_set_ui(b[v], 0, 1);
-            else mpq_sub(b[v], b[v], x);
+            if (mpq_cmp(x, b[v]) >= 0)
+                mpq_set_ui(b[v], 0, 1);
+            else
+                mpq_sub(b[v], b[v], x);
         }
         funded[bp] = 1;
         win[nw++] = (uint32_t)bp;
@@ -415,7 +423,8 @@ static void generated_elections_match_textbook_rules(void **state) {
         for (int a = 0; a < 2; a++) {
             run_rule(&e, PB_RULE_EQUAL_SHARES, PB_COMPLETION_NONE, (pb_arith)a, &r);
             if (r.nwinners != nr || memcmp(r.winners, rw, nr * sizeof *rw) != 0)
-                fail_msg("seed %llu arith %d: MES differs from the textbook rule", (unsigned long long)seed, a);
+                fail_msg("seed %llu arith %d: MES differs from the textbook rule",
+                         (unsigned long long)seed, a);
             replays += r.exact_replays;
             assert_true(r.spent <= g.budget);
             pb_result_free(&r);
@@ -490,8 +499,8 @@ static void generated_elections_match_textbook_rules(void **state) {
                 snprintf(want, sizeof want, "%lld", (long long)last_ok);
                 if (strcmp(r.per_voter_num, want) != 0 || r.nwinners != last_n ||
                     memcmp(r.winners, last_w, last_n * sizeof *rw) != 0)
-                    fail_msg("seed %llu arith %d: add1 ended at %s, the loop at %s", (unsigned long long)seed,
-                             a, r.per_voter_num, want);
+                    fail_msg("seed %llu arith %d: add1 ended at %s, the loop at %s",
+                             (unsigned long long)seed, a, r.per_voter_num, want);
                 assert_true(r.spent <= g.budget);
                 pb_result_free(&r);
                 o.completion = PB_COMPLETION_ADD1_GREEDY;
@@ -588,8 +597,9 @@ static void expected_tsv_rows_reproduced(void **state) {
         int is_add1 = strcmp(rule, "mes-add1") == 0;
         /* Exact arithmetic everywhere except the three 1-unit Add1 rows on big Warsaw
          * files (bench/pb.sh runs those in both modes); fast everywhere. */
-        int heavy = is_add1 && strcmp(inc, "1") == 0 &&
-                    (strstr(file, "Mokotow") || strstr(file, "Ursynow") || strstr(file, "Warszawa_2026"));
+        int heavy =
+            is_add1 && strcmp(inc, "1") == 0 &&
+            (strstr(file, "Mokotow") || strstr(file, "Ursynow") || strstr(file, "Warszawa_2026"));
         for (int a = heavy ? 1 : 0; a < 2; a++) {
             pb_options o;
             pb_options_default(&o);
@@ -605,14 +615,16 @@ static void expected_tsv_rows_reproduced(void **state) {
             assert_int_equal(pb_run(&e, &o, &r, err, sizeof err), 0);
             winners_str(&e, &r, w, sizeof w);
             if (strcmp(w, winners) != 0)
-                fail_msg("%s %s inc %s arith %d:\n got  %s\n want %s", file, rule, inc, a, w, winners);
+                fail_msg("%s %s inc %s arith %d:\n got  %s\n want %s", file, rule, inc, a, w,
+                         winners);
             assert_int_equal(r.spent, atoll(total));
             if (strcmp(pvb, "NA") != 0) {
                 /* the file prints B/n to 6 decimals and Add1 endowments as integers */
                 double want = atof(pvb);
                 if (fabs(r.per_voter_budget - want) > 5e-7 ||
                     (is_add1 && strcmp(r.per_voter_den, "1") != 0))
-                    fail_msg("%s %s: per-voter budget %.7f, want %s", file, rule, r.per_voter_budget, pvb);
+                    fail_msg("%s %s: per-voter budget %.7f, want %s", file, rule,
+                             r.per_voter_budget, pvb);
             } else {
                 assert_false(r.has_per_voter_budget);
             }
@@ -680,7 +692,8 @@ static void wieliczka_official_report(void **state) {
     size_t k = 0;
     gw[0] = '\0';
     for (size_t i = 0; i < r.greedy_nwinners; i++)
-        k += (size_t)snprintf(gw + k, sizeof gw - k, "%s%s", i ? "," : "", e.projects[r.greedy_winners[i]].id);
+        k += (size_t)snprintf(gw + k, sizeof gw - k, "%s%s", i ? "," : "",
+                              e.projects[r.greedy_winners[i]].id);
     assert_string_equal(gw, b);
     assert_true(r.covered_mes > 0 && r.covered_mes <= 1);
     pb_result_free(&r);
@@ -708,8 +721,10 @@ static void explanations_are_consistent(void **state) {
                 pb_result r2;
                 o.explain = 0;
                 assert_int_equal(pb_run(&e, &o, &r2, err, sizeof err), 0);
-                if (d == 0) assert_true(r2.projects[p].funded);
-                else if (rule == 0) assert_false(r2.projects[p].funded);
+                if (d == 0)
+                    assert_true(r2.projects[p].funded);
+                else if (rule == 0)
+                    assert_false(r2.projects[p].funded);
                 pb_result_free(&r2);
                 o.explain = 1;
             }
@@ -735,9 +750,17 @@ static void survives_mutated_files(void **state) {
         for (int k = 0; k < edits && n > 0; k++) {
             size_t at = (size_t)(rng_next(&s) % n);
             switch (rng_next(&s) % 3) {
-            case 0: buf[at] = alphabet[rng_next(&s) % (sizeof alphabet - 1)]; break;
-            case 1: memmove(buf + at, buf + at + 1, n - at); n--; break;
-            default: n = at; buf[n] = '\0'; break;
+            case 0:
+                buf[at] = alphabet[rng_next(&s) % (sizeof alphabet - 1)];
+                break;
+            case 1:
+                memmove(buf + at, buf + at + 1, n - at);
+                n--;
+                break;
+            default:
+                n = at;
+                buf[n] = '\0';
+                break;
             }
         }
         pb_election e;
@@ -770,7 +793,9 @@ static void edge_cases(void **state) {
     pb_result r;
     /* no voters: greedy funds nothing chosen by votes but still runs; MES refuses */
     assert_int_equal(parse_str("META\nkey;value\nbudget;10\nvote_type;approval\nPROJECTS\n"
-                               "project_id;cost\nA;5\nVOTES\nvoter_id;vote\n", &e, err, sizeof err), 0);
+                               "project_id;cost\nA;5\nVOTES\nvoter_id;vote\n",
+                               &e, err, sizeof err),
+                     0);
     pb_options_default(&o);
     assert_int_equal(pb_run(&e, &o, &r, err, sizeof err), 0);
     pb_result_free(&r);
@@ -781,7 +806,8 @@ static void edge_cases(void **state) {
     /* everything fits: Add1 is not run (as the reference tool), add1-greedy fills */
     assert_int_equal(parse_str("META\nkey;value\nbudget;100\nvote_type;approval\nPROJECTS\n"
                                "project_id;cost\nA;30\nB;30\nVOTES\nvoter_id;vote\n1;A\n2;A\n3;B\n",
-                               &e, err, sizeof err), 0);
+                               &e, err, sizeof err),
+                     0);
     o.completion = PB_COMPLETION_ADD1;
     assert_int_equal(pb_run(&e, &o, &r, err, sizeof err), 0);
     assert_true(r.add1_skipped);
@@ -805,9 +831,11 @@ static void edge_cases(void **state) {
     pb_result_free(&r);
     pb_election_free(&e);
     /* no-skip stops at the first project that does not fit */
-    assert_int_equal(parse_str("META\nkey;value\nbudget;50\nvote_type;approval\nPROJECTS\n"
-                               "project_id;cost\nA;40\nB;20\nC;10\nVOTES\nvoter_id;vote\n1;A,B,C\n2;A,B\n3;A\n",
-                               &e, err, sizeof err), 0);
+    assert_int_equal(
+        parse_str("META\nkey;value\nbudget;50\nvote_type;approval\nPROJECTS\n"
+                  "project_id;cost\nA;40\nB;20\nC;10\nVOTES\nvoter_id;vote\n1;A,B,C\n2;A,B\n3;A\n",
+                  &e, err, sizeof err),
+        0);
     pb_options_default(&o);
     assert_int_equal(pb_run(&e, &o, &r, err, sizeof err), 0);
     assert_string_equal(winners_str(&e, &r, w, sizeof w), "A,C");

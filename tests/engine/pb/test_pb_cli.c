@@ -75,7 +75,9 @@ static void json_output_has_the_contract_keys(void **state) {
     if (!bin()) skip();
     static char out[65536];
     char args[256];
-    snprintf(args, sizeof args, "%s/ex.pb --rule equal-shares --completion add1 --format json --compare-greedy", tmpdir);
+    snprintf(args, sizeof args,
+             "%s/ex.pb --rule equal-shares --completion add1 --format json --compare-greedy",
+             tmpdir);
     assert_int_equal(run(args, out, sizeof out, 0), 0);
     json_error_t je;
     json_t *j = json_loads(out, 0, &je);
@@ -101,7 +103,8 @@ static void json_output_has_the_contract_keys(void **state) {
     int losers = 0;
     json_array_foreach(ps, i, p) {
         const char *keys[] = {"id", "name", "cost", "supporters", "funded", "effective_support"};
-        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) assert_non_null(json_object_get(p, keys[k]));
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+            assert_non_null(json_object_get(p, keys[k]));
         if (!json_is_true(json_object_get(p, "funded"))) {
             losers++;
             assert_non_null(json_object_get(p, "cost_to_win"));
@@ -153,8 +156,9 @@ static void bad_input_and_usage(void **state) {
     static char out[8192];
     char path[128], args[256];
     snprintf(path, sizeof path, "%s/bad.pb", tmpdir);
-    write_file(path, "META\nkey;value\nbudget;10\nvote_type;approval\nPROJECTS\nproject_id;cost\nA;1\n"
-                     "VOTES\nvoter_id;vote\n1;A\n2;X12\n");
+    write_file(path,
+               "META\nkey;value\nbudget;10\nvote_type;approval\nPROJECTS\nproject_id;cost\nA;1\n"
+               "VOTES\nvoter_id;vote\n1;A\n2;X12\n");
     snprintf(args, sizeof args, "%s", path);
     assert_int_equal(run(args, out, sizeof out, 1), 1);
     assert_non_null(strstr(out, "line 11: vote names project 'X12' that PROJECTS does not list"));
@@ -163,7 +167,8 @@ static void bad_input_and_usage(void **state) {
     assert_non_null(strstr(out, "cannot open"));
     snprintf(args, sizeof args, "%s/ex.pb --rule nope", tmpdir);
     assert_int_equal(run(args, out, sizeof out, 1), 2);
-    snprintf(args, sizeof args, "%s/ex.pb --increment 0 --rule equal-shares --completion add1", tmpdir);
+    snprintf(args, sizeof args, "%s/ex.pb --increment 0 --rule equal-shares --completion add1",
+             tmpdir);
     assert_int_equal(run(args, out, sizeof out, 1), 2);
     snprintf(args, sizeof args, "%s/ex.pb --completion add1", tmpdir);
     assert_int_equal(run(args, out, sizeof out, 1), 2);
