@@ -111,7 +111,7 @@ for solver in coin glpk; do
   run example_large_200 $solver "$S/example_large_200/respondents.csv" "$S/example_large_200/categories.csv" 200
   for d in "$S"/synthetic/syn_*/; do
     name=$(basename "$d")
-    k=$(grep -o '"k": *[0-9]*' "$d/meta.json" | grep -o '[0-9]*$')
+    k=$(grep -o '"k": *[0-9]*' "$d/meta.json" | head -1 | grep -o '[0-9]*$')
     extra=()
     [ -n "$(grep -o '"address_line_1"' "$d/meta.json")" ] && extra=(--address-columns address_line_1,postcode)
     run "$name" $solver "$d/respondents.csv" "$d/categories.csv" "$k" "${extra[@]}" && accuracy "$d/expected_leximin.csv"
