@@ -78,12 +78,14 @@
     "  JOIN dir_locations l ON l.id = sl.location_id WHERE l.latitude IS NOT NULL "         \
     "  AND ((l.latitude - $8::float8) * 111195.0) * ((l.latitude - $8::float8) * 111195.0) "               \
     "    + ((l.longitude - $9::float8) * $10::float8) * ((l.longitude - $9::float8) * $10::float8) <= $11::float8)) "
-/* $12 limit, $13 offset, $14 tsquery text ("word:* & word:*"). ts_rank weights
+/* $12 limit, $13 offset, $14 tsquery text ("word & word:*"). ts_rank weights
  * {D, C, B, A} = description 0.1, organisation 0.3, categories 0.5, name 1.0: the ratios
- * of the FTS5 bm25 column weights (1, 3, 5, 10). */
+ * of the FTS5 bm25 column weights (1, 3, 5, 10); normalisation 1 divides by 1 + log of
+ * the document's length, as BM25 discounts long documents. ts_rank has no inverse
+ * document frequency, so ties between near-equal documents may order differently. */
 #define FTS_JOIN                                                                           \
     "JOIN (SELECT service_id AS rid, ts_rank('{0.1, 0.3, 0.5, 1.0}', doc, "                 \
-    "  to_tsquery('simple', $14::text)) AS rank FROM dir_service_search "                    \
+    "  to_tsquery('simple', $14::text), 1) AS rank FROM dir_service_search "                 \
     "  WHERE doc @@ to_tsquery('simple', $14::text)) f ON f.rid = s.id "
 /* The count has no page: its query text is $12. */
 #define FTS_JOIN_COUNT                                                                     \

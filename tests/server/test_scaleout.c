@@ -5,7 +5,9 @@
  * session's state (language) changed through one is seen by the other. Background
  * jobs enqueued by one process are done exactly once when two processes (each with
  * several threads) claim them at once. `commonground migrate` round-trips the demo
- * database SQLite -> PostgreSQL -> SQLite with every table checked.
+ * database SQLite -> PostgreSQL -> SQLite with every table checked, and the directory's
+ * full-text search finds the same services on both backends with the same best match
+ * (FTS5's bm25 there, ts_rank over tsvector here; lower places may differ).
  *
  * Needs CG_TEST_PG_URL (tests/run.sh sets it when scripts/pg-test.sh could start a
  * cluster); without it every test skips and says why. Links the store (Makefile) only
@@ -17,6 +19,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,6 +246,63 @@ static void job_enqueued_once_is_done_once_by_two_processes(void **state) {
 
 /* ---- migrate -------------------------------------------------------------------- */
 
+/* GET path on s as JSON (NULL on failure). */
+static json_t *get_json(const cg_server *s, const char *path) {
+    cg_client *c = cg_client_new(s);
+    cg_resp r;
+    json_t *j = NULL;
+    if (cg_get(c, path, &r) == 0) {
+        if (r.status == 200) j = json_loads(buf_cstr(&r.body), 0, NULL);
+        cg_resp_free(&r);
+    }
+    cg_client_free(c);
+    return j;
+}
+
+static int by_string(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The same services, and the same best match, for each search on the two servers. */
+static void searches_agree(const cg_server *sq, const cg_server *pgs) {
+    static const char *const queries[] = {"food", "food%20bank", "lunch", "youth", "advice",
+                                          "help", "community", "club", "sport", "meals",
+                                          "community%20lunch", "zzzz"};
+    int nonempty = 0;
+    for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/openreferral/services?per_page=50&search=%s", queries[i]);
+        json_t *a = get_json(sq, path), *b = get_json(pgs, path);
+        assert_non_null(a);
+        assert_non_null(b);
+        json_t *ca = json_object_get(a, "contents"), *cb = json_object_get(b, "contents");
+        size_t n = json_array_size(ca);
+        assert_int_equal(json_integer_value(json_object_get(a, "total_items")),
+                         json_integer_value(json_object_get(b, "total_items")));
+        assert_int_equal(n, json_array_size(cb));
+        const char *na[64], *nb[64];
+        assert_true(n <= 64);
+        for (size_t k = 0; k < n; k++) {
+            na[k] = json_string_value(json_object_get(json_array_get(ca, k), "name"));
+            nb[k] = json_string_value(json_object_get(json_array_get(cb, k), "name"));
+            assert_non_null(na[k]);
+            assert_non_null(nb[k]);
+        }
+        if (n) {
+            nonempty++;
+            if (strcmp(na[0], nb[0]) != 0)
+                fail_msg("'%s': best match '%s' on SQLite, '%s' on PostgreSQL", queries[i],
+                         na[0], nb[0]);
+        }
+        qsort(na, n, sizeof na[0], by_string);
+        qsort(nb, n, sizeof nb[0], by_string);
+        for (size_t k = 0; k < n; k++) assert_string_equal(na[k], nb[k]);
+        json_decref(a);
+        json_decref(b);
+    }
+    assert_true(nonempty >= 8); /* the demo data really answered */
+}
+
 /* The "N rows" figure of table in migrate's output, or -1. */
 static long rows_in(const char *out, const char *table) {
     size_t n = strlen(table);
@@ -282,6 +342,13 @@ static void migrate_round_trips_the_demo_database(void **state) {
     assert_int_equal(cg_run(there, &out), 1);
     assert_non_null(strstr(buf_cstr(&out), "not empty"));
     buf_free(&out);
+    /* Full-text search on the copy, against the original. */
+    cg_server sq, pgs;
+    assert_int_equal(cg_server_start_db(&sq, a, 0, 0), 0);
+    assert_int_equal(cg_server_start_db(&pgs, mid, 0, 0), 0);
+    searches_agree(&sq, &pgs);
+    cg_server_stop(&pgs);
+    cg_server_stop(&sq);
     pgtest_drop(pg(), mid);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
