@@ -32,7 +32,7 @@ run() { # label solver people categories k [extra args...]
   local rc=0
   /usr/bin/time -o "$TMP/time" -f '%U %S' timeout -s INT "${LIMIT:-600}" "$BIN" sortition --quiet --solver "$solver" --people "$people" --categories "$cats" \
     --panel "$k" --seed 1 --format json "$@" >"$TMP/out.json" 2>"$TMP/err" || rc=$?
-  if [ $rc -eq 130 ]; then
+  if [ $rc -eq 124 ]; then # timeout sent SIGINT: the engine stopped cleanly
     echo "$label [$solver]: stopped by Ctrl-C (SIGINT) after the ${LIMIT:-600} s limit: did not finish"
     return 1
   elif [ $rc -ne 0 ]; then
