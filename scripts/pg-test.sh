@@ -57,7 +57,8 @@ start() {
       return 1
     fi
     chown -R postgres "$dir"
-    if ! runuser -u postgres -- test -w "$dir/sock"; then
+    # The server must reach the directory, and a socket path must fit in 107 bytes.
+    if ! runuser -u postgres -- test -w "$dir/sock" || [ ${#dir} -gt 80 ]; then
       rm -rf "$dir"
       local tmp
       tmp=$(mktemp -d /tmp/cg-pg.XXXXXX)

@@ -337,6 +337,14 @@ static void migrate_round_trips_the_demo_database(void **state) {
     assert_non_null(strstr(buf_cstr(&out), "every table has the same rows"));
     assert_int_equal(rows_in(buf_cstr(&out), "places"), places);
     assert_int_equal(rows_in(buf_cstr(&out), "audit_log"), audit);
+    /* `backup` is SQLite's; on PostgreSQL it says to use pg_dump. */
+    buf_reset(&out);
+    char dump[96];
+    snprintf(dump, sizeof dump, "%s/x.db", dir);
+    const char *backup[] = {"backup", "--db", mid, dump, NULL};
+    assert_int_equal(cg_run(backup, &out), 1);
+    assert_non_null(strstr(buf_cstr(&out), "pg_dump"));
+    assert_int_not_equal(access(dump, F_OK), 0);
     /* Into a database that has rows: refused, nothing changed. */
     buf_reset(&out);
     assert_int_equal(cg_run(there, &out), 1);
