@@ -8,7 +8,9 @@
  * at once with every job done exactly once. Copy: a database with every kind of row
  * (including a place moved under a parent created after it) copied into the backend
  * under test and back into a new SQLite file, compared through the contract; a
- * non-empty destination is refused; ids keep counting after the copy.
+ * non-empty destination is refused; ids keep counting after the copy. And, because it
+ * is where the two backends' isolation differs most, the last-admin guard under
+ * concurrency: two admins demoting each other at once from two handles.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -241,6 +243,66 @@ static void concurrent_claims_run_every_job_exactly_once(void **state) {
     store_close(second);
 }
 
+/* ---- Role changes under concurrency --------------------------------------------- */
+
+typedef struct demoter {
+    store *s;
+    int64_t actor, target;
+    int rc;
+    pthread_barrier_t *go;
+} demoter;
+
+static void *demote(void *arg) {
+    demoter *d = arg;
+    store_actor actor = {d->actor, "192.0.2.9"};
+    pthread_barrier_wait(d->go);
+    d->rc = store_user_set_role(d->s, &actor, d->target, STORE_ROLE_RESIDENT);
+    return NULL;
+}
+
+static void two_admins_demoting_each_other_leave_one_admin(void **state) {
+    fixture *f = *state;
+    store *second = open_db(f->url);
+    for (int round = 0; round < 5; round++) {
+        store_user a, b;
+        char ea[64], eb[64];
+        snprintf(ea, sizeof ea, "a%d@example.org", round);
+        snprintf(eb, sizeof eb, "b%d@example.org", round);
+        assert_int_equal(store_user_create(f->s, NULL, ea, "A", "", STORE_ROLE_ADMIN, &f->a, &a),
+                         STORE_OK);
+        assert_int_equal(store_user_create(f->s, NULL, eb, "B", "", STORE_ROLE_ADMIN, &f->a, &b),
+                         STORE_OK);
+        /* Earlier rounds' admins: demote them (as the system) so A and B are the only two. */
+        store_user_list all;
+        assert_int_equal(store_user_list_page(f->s, 0, 100, &f->a, &all), STORE_OK);
+        for (size_t i = 0; i < all.n; i++)
+            if (all.items[i].id != a.id && all.items[i].id != b.id &&
+                all.items[i].role == STORE_ROLE_ADMIN)
+                assert_int_equal(store_user_set_role(f->s, NULL, all.items[i].id,
+                                                     STORE_ROLE_RESIDENT),
+                                 STORE_OK);
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, 2);
+        demoter d[2] = {{f->s, a.id, b.id, -1, &go}, {second, b.id, a.id, -1, &go}};
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, demote, &d[i]), 0);
+        for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+        pthread_barrier_destroy(&go);
+        /* Exactly one wins; the loser is no longer an admin when its turn comes. */
+        assert_true((d[0].rc == STORE_OK) != (d[1].rc == STORE_OK));
+        int loser = d[0].rc == STORE_OK ? 1 : 0;
+        assert_int_equal(d[loser].rc, STORE_INVALID);
+        store_user x;
+        assert_int_equal(store_user_by_id(f->s, d[loser].actor, &f->a, &x), STORE_OK);
+        assert_int_equal(x.role, STORE_ROLE_RESIDENT);
+        assert_int_equal(store_user_by_id(f->s, d[1 - loser].actor, &f->a, &x), STORE_OK);
+        assert_int_equal(x.role, STORE_ROLE_ADMIN);
+        /* And the last admin cannot be demoted, even by the system. */
+        assert_int_equal(store_user_set_role(f->s, NULL, x.id, STORE_ROLE_OFFICER), STORE_CONFLICT);
+    }
+    store_close(second);
+}
+
 /* ---- Copy ----------------------------------------------------------------------- */
 
 /* Fills s with one of everything the contract can store. */
@@ -361,6 +423,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(jobs_wait_for_run_after_and_leases, setup, teardown),
         cmocka_unit_test_setup_teardown(jobs_reject_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_claims_run_every_job_exactly_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(two_admins_demoting_each_other_leave_one_admin, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(copy_there_and_back_loses_nothing, setup, teardown),
     };
