@@ -21,10 +21,14 @@
  *   - Read-modify-write operations run in READ COMMITTED and lock what they read:
  *     SELECT ... FOR UPDATE for the row whose old value goes into the audit entry,
  *     a transaction-scoped advisory lock per rate-limit key (so counts are exact
- *     under concurrency), and one advisory lock for changes to the place tree (so two
- *     concurrent moves cannot together make a cycle that neither makes alone).
+ *     under concurrency), one for changes to the place tree (so two concurrent moves
+ *     cannot together make a cycle that neither makes alone), and one for role changes
+ *     (so two admins demoting each other cannot both pass the last-admin check).
+ *     SQLite gets the same guarantees from its single writer.
  *   - Reads of more than one statement (a page and its total) run in REPEATABLE READ
- *     READ ONLY: one snapshot, and such transactions never fail to serialise.
+ *     READ ONLY: one snapshot, and such transactions never fail to serialise. The
+ *     list of places (the home page) is one statement with COUNT(*) OVER (), so it
+ *     needs no BEGIN and COMMIT round trips.
  * The audit entry of a change is written in the change's transaction.
  *
  * Errors. SQLSTATE class 23 maps to the contract: unique_violation (23505) is
