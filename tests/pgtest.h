@@ -23,8 +23,7 @@ static inline int pgtest_is_pg(const char *url) {
 
 /* Writes into out the URL base with its database name replaced by name; -1 when the
  * URL has no database part or out is too small. */
-static inline int pgtest_url_with_db(const char *base, const char *name, char *out,
-                                     size_t outlen) {
+static inline int pgtest_url_with_db(const char *base, const char *name, char *out, size_t outlen) {
     const char *scheme = strstr(base, "://");
     if (!scheme) return -1;
     const char *slash = strchr(scheme + 3, '/');
@@ -43,8 +42,10 @@ static inline int pgtest_exec(const char *base, const char *sql) {
         fprintf(stderr, "pgtest: cannot connect: %s", PQerrorMessage(db));
     } else {
         PGresult *r = PQexec(db, sql);
-        if (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK) rc = 0;
-        else fprintf(stderr, "pgtest: %s: %s", sql, PQresultErrorMessage(r));
+        if (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK)
+            rc = 0;
+        else
+            fprintf(stderr, "pgtest: %s: %s", sql, PQresultErrorMessage(r));
         PQclear(r);
     }
     PQfinish(db);
@@ -73,8 +74,7 @@ static inline void pgtest_drop(const char *base, const char *url) {
     const char *start = end;
     while (start > url && start[-1] != '/') start--;
     char sql[160];
-    snprintf(sql, sizeof sql, "DROP DATABASE %.*s WITH (FORCE)", (int)(end - start),
-             start);
+    snprintf(sql, sizeof sql, "DROP DATABASE %.*s WITH (FORCE)", (int)(end - start), start);
     pgtest_exec(base, sql);
 }
 

@@ -62,18 +62,18 @@
 /* ---- Statements ----------------------------------------------------------------- */
 
 #define USER_COLS "id, uuid, email, display_name, password_hash, role, created_at"
-#define PLACE_SELECT                                                                     \
-    "SELECT p.id, p.uuid, p.parent_id, pp.uuid, pp.name, p.kind, p.name, p.gss_code, "    \
-    "p.description, (SELECT COUNT(*) FROM places c WHERE c.parent_id = p.id), "            \
-    "p.created_at, p.updated_at, p.updated_by "                                            \
+#define PLACE_SELECT                                                                               \
+    "SELECT p.id, p.uuid, p.parent_id, pp.uuid, pp.name, p.kind, p.name, p.gss_code, "             \
+    "p.description, (SELECT COUNT(*) FROM places c WHERE c.parent_id = p.id), "                    \
+    "p.created_at, p.updated_at, p.updated_by "                                                    \
     "FROM places p LEFT JOIN places pp ON pp.id = p.parent_id "
 #define PLACE_ORDER "ORDER BY p.name COLLATE \"C\", p.id "
 /* A page of places with, in a 14th column, how many match in all: one statement, so
  * one snapshot without BEGIN and COMMIT (two round trips fewer on the home page). */
-#define PLACE_PAGE                                                                       \
-    "SELECT p.id, p.uuid, p.parent_id, pp.uuid, pp.name, p.kind, p.name, p.gss_code, "    \
-    "p.description, (SELECT COUNT(*) FROM places c WHERE c.parent_id = p.id), "            \
-    "p.created_at, p.updated_at, p.updated_by, COUNT(*) OVER () "                          \
+#define PLACE_PAGE                                                                                 \
+    "SELECT p.id, p.uuid, p.parent_id, pp.uuid, pp.name, p.kind, p.name, p.gss_code, "             \
+    "p.description, (SELECT COUNT(*) FROM places c WHERE c.parent_id = p.id), "                    \
+    "p.created_at, p.updated_at, p.updated_by, COUNT(*) OVER () "                                  \
     "FROM places p LEFT JOIN places pp ON pp.id = p.parent_id "
 
 enum stmt_id {
@@ -185,10 +185,10 @@ static const char *const sql[ST__COUNT] = {
                              "WHERE p.parent_id IS NOT NULL) "
                              "SELECT COUNT(*) FROM anc WHERE id = $2",
     [ST_PLACE_PAGE_ALL] = PLACE_PAGE PLACE_ORDER "LIMIT $1 OFFSET $2",
-    [ST_PLACE_PAGE_ROOTS] = PLACE_PAGE "WHERE p.parent_id IS NULL " PLACE_ORDER
-                                       "LIMIT $1 OFFSET $2",
-    [ST_PLACE_PAGE_CHILDREN] = PLACE_PAGE "WHERE p.parent_id = $3 " PLACE_ORDER
-                                          "LIMIT $1 OFFSET $2",
+    [ST_PLACE_PAGE_ROOTS] =
+        PLACE_PAGE "WHERE p.parent_id IS NULL " PLACE_ORDER "LIMIT $1 OFFSET $2",
+    [ST_PLACE_PAGE_CHILDREN] =
+        PLACE_PAGE "WHERE p.parent_id = $3 " PLACE_ORDER "LIMIT $1 OFFSET $2",
     [ST_PLACE_COUNT_ALL] = "SELECT COUNT(*) FROM places",
     [ST_PLACE_COUNT_ROOTS] = "SELECT COUNT(*) FROM places WHERE parent_id IS NULL",
     [ST_PLACE_COUNT_CHILDREN] = "SELECT COUNT(*) FROM places WHERE parent_id = $1",
@@ -267,8 +267,10 @@ static void conn_close(conn *c) {
 
 static void conn_unlink(pg_backend *b, conn *c) {
     pthread_mutex_lock(&b->mu);
-    if (c->prev) c->prev->next = c->next;
-    else b->conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        b->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     pthread_mutex_unlock(&b->mu);
 }
@@ -373,16 +375,18 @@ static void p_int(params *p, int64_t x) {
 }
 
 static void p_id(params *p, int64_t id) { /* 0 means NULL */
-    if (id) p_int(p, id);
-    else p_text(p, NULL);
+    if (id)
+        p_int(p, id);
+    else
+        p_text(p, NULL);
 }
 
 /* Maps a failed result to the contract's codes; logs real errors. */
 static int map_error(const PGresult *r, conn *c, const char *what) {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     if (state && strcmp(state, "23505") == 0) return STORE_CONFLICT;
-    if (state && (strcmp(state, "23503") == 0 || strcmp(state, "23514") == 0 ||
-                  strcmp(state, "23502") == 0))
+    if (state &&
+        (strcmp(state, "23503") == 0 || strcmp(state, "23514") == 0 || strcmp(state, "23502") == 0))
         return STORE_INVALID;
     log_error("store: %s: %s", what,
               r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r) : PQerrorMessage(c->db));
@@ -438,8 +442,7 @@ static char *val_text(const PGresult *r, int row, int col, arena *a) { /* NULL s
 
 /* A statement returning one integer (COUNT(*), RETURNING id); STORE_NOT_FOUND when it
  * returns no row. */
-static int run_int64(conn *c, enum stmt_id id, const params *p, int64_t *out,
-                     const char *what) {
+static int run_int64(conn *c, enum stmt_id id, const params *p, int64_t *out, const char *what) {
     int rc;
     PGresult *r = run(c, id, p, &rc, what);
     if (!r) return rc;
@@ -462,10 +465,8 @@ static int exec_text(conn *c, const char *text, const char *what) {
 enum tx_mode { TX_WRITE, TX_READ };
 
 static int tx_begin(conn *c, enum tx_mode mode) {
-    int rc = exec_text(c,
-                       mode == TX_WRITE ? "BEGIN"
-                                        : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-                       "begin");
+    int rc = exec_text(
+        c, mode == TX_WRITE ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin");
     return rc == STORE_OK ? STORE_OK : STORE_ERROR;
 }
 
@@ -474,15 +475,16 @@ static int tx_end(conn *c, int rc) {
     if (rc == STORE_OK) {
         if (exec_text(c, "COMMIT", "commit") != STORE_OK) rc = STORE_ERROR;
         /* A COMMIT of a failed transaction answers ROLLBACK without an error. */
-        else if (PQtransactionStatus(c->db) != PQTRANS_IDLE) rc = STORE_ERROR;
+        else if (PQtransactionStatus(c->db) != PQTRANS_IDLE)
+            rc = STORE_ERROR;
     }
     if (PQtransactionStatus(c->db) != PQTRANS_IDLE) exec_text(c, "ROLLBACK", "rollback");
     return rc;
 }
 
 #define BACKEND(impl) ((pg_backend *)(impl))
-#define CONN_OR_FAIL(impl)                                                               \
-    conn *c = conn_get(BACKEND(impl));                                                   \
+#define CONN_OR_FAIL(impl)                                                                         \
+    conn *c = conn_get(BACKEND(impl));                                                             \
     if (!c) return STORE_ERROR
 
 static int64_t now_utc(void) { return (int64_t)time(NULL); }
@@ -500,8 +502,8 @@ static json_t *jchange(const char *from, const char *to) {
 
 /* Appends an audit entry inside the caller's transaction; detail (NULL = {}) is
  * consumed. The text is the same as the SQLite backend writes. */
-static int audit_add(conn *c, const store_actor *actor, const char *action,
-                     const char *entity_type, const char *entity_id, json_t *detail) {
+static int audit_add(conn *c, const store_actor *actor, const char *action, const char *entity_type,
+                     const char *entity_id, json_t *detail) {
     if (!detail) detail = json_object();
     char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text) {
@@ -689,9 +691,8 @@ static int user_lock_tx(conn *c, int64_t id, arena *a, store_user *u) {
 }
 
 /* The three single-column user updates: lock and load, update, audit. */
-static int user_update(void *impl, const store_actor *actor, int64_t user_id,
-                       enum stmt_id update, const char *value, const char *action,
-                       const char *field) {
+static int user_update(void *impl, const store_actor *actor, int64_t user_id, enum stmt_id update,
+                       const char *value, const char *action, const char *field) {
     CONN_OR_FAIL(impl);
     arena a;
     arena_init(&a, 1024);
@@ -745,14 +746,14 @@ end:
 
 static int pg_user_set_role(void *impl, const store_actor *actor, int64_t user_id,
                             store_role role) {
-    return user_update(impl, actor, user_id, ST_USER_SET_ROLE, store_role_name(role),
-                       "user.role", "role");
+    return user_update(impl, actor, user_id, ST_USER_SET_ROLE, store_role_name(role), "user.role",
+                       "role");
 }
 
 static int pg_user_set_password(void *impl, const store_actor *actor, int64_t user_id,
                                 const char *password_hash) {
-    return user_update(impl, actor, user_id, ST_USER_SET_PASSWORD, password_hash,
-                       "user.password", "password");
+    return user_update(impl, actor, user_id, ST_USER_SET_PASSWORD, password_hash, "user.password",
+                       "password");
 }
 
 static int pg_user_set_display_name(void *impl, const store_actor *actor, int64_t user_id,
@@ -788,8 +789,7 @@ static int pg_session_create(void *impl, const store_actor *actor, const char *t
         p_int(&p, expires_at);
         rc = run_done(c, ST_SESSION_INSERT, &p, NULL, "session insert");
     }
-    if (rc == STORE_OK && user_id)
-        rc = audit_add(c, actor, "session.signin", "user", u.uuid, NULL);
+    if (rc == STORE_OK && user_id) rc = audit_add(c, actor, "session.signin", "user", u.uuid, NULL);
     rc = tx_end(c, rc);
 end:
     arena_free(&a);
@@ -823,8 +823,10 @@ static int session_update(void *impl, enum stmt_id id, const char *token_hash, i
     CONN_OR_FAIL(impl);
     params p = {0};
     p_text(&p, token_hash);
-    if (text) p_text(&p, text);
-    else p_int(&p, num);
+    if (text)
+        p_text(&p, text);
+    else
+        p_int(&p, num);
     int64_t changed = 0;
     int rc = run_done(c, id, &p, &changed, "session update");
     if (rc == STORE_OK && changed == 0) rc = STORE_NOT_FOUND;
@@ -1286,8 +1288,7 @@ static int pg_copy_tables(void *impl, arena *a, char ***names, size_t *n) {
     return collect(impl, ST_COPY_TABLES, NULL, a, names, n);
 }
 
-static int pg_copy_references(void *impl, const char *table, arena *a, char ***names,
-                              size_t *n) {
+static int pg_copy_references(void *impl, const char *table, arena *a, char ***names, size_t *n) {
     return collect(impl, ST_COPY_REFERENCES, table, a, names, n);
 }
 
@@ -1476,8 +1477,10 @@ static const store_ops pg_ops = {
 static int64_t query_int(conn *c, const char *text, char *err, size_t errlen) {
     PGresult *r = PQexec(c->db, text);
     int64_t v = -1;
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) v = val_int(r, 0, 0);
-    else snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        v = val_int(r, 0, 0);
+    else
+        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
     PQclear(r);
     return v;
 }
@@ -1508,8 +1511,8 @@ static int migrate(conn *c, char *err, size_t errlen) {
         last_error(c, "cannot create schema_migrations", err, errlen);
         goto out;
     }
-    int64_t newest = query_int(c, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-                               msg, sizeof msg);
+    int64_t newest =
+        query_int(c, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", msg, sizeof msg);
     if (newest < 0) {
         snprintf(err, errlen, "migrations: %s", msg);
         goto out;
@@ -1540,8 +1543,7 @@ static int migrate(conn *c, char *err, size_t errlen) {
         snprintf(q, sizeof q,
                  "INSERT INTO schema_migrations (version, applied_at) VALUES (%d, %lld)", v,
                  (long long)now_utc());
-        if (exec_text(c, q, "migration record") != STORE_OK ||
-            tx_end(c, STORE_OK) != STORE_OK) {
+        if (exec_text(c, q, "migration record") != STORE_OK || tx_end(c, STORE_OK) != STORE_OK) {
             snprintf(msg, sizeof msg, "migration %d", v);
             last_error(c, msg, err, errlen);
             tx_end(c, STORE_ERROR);
@@ -1556,8 +1558,7 @@ out:
     return result;
 }
 
-int store_pg_open(const char *url, const store_ops **ops, void **impl, char *err,
-                  size_t errlen) {
+int store_pg_open(const char *url, const store_ops **ops, void **impl, char *err, size_t errlen) {
     pg_backend *b = xcalloc(1, sizeof *b);
     b->url = xstrdup(url);
     pthread_mutex_init(&b->mu, NULL);

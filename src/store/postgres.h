@@ -16,8 +16,7 @@
  * "postgresql://..."), checks that it answers, and applies missing migrations (under
  * an advisory lock, so servers starting together apply each one once). STORE_OK with
  * *ops and *impl, or STORE_ERROR with a message in err. */
-int store_pg_open(const char *url, const store_ops **ops, void **impl, char *err,
-                  size_t errlen);
+int store_pg_open(const char *url, const store_ops **ops, void **impl, char *err, size_t errlen);
 
 /* This thread's connection of backend impl (opened on first use, reset if broken) and
  * the flags of which postgres_directory.c statements it has prepared
@@ -35,14 +34,14 @@ extern const int store_pg_migration_count;
  * FTS5 table holds (name, categories = term names and codes, organisation name,
  * description), with weights A..D in the order of FTS5's bm25 column weights. Append
  * "WHERE s.id = $1" for one service. */
-#define STORE_PG_SEARCH_DOC_INSERT                                                          \
-    "INSERT INTO dir_service_search (service_id, doc) SELECT s.id, "                         \
-    "setweight(to_tsvector('simple', s.name), 'A') || "                                      \
-    "setweight(to_tsvector('simple', COALESCE((SELECT string_agg(t.name || ' ' || t.code, "  \
-    "' ') FROM dir_service_terms st JOIN dir_terms t ON t.id = st.term_id "                  \
-    "WHERE st.service_id = s.id), '')), 'B') || "                                           \
-    "setweight(to_tsvector('simple', o.name), 'C') || "                                      \
-    "setweight(to_tsvector('simple', s.description), 'D') "                                 \
+#define STORE_PG_SEARCH_DOC_INSERT                                                                 \
+    "INSERT INTO dir_service_search (service_id, doc) SELECT s.id, "                               \
+    "setweight(to_tsvector('simple', s.name), 'A') || "                                            \
+    "setweight(to_tsvector('simple', COALESCE((SELECT string_agg(t.name || ' ' || t.code, "        \
+    "' ') FROM dir_service_terms st JOIN dir_terms t ON t.id = st.term_id "                        \
+    "WHERE st.service_id = s.id), '')), 'B') || "                                                  \
+    "setweight(to_tsvector('simple', o.name), 'C') || "                                            \
+    "setweight(to_tsvector('simple', s.description), 'D') "                                        \
     "FROM dir_services s JOIN dir_organizations o ON o.id = s.org_id "
 
 #endif

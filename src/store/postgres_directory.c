@@ -36,60 +36,60 @@
 
 /* ---- Statements ----------------------------------------------------------------- */
 
-#define ORG_COLS                                                                          \
-    "o.id, o.uuid, o.name, o.description, o.website, o.email, o.phone, o.identifier_type, " \
-    "o.identifier, (SELECT COUNT(*) FROM dir_services x WHERE x.org_id = o.id), "           \
+#define ORG_COLS                                                                                   \
+    "o.id, o.uuid, o.name, o.description, o.website, o.email, o.phone, o.identifier_type, "        \
+    "o.identifier, (SELECT COUNT(*) FROM dir_services x WHERE x.org_id = o.id), "                  \
     "o.created_at, o.updated_at, COALESCE(o.updated_by, 0), o.fingerprint "
-#define SVC_COLS                                                                          \
-    "s.id, s.uuid, s.org_id, o.uuid, o.name, o.description, s.name, s.description, s.url, " \
-    "s.email, s.phone, s.status, s.eligibility, s.fees, s.created_at, s.updated_at, "       \
+#define SVC_COLS                                                                                   \
+    "s.id, s.uuid, s.org_id, o.uuid, o.name, o.description, s.name, s.description, s.url, "        \
+    "s.email, s.phone, s.status, s.eligibility, s.fees, s.created_at, s.updated_at, "              \
     "COALESCE(s.updated_by, 0), u.display_name, s.fingerprint "
-#define SVC_FROM                                                                          \
-    "FROM dir_services s JOIN dir_organizations o ON o.id = s.org_id "                     \
+#define SVC_FROM                                                                                   \
+    "FROM dir_services s JOIN dir_organizations o ON o.id = s.org_id "                             \
     "LEFT JOIN users u ON u.id = s.updated_by "
-#define TERM_COLS                                                                         \
-    "t.id, t.uuid, x.uuid, x.name, p.uuid, t.code, t.name, t.description "
-#define TERM_FROM                                                                         \
-    "FROM dir_terms t JOIN dir_taxonomies x ON x.id = t.taxonomy_id "                      \
+#define TERM_COLS "t.id, t.uuid, x.uuid, x.name, p.uuid, t.code, t.name, t.description "
+#define TERM_FROM                                                                                  \
+    "FROM dir_terms t JOIN dir_taxonomies x ON x.id = t.taxonomy_id "                              \
     "LEFT JOIN dir_terms p ON p.id = t.parent_id "
 
 /* The filters of a search. $1 org id, $2 modified after, $3 active only, $4 term uuid,
  * $5 place id, $6 postcode key prefix, $7 near (0/1), $8 lat, $9 lon, $10 metres per
  * degree of longitude at lat, $11 radius squared (m^2). */
-#define SEARCH_CTE                                                                         \
-    "WITH RECURSIVE term_tree(id) AS (SELECT id FROM dir_terms WHERE uuid = $4::text UNION "     \
-    "  SELECT t.id FROM dir_terms t JOIN term_tree ON t.parent_id = term_tree.id), "        \
+#define SEARCH_CTE                                                                                 \
+    "WITH RECURSIVE term_tree(id) AS (SELECT id FROM dir_terms WHERE uuid = $4::text UNION "       \
+    "  SELECT t.id FROM dir_terms t JOIN term_tree ON t.parent_id = term_tree.id), "               \
     "place_down(id) AS (SELECT id FROM places WHERE id = $5::bigint UNION "                        \
-    "  SELECT p.id FROM places p JOIN place_down ON p.parent_id = place_down.id), "         \
+    "  SELECT p.id FROM places p JOIN place_down ON p.parent_id = place_down.id), "                \
     "place_up(id) AS (SELECT id FROM places WHERE id = $5::bigint UNION "                          \
-    "  SELECT p.parent_id FROM places p JOIN place_up ON p.id = place_up.id "               \
+    "  SELECT p.parent_id FROM places p JOIN place_up ON p.id = place_up.id "                      \
     "  WHERE p.parent_id IS NOT NULL) "
-#define SEARCH_WHERE                                                                       \
-    "($1::bigint = 0 OR s.org_id = $1::bigint) AND ($2::bigint = 0 OR s.updated_at > $2::bigint) "                          \
-    "AND ($3::int = 0 OR s.status = 'active') "                                                 \
-    "AND ($4::text IS NULL OR s.id IN (SELECT st.service_id FROM dir_service_terms st "           \
-    "  WHERE st.term_id IN (SELECT id FROM term_tree))) "                                  \
-    "AND ($5::bigint = 0 OR s.id IN (SELECT sa.service_id FROM dir_service_areas sa "               \
-    "  WHERE sa.place_id IN (SELECT id FROM place_down UNION SELECT id FROM place_up))) "    \
-    "AND ($6::text IS NULL OR s.id IN (SELECT sl.service_id FROM dir_service_locations sl "       \
-    "  JOIN dir_locations l ON l.id = sl.location_id "                                    \
-    "  WHERE substr(l.postcode_key, 1, length($6::text)) = $6::text)) "                                \
-    "AND ($7::int = 0 OR s.id IN (SELECT sl.service_id FROM dir_service_locations sl "           \
-    "  JOIN dir_locations l ON l.id = sl.location_id WHERE l.latitude IS NOT NULL "         \
-    "  AND ((l.latitude - $8::float8) * 111195.0) * ((l.latitude - $8::float8) * 111195.0) "               \
-    "    + ((l.longitude - $9::float8) * $10::float8) * ((l.longitude - $9::float8) * $10::float8) <= $11::float8)) "
+#define SEARCH_WHERE                                                                               \
+    "($1::bigint = 0 OR s.org_id = $1::bigint) AND ($2::bigint = 0 OR s.updated_at > $2::bigint) " \
+    "AND ($3::int = 0 OR s.status = 'active') "                                                    \
+    "AND ($4::text IS NULL OR s.id IN (SELECT st.service_id FROM dir_service_terms st "            \
+    "  WHERE st.term_id IN (SELECT id FROM term_tree))) "                                          \
+    "AND ($5::bigint = 0 OR s.id IN (SELECT sa.service_id FROM dir_service_areas sa "              \
+    "  WHERE sa.place_id IN (SELECT id FROM place_down UNION SELECT id FROM place_up))) "          \
+    "AND ($6::text IS NULL OR s.id IN (SELECT sl.service_id FROM dir_service_locations sl "        \
+    "  JOIN dir_locations l ON l.id = sl.location_id "                                             \
+    "  WHERE substr(l.postcode_key, 1, length($6::text)) = $6::text)) "                            \
+    "AND ($7::int = 0 OR s.id IN (SELECT sl.service_id FROM dir_service_locations sl "             \
+    "  JOIN dir_locations l ON l.id = sl.location_id WHERE l.latitude IS NOT NULL "                \
+    "  AND ((l.latitude - $8::float8) * 111195.0) * ((l.latitude - $8::float8) * 111195.0) "       \
+    "    + ((l.longitude - $9::float8) * $10::float8) * ((l.longitude - $9::float8) * "            \
+    "$10::float8) <= $11::float8)) "
 /* $12 limit, $13 offset, $14 tsquery text ("word & word:*"). ts_rank weights
  * {D, C, B, A} = description 0.1, organisation 0.3, categories 0.5, name 1.0: the ratios
  * of the FTS5 bm25 column weights (1, 3, 5, 10); normalisation 1 divides by 1 + log of
  * the document's length, as BM25 discounts long documents. ts_rank has no inverse
  * document frequency, so ties between near-equal documents may order differently. */
-#define FTS_JOIN                                                                           \
-    "JOIN (SELECT service_id AS rid, ts_rank('{0.1, 0.3, 0.5, 1.0}', doc, "                 \
-    "  to_tsquery('simple', $14::text), 1) AS rank FROM dir_service_search "                 \
+#define FTS_JOIN                                                                                   \
+    "JOIN (SELECT service_id AS rid, ts_rank('{0.1, 0.3, 0.5, 1.0}', doc, "                        \
+    "  to_tsquery('simple', $14::text), 1) AS rank FROM dir_service_search "                       \
     "  WHERE doc @@ to_tsquery('simple', $14::text)) f ON f.rid = s.id "
 /* The count has no page: its query text is $12. */
-#define FTS_JOIN_COUNT                                                                     \
-    "JOIN (SELECT service_id AS rid FROM dir_service_search "                              \
+#define FTS_JOIN_COUNT                                                                             \
+    "JOIN (SELECT service_id AS rid FROM dir_service_search "                                      \
     "  WHERE doc @@ to_tsquery('simple', $12::text)) f ON f.rid = s.id "
 
 enum dstmt {
@@ -180,8 +180,9 @@ static const char *const dsql[D__COUNT] = {
     [D_ORG_UPDATE] = "UPDATE dir_organizations SET name = $2, description = $3, website = $4, "
                      "email = $5, phone = $6, identifier_type = $7, identifier = $8, "
                      "fingerprint = $9, updated_at = $10, updated_by = $11 WHERE id = $1",
-    [D_ORG_PAGE] = "SELECT " ORG_COLS "FROM dir_organizations o ORDER BY o.name COLLATE \"C\", o.id "
-                   "LIMIT $1 OFFSET $2",
+    [D_ORG_PAGE] =
+        "SELECT " ORG_COLS "FROM dir_organizations o ORDER BY o.name COLLATE \"C\", o.id "
+        "LIMIT $1 OFFSET $2",
     [D_ORG_COUNT] = "SELECT COUNT(*) FROM dir_organizations",
     [D_ORG_SERVICES] = "SELECT id FROM dir_services WHERE org_id = $1",
     [D_USER_EXISTS] = "SELECT uuid FROM users WHERE id = $1",
@@ -192,8 +193,9 @@ static const char *const dsql[D__COUNT] = {
     [D_MEMBERS] = "SELECT u.id, u.uuid, u.email, u.display_name, u.role, u.created_at "
                   "FROM dir_members m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 "
                   "ORDER BY u.display_name COLLATE \"C\", u.id",
-    [D_ORGS_OF_USER] = "SELECT " ORG_COLS "FROM dir_members m JOIN dir_organizations o "
-                       "ON o.id = m.org_id WHERE m.user_id = $1 ORDER BY o.name COLLATE \"C\", o.id",
+    [D_ORGS_OF_USER] =
+        "SELECT " ORG_COLS "FROM dir_members m JOIN dir_organizations o "
+        "ON o.id = m.org_id WHERE m.user_id = $1 ORDER BY o.name COLLATE \"C\", o.id",
     [D_TAX_UPSERT] = "INSERT INTO dir_taxonomies (uuid, name, description, uri, version) "
                      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (uuid) DO UPDATE SET "
                      "name = excluded.name, description = excluded.description, "
@@ -210,7 +212,8 @@ static const char *const dsql[D__COUNT] = {
                       "name = excluded.name, description = excluded.description RETURNING id",
     [D_TERM_BY_UUID] = "SELECT " TERM_COLS ", 0 " TERM_FROM "WHERE t.uuid = $1",
     [D_TERM_LIST] = "SELECT " TERM_COLS ", (SELECT COUNT(*) FROM dir_service_terms st "
-                    "WHERE st.term_id = t.id) " TERM_FROM "ORDER BY x.name COLLATE \"C\", t.name COLLATE \"C\", t.id",
+                    "WHERE st.term_id = t.id) " TERM_FROM
+                    "ORDER BY x.name COLLATE \"C\", t.name COLLATE \"C\", t.id",
     [D_TERM_LIST_TAX] = "SELECT " TERM_COLS ", (SELECT COUNT(*) FROM dir_service_terms st "
                         "WHERE st.term_id = t.id) " TERM_FROM "WHERE x.uuid = $1 "
                         "ORDER BY t.name COLLATE \"C\", t.id",
@@ -297,10 +300,11 @@ static const char *const dsql[D__COUNT] = {
     [D_SEARCH] = SEARCH_CTE "SELECT " SVC_COLS SVC_FROM "WHERE " SEARCH_WHERE
                             "ORDER BY s.name COLLATE \"C\", s.id LIMIT $12 OFFSET $13",
     [D_SEARCH_COUNT] = SEARCH_CTE "SELECT COUNT(*) FROM dir_services s WHERE " SEARCH_WHERE,
-    [D_SEARCH_TEXT] = SEARCH_CTE "SELECT " SVC_COLS SVC_FROM FTS_JOIN "WHERE " SEARCH_WHERE
-                                 "ORDER BY f.rank DESC, s.name COLLATE \"C\", s.id LIMIT $12 OFFSET $13",
-    [D_SEARCH_TEXT_COUNT] = SEARCH_CTE "SELECT COUNT(*) FROM dir_services s " FTS_JOIN_COUNT
-                                       "WHERE " SEARCH_WHERE,
+    [D_SEARCH_TEXT] =
+        SEARCH_CTE "SELECT " SVC_COLS SVC_FROM FTS_JOIN "WHERE " SEARCH_WHERE
+                   "ORDER BY f.rank DESC, s.name COLLATE \"C\", s.id LIMIT $12 OFFSET $13",
+    [D_SEARCH_TEXT_COUNT] =
+        SEARCH_CTE "SELECT COUNT(*) FROM dir_services s " FTS_JOIN_COUNT "WHERE " SEARCH_WHERE,
     [D_COUNT_ALL] = "SELECT COUNT(*) FROM dir_services",
     /* Services sharing a term with $1, or a term whose parent is, or is the parent of,
      * or shares a parent with, one of $1's terms. */
@@ -318,7 +322,6 @@ static const char *const dsql[D__COUNT] = {
                           "AND substr(postcode_key, 1, length($1::text)) = $1::text",
 };
 
-
 _Static_assert(D__COUNT <= STORE_PG_DIR_STATEMENTS, "raise STORE_PG_DIR_STATEMENTS");
 
 /* ---- Connection, cursors, transactions ------------------------------------------ */
@@ -328,9 +331,9 @@ typedef struct dconn {
     unsigned char *prepared;
 } dconn;
 
-#define DCONN(impl)                                                                      \
-    dconn cc;                                                                            \
-    dconn *c = &cc;                                                                      \
+#define DCONN(impl)                                                                                \
+    dconn cc;                                                                                      \
+    dconn *c = &cc;                                                                                \
     if (!(cc.db = store_pg_conn(impl, &cc.prepared))) return STORE_ERROR
 
 #define MAXP 16
@@ -340,17 +343,17 @@ typedef struct pst {
     enum dstmt id;
     const char *v[MAXP];
     char num[MAXP][32];
-    int n;          /* parameters: $1..$n */
+    int n; /* parameters: $1..$n */
     PGresult *r;
     int row, rows;
-    int rc;         /* STORE_* after a failed step */
+    int rc; /* STORE_* after a failed step */
 } pst;
 
 enum { PERR = -1, PDONE = 0, PROW = 1 };
 
-#define ST(var, sid)                                                                     \
-    pst var##_store;                                                                     \
-    pst_init(&var##_store, sid);                                                         \
+#define ST(var, sid)                                                                               \
+    pst var##_store;                                                                               \
+    pst_init(&var##_store, sid);                                                                   \
     pst *var = &var##_store
 
 static void pst_init(pst *s, enum dstmt id) {
@@ -372,8 +375,10 @@ static void bi64(pst *s, int i, int64_t v) {
     setp(s, i, s->num[i - 1]);
 }
 static void bid(pst *s, int i, int64_t id) { /* 0 = NULL */
-    if (id) bi64(s, i, id);
-    else setp(s, i, NULL);
+    if (id)
+        bi64(s, i, id);
+    else
+        setp(s, i, NULL);
 }
 static void bdbl(pst *s, int i, double v) {
     snprintf(s->num[i - 1], sizeof s->num[i - 1], "%.17g", v);
@@ -383,8 +388,8 @@ static void bdbl(pst *s, int i, double v) {
 static int map_error(const PGresult *r, dconn *c, const char *what) {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     if (state && strcmp(state, "23505") == 0) return STORE_CONFLICT;
-    if (state && (strcmp(state, "23503") == 0 || strcmp(state, "23514") == 0 ||
-                  strcmp(state, "23502") == 0))
+    if (state &&
+        (strcmp(state, "23503") == 0 || strcmp(state, "23514") == 0 || strcmp(state, "23502") == 0))
         return STORE_INVALID;
     log_error("store: directory %s: %s", what,
               r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r) : PQerrorMessage(c->db));
@@ -476,8 +481,10 @@ static int tx_begin(dconn *c, int write) {
 
 static int tx_end(dconn *c, int rc) {
     if (rc == STORE_OK) {
-        if (exec_plain(c, D_COMMIT) != STORE_OK) rc = STORE_ERROR;
-        else if (PQtransactionStatus(c->db) != PQTRANS_IDLE) rc = STORE_ERROR;
+        if (exec_plain(c, D_COMMIT) != STORE_OK)
+            rc = STORE_ERROR;
+        else if (PQtransactionStatus(c->db) != PQTRANS_IDLE)
+            rc = STORE_ERROR;
     }
     if (PQtransactionStatus(c->db) != PQTRANS_IDLE) exec_plain(c, D_ROLLBACK);
     return rc;
@@ -515,15 +522,15 @@ static void diff(json_t *d, const char *field, const char *from, const char *to)
 }
 
 /* Grows an arena array by doubling. */
-#define PUSH(arr, n, capv, a)                                                            \
-    do {                                                                                 \
-        if ((n) == (capv)) {                                                             \
-            size_t nc_ = (capv) ? (capv) * 2 : 4;                                         \
-            void *b_ = arena_calloc((a), nc_, sizeof *(arr));                             \
-            if (n) memcpy(b_, (arr), (n) * sizeof *(arr));                                \
-            (arr) = b_;                                                                  \
-            (capv) = nc_;                                                                \
-        }                                                                                \
+#define PUSH(arr, n, capv, a)                                                                      \
+    do {                                                                                           \
+        if ((n) == (capv)) {                                                                       \
+            size_t nc_ = (capv) ? (capv)*2 : 4;                                                    \
+            void *b_ = arena_calloc((a), nc_, sizeof *(arr));                                      \
+            if (n) memcpy(b_, (arr), (n) * sizeof *(arr));                                         \
+            (arr) = b_;                                                                            \
+            (capv) = nc_;                                                                          \
+        }                                                                                          \
     } while (0)
 
 /* ---- Organisations -------------------------------------------------------------- */
@@ -577,9 +584,8 @@ static void org_bind(pst *st, const store_dir_org *in) {
     bt(st, 9, in->fingerprint);
 }
 
-static int org_save_tx(dconn *c, const store_actor *actor, const store_dir_org *in,
-                       arena *tmp, int64_t *id_out, const char **uuid_out, int *created,
-                       int *changed) {
+static int org_save_tx(dconn *c, const store_actor *actor, const store_dir_org *in, arena *tmp,
+                       int64_t *id_out, const char **uuid_out, int *created, int *changed) {
     int rc = STORE_OK;
     store_dir_org old;
     int exists = 0;
@@ -589,8 +595,10 @@ static int org_save_tx(dconn *c, const store_actor *actor, const store_dir_org *
     *changed = 1;
     if (uuid) {
         rc = org_load_uuid(c, uuid, tmp, &old);
-        if (rc == STORE_OK) exists = 1;
-        else if (rc != STORE_NOT_FOUND) return rc;
+        if (rc == STORE_OK)
+            exists = 1;
+        else if (rc != STORE_NOT_FOUND)
+            return rc;
     } else {
         uuid_v4(fresh);
         uuid = arena_strdup(tmp, fresh);
@@ -753,8 +761,8 @@ static int member_change(void *impl, const store_actor *actor, int64_t org_id, i
     }
     json_t *d = json_object();
     json_object_set_new(d, "user", json_string(user_uuid));
-    rc = audit(c, actor, add ? "directory.member.add" : "directory.member.remove",
-               "organization", org.uuid, d);
+    rc = audit(c, actor, add ? "directory.member.add" : "directory.member.remove", "organization",
+               org.uuid, d);
 out:
     rc = tx_end(c, rc);
 end:
@@ -766,8 +774,7 @@ static int pg_member_add(void *impl, const store_actor *actor, int64_t org_id, i
     return member_change(impl, actor, org_id, user_id, 1);
 }
 
-static int pg_member_remove(void *impl, const store_actor *actor, int64_t org_id,
-                            int64_t user_id) {
+static int pg_member_remove(void *impl, const store_actor *actor, int64_t org_id, int64_t user_id) {
     return member_change(impl, actor, org_id, user_id, 0);
 }
 
@@ -976,8 +983,7 @@ static int pg_taxonomy_list(void *impl, arena *a, store_dir_taxonomy_list *out) 
     return STORE_OK;
 }
 
-static int pg_term_list(void *impl, const char *taxonomy_uuid, arena *a,
-                        store_dir_term_list *out) {
+static int pg_term_list(void *impl, const char *taxonomy_uuid, arena *a, store_dir_term_list *out) {
     DCONN(impl);
     ST(st, taxonomy_uuid ? D_TERM_LIST_TAX : D_TERM_LIST);
     if (taxonomy_uuid) bt(st, 1, taxonomy_uuid);
@@ -1037,8 +1043,10 @@ static long find_svc(const store_dir_service *svcs, const size_t *idx, size_t n,
         size_t mid = (lo + hi) / 2;
         int64_t v = svcs[idx[mid]].id;
         if (v == id) return (long)idx[mid];
-        if (v < id) lo = mid + 1;
-        else hi = mid;
+        if (v < id)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return -1;
 }
@@ -1064,7 +1072,7 @@ static int load_children(dconn *c, store_dir_service *svcs, size_t n, int all, a
     for (size_t i = 0; i < n; i++) idx[i] = i;
     qsort_r(idx, n, sizeof *idx, by_id, svcs);
     size_t *caps = arena_calloc(a, n * 6, sizeof *caps);
-    static const enum dstmt kinds[] = {D_CH_TERMS, D_CH_LOCS, D_CH_AREAS,
+    static const enum dstmt kinds[] = {D_CH_TERMS, D_CH_LOCS,     D_CH_AREAS,
                                        D_CH_SCHED, D_CH_CONTACTS, D_CH_LANGS};
     for (size_t k = 0; k < (all ? 6u : 4u); k++) {
         ST(st, kinds[k]);
@@ -1150,7 +1158,8 @@ static int load_children(dconn *c, store_dir_service *svcs, size_t n, int all, a
                 g->code = ct_empty(st, 3, a);
                 break;
             }
-            default: break;
+            default:
+                break;
             }
         }
         st_done(st);
@@ -1175,8 +1184,10 @@ static int svc_rows(dconn *c, pst *st, arena *a, store_dir_service **items, size
 static int svc_load(dconn *c, enum dstmt id, const char *uuid, int64_t sid, arena *a,
                     store_dir_service *out) {
     ST(st, id);
-    if (uuid) bt(st, 1, uuid);
-    else bi64(st, 1, sid);
+    if (uuid)
+        bt(st, 1, uuid);
+    else
+        bi64(st, 1, sid);
     store_dir_service *items;
     size_t n;
     int rc = svc_rows(c, st, a, &items, &n);
@@ -1279,8 +1290,8 @@ static int pg_service_search(void *impl, const store_dir_query *q, arena *a,
         if (rc == STORE_NOT_FOUND) rc = STORE_OK; /* unknown term: nothing matches */
         if (rc != STORE_OK || !t.uuid) goto out;
     }
-    int unfiltered = !match && !org_id && !q->modified_after && !q->active_only &&
-                     !q->term_uuid && !q->place_id && !pkey && !q->near;
+    int unfiltered = !match && !org_id && !q->modified_after && !q->active_only && !q->term_uuid &&
+                     !q->place_id && !pkey && !q->near;
     if (q->limit > 0) {
         ST(st, match ? D_SEARCH_TEXT : D_SEARCH);
         bind_query(st, q, org_id, pkey, match, 1);
@@ -1476,8 +1487,10 @@ static int svc_children_tx(dconn *c, const store_dir_service *in, int64_t id, ar
         const store_dir_area *r = &in->areas[i];
         int64_t pid = r->place_id;
         ST(p, (!pid && r->place_uuid) ? D_PLACE_ID_BY_UUID : D_PLACE_EXISTS);
-        if (!pid && r->place_uuid) bt(p, 1, r->place_uuid);
-        else bi64(p, 1, pid);
+        if (!pid && r->place_uuid)
+            bt(p, 1, r->place_uuid);
+        else
+            bi64(p, 1, pid);
         rc = run_int64(c, p, &pid, "place id");
         if (rc == STORE_NOT_FOUND) rc = STORE_INVALID;
         if (rc != STORE_OK) break;
@@ -1491,8 +1504,8 @@ static int svc_children_tx(dconn *c, const store_dir_service *in, int64_t id, ar
 }
 
 /* Within a write transaction: saves one service and its children. */
-static int svc_save_tx(dconn *c, const store_actor *actor, const store_dir_service *in,
-                       arena *tmp, int64_t *id_out, int *created, int *changed) {
+static int svc_save_tx(dconn *c, const store_actor *actor, const store_dir_service *in, arena *tmp,
+                       int64_t *id_out, int *created, int *changed) {
     int rc = STORE_OK;
     int64_t org_id = in->org_id, id = 0, now = now_utc();
     *created = 0;
@@ -1510,8 +1523,10 @@ static int svc_save_tx(dconn *c, const store_actor *actor, const store_dir_servi
     int exists = 0;
     if (in->uuid) {
         rc = svc_load(c, D_SVC_BY_UUID, in->uuid, 0, tmp, &old);
-        if (rc == STORE_OK) exists = 1;
-        else if (rc != STORE_NOT_FOUND) return rc;
+        if (rc == STORE_OK)
+            exists = 1;
+        else if (rc != STORE_NOT_FOUND)
+            return rc;
         rc = STORE_OK;
     }
     if (exists) {
@@ -1605,19 +1620,27 @@ static int pg_import(void *impl, const store_actor *actor, const store_dir_feed 
         const char *uuid;
         int created, changed;
         rc = org_save_tx(c, actor, &feed->orgs[i], &tmp, &id, &uuid, &created, &changed);
-        if (rc != STORE_OK) res->bad_index = -1 - (int64_t)i;
-        else if (created) res->created++;
-        else if (changed) res->updated++;
-        else res->unchanged++;
+        if (rc != STORE_OK)
+            res->bad_index = -1 - (int64_t)i;
+        else if (created)
+            res->created++;
+        else if (changed)
+            res->updated++;
+        else
+            res->unchanged++;
     }
     for (size_t i = 0; i < feed->n_services && rc == STORE_OK; i++) {
         int64_t id;
         int created, changed;
         rc = svc_save_tx(c, actor, &feed->services[i], &tmp, &id, &created, &changed);
-        if (rc != STORE_OK) res->bad_index = (int64_t)i;
-        else if (created) res->created++;
-        else if (changed) res->updated++;
-        else res->unchanged++;
+        if (rc != STORE_OK)
+            res->bad_index = (int64_t)i;
+        else if (created)
+            res->created++;
+        else if (changed)
+            res->updated++;
+        else
+            res->unchanged++;
         if ((i & 255) == 255) arena_reset(&tmp);
     }
     if (rc == STORE_OK) {

@@ -83,8 +83,7 @@ int store_sqlite_copy_references(void *impl, const char *table, arena *a, char *
                    names, n);
 }
 
-int store_sqlite_copy_columns(void *impl, const char *table, arena *a, char ***names,
-                              size_t *n) {
+int store_sqlite_copy_columns(void *impl, const char *table, arena *a, char ***names, size_t *n) {
     /* hidden: 0 = ordinary, 2/3 = generated (not insertable) */
     return collect(impl, "SELECT name FROM pragma_table_xinfo(?1) WHERE hidden = 0 ORDER BY cid",
                    table, a, names, n);
@@ -117,12 +116,16 @@ int store_sqlite_copy_scan(void *impl, const char *table, char *const *cols, siz
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         for (size_t i = 0; i < ncols; i++) {
             switch (sqlite3_column_type(st, (int)i)) {
-            case SQLITE_NULL: vals[i] = NULL; break;
+            case SQLITE_NULL:
+                vals[i] = NULL;
+                break;
             case SQLITE_FLOAT:
                 snprintf(num[i], sizeof num[i], "%.17g", sqlite3_column_double(st, (int)i));
                 vals[i] = num[i];
                 break;
-            default: vals[i] = (const char *)sqlite3_column_text(st, (int)i); break;
+            default:
+                vals[i] = (const char *)sqlite3_column_text(st, (int)i);
+                break;
             }
         }
         if (fn(ctx, vals) != 0) {
@@ -200,8 +203,10 @@ int store_sqlite_copy_load_row(void *impl, const char *table, char *const *cols,
     /* Text is bound as text; the column's type affinity turns "42" into an integer
      * and "0.5" into a real, as the source stored them. */
     for (size_t i = 0; i < ncols; i++) {
-        if (values[i]) sqlite3_bind_text(load_stmt, (int)i + 1, values[i], -1, SQLITE_STATIC);
-        else sqlite3_bind_null(load_stmt, (int)i + 1);
+        if (values[i])
+            sqlite3_bind_text(load_stmt, (int)i + 1, values[i], -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(load_stmt, (int)i + 1);
     }
     int rc = sqlite3_step(load_stmt);
     sqlite3_reset(load_stmt);
@@ -222,8 +227,8 @@ int store_sqlite_copy_load_end(void *impl, int commit) {
         /* The directory's FTS5 index, with the content fts_refresh writes. */
         sqlite3_stmt *has = NULL;
         int fts = 0;
-        if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'dir_service_fts'",
-                               -1, &has, NULL) == SQLITE_OK)
+        if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'dir_service_fts'", -1,
+                               &has, NULL) == SQLITE_OK)
             fts = sqlite3_step(has) == SQLITE_ROW;
         sqlite3_finalize(has);
         if (fts &&
@@ -242,7 +247,7 @@ int store_sqlite_copy_load_end(void *impl, int commit) {
         if (rc == STORE_OK && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
             log_error("store: copy: commit: %s", sqlite3_errmsg(db));
             rc = (sqlite3_extended_errcode(db) & 0xff) == SQLITE_CONSTRAINT ? STORE_INVALID
-                                                                           : STORE_ERROR;
+                                                                            : STORE_ERROR;
         }
     }
     if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);

@@ -28,12 +28,14 @@ static sqlite3_stmt *prepare(void *impl, const char *text, sqlite3 **db_out) {
 }
 
 static void bind_text(sqlite3_stmt *st, int i, const char *s) {
-    if (s) sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-    else sqlite3_bind_null(st, i);
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
 }
 
-int store_sqlite_job_enqueue(void *impl, const char *kind, const char *payload,
-                             int64_t run_after, int64_t now, int64_t *id_out) {
+int store_sqlite_job_enqueue(void *impl, const char *kind, const char *payload, int64_t run_after,
+                             int64_t now, int64_t *id_out) {
     sqlite3 *db;
     sqlite3_stmt *st = prepare(impl,
                                "INSERT INTO jobs (kind, payload, state, run_after, created_at) "
@@ -112,8 +114,8 @@ out:
 
 /* An UPDATE of a job running under worker (?1 id, ?2 worker); STORE_NOT_FOUND when no
  * such job. */
-static int finish(void *impl, const char *text, int64_t id, const char *worker,
-                  const char *error, int64_t retry_at, int64_t now) {
+static int finish(void *impl, const char *text, int64_t id, const char *worker, const char *error,
+                  int64_t retry_at, int64_t now) {
     sqlite3 *db;
     sqlite3_stmt *st = prepare(impl, text, &db);
     if (!st) return STORE_ERROR;

@@ -47,8 +47,7 @@ static copy_table *find_table(copy_table *t, size_t n, const char *name) {
 /* Appends t after every table it refers to (depth first). A reference cycle between
  * different tables is not expected in our schema; it is broken arbitrarily, and the
  * deferred foreign-key check at commit still guards the result. */
-static void place_table(copy_table *all, size_t n, copy_table *t, copy_table **order,
-                        size_t *k) {
+static void place_table(copy_table *all, size_t n, copy_table *t, copy_table **order, size_t *k) {
     if (t->state) return;
     t->state = 1;
     for (size_t i = 0; i < t->nrefs; i++) {

@@ -41,12 +41,12 @@ static const char *pg(void) {
     return pgtest_is_pg(u) ? u : NULL;
 }
 
-#define NEED_PG()                                                                        \
-    do {                                                                                 \
-        if (!ready) {                                                                    \
-            print_message("PostgreSQL unavailable (CG_TEST_PG_URL unset): skipped\n");    \
-            skip();                                                                      \
-        }                                                                                \
+#define NEED_PG()                                                                                  \
+    do {                                                                                           \
+        if (!ready) {                                                                              \
+            print_message("PostgreSQL unavailable (CG_TEST_PG_URL unset): skipped\n");             \
+            skip();                                                                                \
+        }                                                                                          \
     } while (0)
 
 static int group_setup(void **state) {
@@ -265,9 +265,18 @@ static int by_string(const void *a, const void *b) {
 
 /* The same services, and the same best match, for each search on the two servers. */
 static void searches_agree(const cg_server *sq, const cg_server *pgs) {
-    static const char *const queries[] = {"food", "food%20bank", "lunch", "youth", "advice",
-                                          "help", "community", "club", "sport", "meals",
-                                          "community%20lunch", "zzzz"};
+    static const char *const queries[] = {"food",
+                                          "food%20bank",
+                                          "lunch",
+                                          "youth",
+                                          "advice",
+                                          "help",
+                                          "community",
+                                          "club",
+                                          "sport",
+                                          "meals",
+                                          "community%20lunch",
+                                          "zzzz"};
     int nonempty = 0;
     for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
         char path[128];
@@ -291,8 +300,8 @@ static void searches_agree(const cg_server *sq, const cg_server *pgs) {
         if (n) {
             nonempty++;
             if (strcmp(na[0], nb[0]) != 0)
-                fail_msg("'%s': best match '%s' on SQLite, '%s' on PostgreSQL", queries[i],
-                         na[0], nb[0]);
+                fail_msg("'%s': best match '%s' on SQLite, '%s' on PostgreSQL", queries[i], na[0],
+                         nb[0]);
         }
         qsort(na, n, sizeof na[0], by_string);
         qsort(nb, n, sizeof nb[0], by_string);
@@ -306,7 +315,8 @@ static void searches_agree(const cg_server *sq, const cg_server *pgs) {
 /* The "N rows" figure of table in migrate's output, or -1. */
 static long rows_in(const char *out, const char *table) {
     size_t n = strlen(table);
-    for (const char *line = out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+    for (const char *line = out; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
         if (strncmp(line, table, n) == 0 && line[n] == ' ') return strtol(line + n, NULL, 10);
     return -1;
 }

@@ -199,8 +199,10 @@ static void *claim_all(void *arg) {
         }
         int64_t k = j.id - c->first_id;
         pthread_mutex_lock(c->mu);
-        if (k >= 0 && k < JOBS) c->seen[k]++;
-        else c->errors++;
+        if (k >= 0 && k < JOBS)
+            c->seen[k]++;
+        else
+            c->errors++;
         pthread_mutex_unlock(c->mu);
         if (store_job_complete(c->s, j.id, c->name) != STORE_OK) c->errors++;
         c->done++;
@@ -278,14 +280,15 @@ static void two_admins_demoting_each_other_leave_one_admin(void **state) {
         for (size_t i = 0; i < all.n; i++)
             if (all.items[i].id != a.id && all.items[i].id != b.id &&
                 all.items[i].role == STORE_ROLE_ADMIN)
-                assert_int_equal(store_user_set_role(f->s, NULL, all.items[i].id,
-                                                     STORE_ROLE_RESIDENT),
-                                 STORE_OK);
+                assert_int_equal(
+                    store_user_set_role(f->s, NULL, all.items[i].id, STORE_ROLE_RESIDENT),
+                    STORE_OK);
         pthread_barrier_t go;
         pthread_barrier_init(&go, NULL, 2);
         demoter d[2] = {{f->s, a.id, b.id, -1, &go}, {second, b.id, a.id, -1, &go}};
         pthread_t th[2];
-        for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, demote, &d[i]), 0);
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(pthread_create(&th[i], NULL, demote, &d[i]), 0);
         for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
         pthread_barrier_destroy(&go);
         /* Exactly one wins; the loser is no longer an admin when its turn comes. */
