@@ -25,6 +25,21 @@ static slot slots[DIR_CACHE_SLOTS];
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 static uint64_t generation; /* guarded by lock */
 
+/* CG_DIR_CACHE=0 in the environment turns the cache off (every request rendered afresh):
+ * how bench/directory.sh measures the uncached path. Read once, on first use. */
+static pthread_once_t enabled_once = PTHREAD_ONCE_INIT;
+static bool enabled = true;
+
+static void read_enabled(void) {
+    const char *v = getenv("CG_DIR_CACHE");
+    enabled = !(v && strcmp(v, "0") == 0);
+}
+
+static bool cache_enabled(void) {
+    pthread_once(&enabled_once, read_enabled);
+    return enabled;
+}
+
 static int64_t now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -46,6 +61,7 @@ void dir_cache_bump(void) {
 
 bool dir_cache_get(const char *key, arena *a, char **data, size_t *len) {
     bool hit = false;
+    if (!cache_enabled()) return false;
     slot *s = &slots[slot_of(key)];
     int64_t now = now_ms();
     pthread_rwlock_rdlock(&lock);
@@ -61,7 +77,7 @@ bool dir_cache_get(const char *key, arena *a, char **data, size_t *len) {
 }
 
 void dir_cache_put(const char *key, const char *data, size_t len) {
-    if (len > DIR_CACHE_MAX_ENTRY) return;
+    if (len > DIR_CACHE_MAX_ENTRY || !cache_enabled()) return;
     char *k = xstrdup(key), *d = xmalloc(len ? len : 1);
     memcpy(d, data, len);
     slot *s = &slots[slot_of(key)];

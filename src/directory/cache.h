@@ -9,6 +9,8 @@
  * seen when entries expire, DIR_CACHE_TTL_MS after they were made. Only successful (200)
  * responses are cached.
  *
+ * CG_DIR_CACHE=0 in the environment disables the cache (for measuring the uncached path).
+ *
  * Threads: safe to call from any server thread. Memory: at most DIR_CACHE_SLOTS entries
  * of at most DIR_CACHE_MAX_ENTRY bytes each; the cache owns its copies.
  */

@@ -73,6 +73,8 @@
     "  AND ((l.latitude - ?8) * 111195.0) * ((l.latitude - ?8) * 111195.0) "                       \
     "    + ((l.longitude - ?9) * ?10) * ((l.longitude - ?9) * ?10) <= ?11)) "
 /* ?12 limit, ?13 offset, ?14 FTS5 query */
+#define PAGE_JOINS                                                                                 \
+    "JOIN dir_organizations o ON o.id = s.org_id LEFT JOIN users u ON u.id = s.updated_by "
 #define FTS_JOIN                                                                                   \
     "JOIN (SELECT rowid AS rid, bm25(dir_service_fts, 10.0, 1.0, 5.0, 3.0) AS rank "               \
     "  FROM dir_service_fts WHERE dir_service_fts MATCH ?14) f ON f.rid = s.id "
@@ -136,11 +138,13 @@ enum dstmt {
     D_CH_CONTACTS,
     D_CH_LANGS,
     D_CH_AREAS,
+    D_PAGE_ALL,
     D_SEARCH,
     D_SEARCH_COUNT,
     D_SEARCH_TEXT,
     D_SEARCH_TEXT_COUNT,
     D_COUNT_ALL,
+    D_FTS_COUNT,
     D_RELATED,
     D_POSTCODE_CENTRE,
     D__COUNT
@@ -279,14 +283,34 @@ static const char *const dsql[D__COUNT] = {
                    "FROM dir_service_areas sa JOIN places p ON p.id = sa.place_id "
                    "WHERE sa.service_id IN (SELECT value FROM json_each(?1)) "
                    "ORDER BY sa.service_id, p.name",
-    [D_SEARCH] = SEARCH_CTE "SELECT " SVC_COLS SVC_FROM "WHERE " SEARCH_WHERE
-                            "ORDER BY s.name, s.id LIMIT ?12 OFFSET ?13",
+    /* A page is chosen on narrow rows first (ids and sort keys: for the whole table
+     * only the covering index dir_services_name is read), and only the page's rows are
+     * then joined with their organisation and editor: with OFFSET, the skipped rows
+     * would otherwise be joined and built too. */
+    [D_PAGE_ALL] = "SELECT " SVC_COLS "FROM (SELECT id AS pid, name AS pname FROM dir_services "
+                   "ORDER BY name, id LIMIT ?1 OFFSET ?2) p JOIN dir_services s ON s.id = p.pid "
+                   "JOIN dir_organizations o ON o.id = s.org_id "
+                   "LEFT JOIN users u ON u.id = s.updated_by ORDER BY p.pname, p.pid",
+    [D_SEARCH] = SEARCH_CTE ", page(pid, pname) AS MATERIALIZED (SELECT s.id, s.name "
+                            "FROM dir_services s WHERE " SEARCH_WHERE
+                            "ORDER BY s.name, s.id LIMIT ?12 OFFSET ?13) "
+                            "SELECT " SVC_COLS "FROM page p "
+                            "JOIN dir_services s ON s.id = p.pid " PAGE_JOINS
+                            "ORDER BY p.pname, p.pid",
     [D_SEARCH_COUNT] = SEARCH_CTE "SELECT COUNT(*) FROM dir_services s WHERE " SEARCH_WHERE,
-    [D_SEARCH_TEXT] = SEARCH_CTE "SELECT " SVC_COLS SVC_FROM FTS_JOIN "WHERE " SEARCH_WHERE
-                                 "ORDER BY f.rank, s.name, s.id LIMIT ?12 OFFSET ?13",
+    [D_SEARCH_TEXT] = SEARCH_CTE ", page(pid, prank, pname) AS MATERIALIZED (SELECT s.id, "
+                                 "f.rank, s.name FROM dir_services s " FTS_JOIN
+                                 "WHERE " SEARCH_WHERE "ORDER BY f.rank, s.name, s.id "
+                                 "LIMIT ?12 OFFSET ?13) "
+                                 "SELECT " SVC_COLS "FROM page p "
+                                 "JOIN dir_services s ON s.id = p.pid " PAGE_JOINS
+                                 "ORDER BY p.prank, p.pname, p.pid",
     [D_SEARCH_TEXT_COUNT] =
         SEARCH_CTE "SELECT COUNT(*) FROM dir_services s " FTS_JOIN "WHERE " SEARCH_WHERE,
     [D_COUNT_ALL] = "SELECT COUNT(*) FROM dir_services",
+    /* Every FTS row is a service (fts_refresh), so with no other filter this is the
+     * count of D_SEARCH_TEXT without joining each match to its service. */
+    [D_FTS_COUNT] = "SELECT COUNT(*) FROM dir_service_fts WHERE dir_service_fts MATCH ?1",
     /* Services sharing a term with ?1, or a term whose parent is, or is the parent of,
      * or shares a parent with, one of ?1's terms. */
     [D_RELATED] = "WITH mine(id, parent_id) AS (SELECT t.id, t.parent_id FROM dir_service_terms st "
@@ -1354,7 +1378,17 @@ static int sq_service_search(void *impl, const store_dir_query *q, arena *a,
     }
     int unfiltered = !match && !org_id && !q->modified_after && !q->active_only && !q->term_uuid &&
                      !q->place_id && !pkey && !q->near;
-    if (q->limit > 0) {
+    int text_only = match && !org_id && !q->modified_after && !q->active_only && !q->term_uuid &&
+                    !q->place_id && !pkey && !q->near;
+    if (q->limit > 0 && unfiltered) {
+        ST(st, D_PAGE_ALL);
+        sqlite3_bind_int64(st, 1, q->limit);
+        sqlite3_bind_int64(st, 2, q->offset);
+        rc = svc_rows(c, st, a, &items, &n);
+        if (rc != STORE_OK) goto out;
+        rc = load_children(c, items, n, q->with_children, a);
+        if (rc != STORE_OK) goto out;
+    } else if (q->limit > 0) {
         ST(st, match ? D_SEARCH_TEXT : D_SEARCH);
         bind_query(st, q, pkey, match, 1);
         sqlite3_bind_int64(st, 1, org_id);
@@ -1367,6 +1401,10 @@ static int sq_service_search(void *impl, const store_dir_query *q, arena *a,
         total = (int64_t)n; /* a first page that is not full holds every match */
     } else if (unfiltered) {
         ST(cnt, D_COUNT_ALL);
+        rc = run_int64(c, cnt, &total, "service count");
+    } else if (text_only) {
+        ST(cnt, D_FTS_COUNT);
+        sqlite3_bind_text(cnt, 1, match, -1, SQLITE_STATIC);
         rc = run_int64(c, cnt, &total, "service count");
     } else {
         ST(cnt, match ? D_SEARCH_TEXT_COUNT : D_SEARCH_COUNT);
