@@ -56,6 +56,15 @@ static void reply_cached(http_request *req, http_response *resp, json_t *body) {
     http_body_take(resp, "application/json", text, len);
 }
 
+/* reply_cached for a body already serialised into b (emptied). */
+static void reply_cached_buf(http_request *req, http_response *resp, buf *b) {
+    size_t len;
+    char *text = buf_detach(b, &len);
+    dir_cache_put(arena_sprintf(req->arena, "api:%s", req->raw_target), text, len);
+    cors(resp);
+    http_body_take(resp, "application/json", text, len);
+}
+
 static void json_error(http_response *resp, int status, const char *parameter,
                        const char *message) {
     json_t *j = json_object();
@@ -226,10 +235,10 @@ static void get_services(http_request *req, http_response *resp) {
         json_error(resp, 500, NULL, "the directory could not be read");
         return;
     }
-    json_t *contents = json_array();
-    for (size_t i = 0; i < list.n; i++)
-        json_array_append_new(contents, directory_service_json(&list.items[i], base_url(req)));
-    reply_cached(req, resp, directory_page_json(list.total, page, per_page, contents));
+    buf b;
+    buf_init(&b, (size_t)1 << 30);
+    directory_page_write(&b, list.total, page, per_page, list.items, list.n, base_url(req));
+    reply_cached_buf(req, resp, &b);
 }
 
 static void get_service(http_request *req, http_response *resp) {
@@ -241,7 +250,10 @@ static void get_service(http_request *req, http_response *resp) {
         json_error(resp, 404, NULL, "There is no service with this id.");
         return;
     }
-    reply_cached(req, resp, directory_service_json(&s, base_url(req)));
+    buf b;
+    buf_init(&b, (size_t)1 << 30);
+    directory_service_write(&b, &s, base_url(req));
+    reply_cached_buf(req, resp, &b);
 }
 
 static void get_organizations(http_request *req, http_response *resp) {

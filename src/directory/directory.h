@@ -101,6 +101,13 @@ json_t *directory_term_json(const store_dir_term *t);
 /* A page object: total_items, total_pages, page_number, size, first_page, last_page,
  * empty, contents (consumed). */
 json_t *directory_page_json(int64_t total, int64_t page, int64_t per_page, json_t *contents);
+/* The same documents, serialised: appends exactly what json_dumps(JSON_COMPACT) writes
+ * for directory_service_json(s, base_url), without building the tree (the API's
+ * service pages; the bytes are compared with jansson's in tests/directory). */
+void directory_service_write(buf *b, const store_dir_service *s, const char *base_url);
+/* Appends the page object of directory_page_json whose contents are items[0..n_items). */
+void directory_page_write(buf *b, int64_t total, int64_t page, int64_t per_page,
+                          const store_dir_service *items, size_t n_items, const char *base_url);
 
 /* ---- Import and export (oruk.c) ---- */
 
