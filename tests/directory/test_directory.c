@@ -481,6 +481,72 @@ static void json_export_round_trips(void **state) {
     teardown((void **)&g);
 }
 
+/* directory_service_write / directory_page_write: byte for byte what json_dumps
+ * (JSON_COMPACT) writes for the jansson tree of the same service or page. */
+static void expect_same_service(const store_dir_service *s, const char *base_url) {
+    json_t *j = directory_service_json(s, base_url);
+    char *want = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    buf b;
+    buf_init(&b, 1 << 24);
+    directory_service_write(&b, s, base_url);
+    assert_string_equal(buf_cstr(&b), want);
+    buf_free(&b);
+    free(want);
+}
+
+static void service_writer_matches_jansson(void **state) {
+    fx *f = *state;
+    /* every demo service, fully nested */
+    store_dir_query q = {0};
+    q.limit = 500;
+    q.with_children = 1;
+    store_dir_service_list list;
+    assert_int_equal(store_dir_service_search(f->s, &q, &f->a, &list), STORE_OK);
+    assert_true(list.n >= 10);
+    for (size_t i = 0; i < list.n; i++) expect_same_service(&list.items[i], "http://x.test");
+    /* the page object, with and without contents */
+    for (int64_t page = 1; page <= 3; page++) {
+        json_t *contents = json_array();
+        for (size_t i = 0; i < list.n; i++)
+            json_array_append_new(contents, directory_service_json(&list.items[i], ""));
+        json_t *pj = directory_page_json(list.total, page, 5, page == 3 ? json_array() : contents);
+        if (page == 3) json_decref(contents);
+        char *want = json_dumps(pj, JSON_COMPACT);
+        json_decref(pj);
+        buf b;
+        buf_init(&b, 1 << 24);
+        directory_page_write(&b, list.total, page, 5, list.items, page == 3 ? 0 : list.n, "");
+        assert_string_equal(buf_cstr(&b), want);
+        buf_free(&b);
+        free(want);
+    }
+    /* awkward text: quotes, backslashes, control characters, non-ASCII, slashes, text
+     * that is not UTF-8 (jansson leaves such a key out), NULLs and empty strings, reals */
+    store_dir_schedule h = {.uuid = "h1", .freq = "WEEKLY", .interval = 2, .byday = "MO",
+                            .opens_at = "09:00", .description = "tab\there \"q\" \\ \x01\x1f\x7f"};
+    store_dir_area r = {.uuid = "r1", .place_uuid = "p/1", .name = NULL, .gss_code = "E0\n"};
+    store_dir_location l[2] = {{.uuid = "l1", .sal_uuid = "sl1", .name = "Caf\xc3\xa9 / hall",
+                                .has_coords = 1, .latitude = 50.812345678901234,
+                                .longitude = -1e-7, .postcode = "BN11 1HA",
+                                .accessibility = "step\rfree\b\f"},
+                               {.uuid = "l2", .sal_uuid = "sl2", .has_coords = 1,
+                                .latitude = 0, .longitude = 123456789.0, .address_1 = "\xff bad"}};
+    store_dir_contact c = {.uuid = "c1", .name = "A", .phone = "01903 000000", .email = ""};
+    store_dir_language g = {.uuid = "g1", .name = "Cymraeg", .code = "cy"};
+    store_dir_term_ref t = {.uuid = "t1", .code = "x", .name = "\xe2\x80\xa8 sep"};
+    store_dir_service s = {.uuid = "s1", .org_uuid = "o1", .org_name = "O \"1\"",
+                           .name = "Name \xf0\x9f\x8d\x8e", .description = NULL, .url = "",
+                           .email = "bad \xc3", .fees = "\xc0\xaf", .eligibility = "all",
+                           .updated_at = 1700000000, .schedules = &h, .n_schedules = 1,
+                           .areas = &r, .n_areas = 1, .locations = l, .n_locations = 2,
+                           .contacts = &c, .n_contacts = 1, .languages = &g, .n_languages = 1,
+                           .terms = &t, .n_terms = 1};
+    expect_same_service(&s, NULL);
+    store_dir_service empty = {.uuid = "s2", .org_uuid = "o2"};
+    expect_same_service(&empty, "");
+}
+
 /* The Open Referral UK validator's passing fixture imports; its list fixture too. */
 static void oruk_validator_fixtures_import(void **state) {
     fx *f = *state;
@@ -555,6 +621,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(csv_template_imports_and_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(json_feed_imports_and_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(json_export_round_trips, setup, teardown),
+        cmocka_unit_test_setup_teardown(service_writer_matches_jansson, setup, teardown),
         cmocka_unit_test_setup_teardown(oruk_validator_fixtures_import, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
