@@ -88,6 +88,29 @@ struct WS_TAG {
     size_t loglen;
     int can_resume;
     int64_t base;
+    /* Tracking (Add1, doubles only): the current run's log of evaluations (round,
+     * project, alpha value and slope, paying points), each round's winner alpha and
+     * the regime conditions of its groups that can fail (value, slope, voters); and
+     * the same for the previous run's rounds from the resume point on, with the bound
+     * dev on how far the true purses have moved from the previous run's affine
+     * forms (sum over all voters). */
+    uint8_t *lb_robust;
+    size_t elen, rclen, rccap;
+    uint32_t *ev_r, *ev_p;
+    double *ev_v, *ev_d;
+    int64_t *ev_P;
+    size_t *rnd_ev, *rnd_rc;
+    double *rw_v, *rw_d, *rc_v, *rc_d;
+    uint64_t *rc_n;
+    size_t pelen, pe_pos, p_from, p_nrounds;
+    uint32_t *pev_r, *pev_p, *pwin;
+    double *pev_v, *pev_d, *prw_v, *prw_d, *prc_v, *prc_d;
+    int64_t *pev_P;
+    uint64_t *prc_n;
+    size_t *prnd_rc;
+    int trk;
+    double trk_dx, dev;
+    int64_t last_P;
 };
 
 #define CV(ws, c) ((ws)->cv[(c) >> CHUNK_BITS][(c) & (CHUNK - 1)])
@@ -248,7 +271,66 @@ void MES(pb_mes_ws_free)(WS_T *ws) {
     free(ws->lb_approx);
     free(ws->ex_cmax);
     free(ws->ex_dmin);
+    free(ws->lb_robust);
+    free(ws->ev_r);
+    free(ws->ev_p);
+    free(ws->ev_v);
+    free(ws->ev_d);
+    free(ws->ev_P);
+    free(ws->rnd_ev);
+    free(ws->rnd_rc);
+    free(ws->rw_v);
+    free(ws->rw_d);
+    free(ws->rc_v);
+    free(ws->rc_d);
+    free(ws->rc_n);
+    free(ws->pev_r);
+    free(ws->pev_p);
+    free(ws->pwin);
+    free(ws->pev_v);
+    free(ws->pev_d);
+    free(ws->prw_v);
+    free(ws->prw_d);
+    free(ws->prc_v);
+    free(ws->prc_d);
+    free(ws->pev_P);
+    free(ws->prc_n);
+    free(ws->prnd_rc);
     free(ws);
+}
+
+/* Tracking buffers, on the first Add1 run: at most one evaluation per project per
+ * round, and at most one regime condition per supporter of a funded project. */
+static void MES(track_alloc)(WS_T *ws) {
+    if (ws->ev_r) return;
+    size_t m1 = ws->m ? ws->m : 1, ecap = (m1 + 1) * m1;
+    size_t tot = ws->e->nvoters ? ws->e->ballot_start[ws->e->nvoters] : 0;
+    ws->rccap = tot + 1;
+    ws->lb_robust = xcalloc(m1, 1);
+    ws->ev_r = xmalloc(ecap * sizeof *ws->ev_r);
+    ws->ev_p = xmalloc(ecap * sizeof *ws->ev_p);
+    ws->ev_v = xmalloc(ecap * sizeof *ws->ev_v);
+    ws->ev_d = xmalloc(ecap * sizeof *ws->ev_d);
+    ws->ev_P = xmalloc(ecap * sizeof *ws->ev_P);
+    ws->pev_r = xmalloc(ecap * sizeof *ws->pev_r);
+    ws->pev_p = xmalloc(ecap * sizeof *ws->pev_p);
+    ws->pev_v = xmalloc(ecap * sizeof *ws->pev_v);
+    ws->pev_d = xmalloc(ecap * sizeof *ws->pev_d);
+    ws->pev_P = xmalloc(ecap * sizeof *ws->pev_P);
+    ws->rnd_ev = xmalloc((m1 + 1) * sizeof *ws->rnd_ev);
+    ws->rnd_rc = xmalloc((m1 + 1) * sizeof *ws->rnd_rc);
+    ws->prnd_rc = xmalloc((m1 + 1) * sizeof *ws->prnd_rc);
+    ws->rw_v = xmalloc((m1 + 1) * sizeof *ws->rw_v);
+    ws->rw_d = xmalloc((m1 + 1) * sizeof *ws->rw_d);
+    ws->prw_v = xmalloc((m1 + 1) * sizeof *ws->prw_v);
+    ws->prw_d = xmalloc((m1 + 1) * sizeof *ws->prw_d);
+    ws->pwin = xmalloc((m1 + 1) * sizeof *ws->pwin);
+    ws->rc_v = xmalloc(ws->rccap * sizeof *ws->rc_v);
+    ws->rc_d = xmalloc(ws->rccap * sizeof *ws->rc_d);
+    ws->rc_n = xmalloc(ws->rccap * sizeof *ws->rc_n);
+    ws->prc_v = xmalloc(ws->rccap * sizeof *ws->prc_v);
+    ws->prc_d = xmalloc(ws->rccap * sizeof *ws->prc_d);
+    ws->prc_n = xmalloc(ws->rccap * sizeof *ws->prc_n);
 }
 
 static int MES(cmp_u64)(const void *a, const void *b) {
@@ -411,6 +493,7 @@ static int MES(evaluate)(WS_T *ws, uint32_t p) {
         ws->prich[p] = P;
         ws->aff_close[p] = N_GET_D(ws->sum_v) < (double)cost * (1 + 1e-9);
     }
+    ws->last_P = P;
     if (P > 0) {
         N_DIV_SI(ws->al_v, ws->t2, P);
         N_DIV_SI(ws->al_d, ws->t3, P);
@@ -529,6 +612,13 @@ static void MES(pay)(WS_T *ws, uint32_t w) {
             }
             N_SET(ws->t3, ws->t1);
             MES(cond)(ws, ws->t3, ws->t2);
+            if (MES_TRACK && ws->rc_v && N_SGN(ws->t2) < 0) {
+                assert(ws->rclen < ws->rccap);
+                ws->rc_v[ws->rclen] = N_GET_D(ws->t1);
+                ws->rc_d[ws->rclen] = N_GET_D(ws->t2);
+                ws->rc_n[ws->rclen] = ws->g_cnt[g];
+                ws->rclen++;
+            }
             if (ws->g_poor[g]) {
                 N_NEG(ws->t1, ws->t1);
                 N_NEG(ws->t2, ws->t2);
@@ -572,6 +662,43 @@ static int MES(rewind)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out, int6
     size_t rs = 0;
     while (rs <= ws->nrounds && !(ws->rhas[rs] && N_CMP(ws->rd[rs], ws->t1) <= 0)) rs++;
     if (rs == 0 || rs > ws->nrounds) return -1;
+    ws->trk = 0;
+    if (MES_TRACK && ws->rc_v) {
+        /* Keep what the run being rewound did from round rs on: its winners, their
+         * alpha, the regime conditions that can fail, its evaluations. */
+        ws->p_from = rs;
+        ws->p_nrounds = ws->nrounds;
+        for (size_t r = rs; r < ws->nrounds; r++) {
+            ws->pwin[r] = out->win[r];
+            ws->prw_v[r] = ws->rw_v[r];
+            ws->prw_d[r] = ws->rw_d[r];
+        }
+        size_t rc0 = ws->rnd_rc[rs];
+        for (size_t r = rs; r <= ws->nrounds; r++) ws->prnd_rc[r] = ws->rnd_rc[r] - rc0;
+        for (size_t i = rc0; i < ws->rclen; i++) {
+            ws->prc_v[i - rc0] = ws->rc_v[i];
+            ws->prc_d[i - rc0] = ws->rc_d[i];
+            ws->prc_n[i - rc0] = ws->rc_n[i];
+        }
+        ws->rclen = rc0;
+        size_t e0 = ws->rnd_ev[rs];
+        ws->pelen = ws->elen - e0;
+        for (size_t i = e0; i < ws->elen; i++) {
+            ws->pev_r[i - e0] = ws->ev_r[i];
+            ws->pev_p[i - e0] = ws->ev_p[i];
+            ws->pev_v[i - e0] = ws->ev_v[i];
+            ws->pev_d[i - e0] = ws->ev_d[i];
+            ws->pev_P[i - e0] = ws->ev_P[i];
+        }
+        ws->elen = e0;
+        for (size_t i = 0; i < e0; i++) ws->ev_v[i] += ws->ev_d[i] * (double)dx;
+        ws->pe_pos = 0;
+        ws->trk = 1;
+        ws->trk_dx = (double)dx;
+        ws->dev = 0;
+        for (size_t p = 0; p < ws->m; p++)
+            if (ws->lb_robust[p]) ws->has_lb[p] = ws->lb_robust[p] = 0;
+    }
     while (ws->loglen > ws->rnd_log[rs]) {
         ws->loglen--;
         ws->cls[ws->log_v[ws->loglen]] = ws->log_c[ws->loglen];
@@ -595,6 +722,18 @@ static int MES(rewind)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out, int6
     }
     for (size_t r = 0; r < rs; r++)
         if (ws->rhas[r]) N_SUB(ws->rd[r], ws->rd[r], ws->t1);
+    if (ws->trk) {
+        /* A project last evaluated at round rs or later falls back to its latest
+         * evaluation before rs (not to none). */
+        for (size_t i = 0; i < ws->elen; i++) {
+            uint32_t q = ws->ev_p[i];
+            if (ws->has_lb[q] && N_GET_D(ws->lb_v[q]) >= ws->ev_v[i]) continue;
+            N_SET_D(ws->lb_v[q], ws->ev_v[i]);
+            N_SET_D(ws->lb_d[q], ws->ev_d[i]);
+            ws->has_lb[q] = 1;
+            ws->lb_round[q] = ws->ev_r[i];
+        }
+    }
     out->nwin = rs;
     out->spent = 0;
     for (size_t i = 0; i < rs; i++) out->spent += e->projects[out->win[i]].cost;
@@ -603,6 +742,68 @@ static int MES(rewind)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out, int6
     ws->e0 = (double)(ws->base + dx);
     ws->base += dx;
     return 0;
+}
+
+/* Appends an evaluation (a lower bound from round r) to the tracking log. */
+static void MES(track_log)(WS_T *ws, uint32_t r, uint32_t q, double v, double d, int64_t P) {
+    size_t m1 = ws->m ? ws->m : 1;
+    assert(ws->elen < (m1 + 1) * m1);
+    ws->ev_r[ws->elen] = r;
+    ws->ev_p[ws->elen] = q;
+    ws->ev_v[ws->elen] = v;
+    ws->ev_d[ws->elen] = d;
+    ws->ev_P[ws->elen] = P;
+    ws->elen++;
+}
+
+/* Start of round r while every earlier round has chosen what the previous run chose:
+ * the previous run's evaluations in round r become lower bounds here. With the true
+ * purses b_i and the previous run's affine purses a_i (at this endowment) within
+ * dev = sum |b_i - a_i| of each other, sum min(b_i, alpha*pts_i) <= (its split's linear
+ * formula in the a_i) + dev, so alpha >= (that formula's alpha) - dev / (paying
+ * points). At the resume round itself the purses are the previous run's exactly, and
+ * its evaluations stay affine bounds. */
+static void MES(track_round)(WS_T *ws, size_t r) {
+    double dx = ws->trk_dx;
+    while (ws->pe_pos < ws->pelen && ws->pev_r[ws->pe_pos] < r) ws->pe_pos++;
+    for (; ws->pe_pos < ws->pelen && ws->pev_r[ws->pe_pos] == r; ws->pe_pos++) {
+        size_t i = ws->pe_pos;
+        uint32_t q = ws->pev_p[i];
+        if (ws->state[q] != ST_ACTIVE || ws->pev_P[i] <= 0) continue;
+        double a = ws->pev_v[i] + ws->pev_d[i] * dx;
+        if (r == ws->p_from) {
+            if (ws->has_lb[q] && N_GET_D(ws->lb_v[q]) >= a) continue;
+            N_SET_D(ws->lb_v[q], a);
+            N_SET_D(ws->lb_d[q], ws->pev_d[i]);
+            ws->has_lb[q] = 1;
+            ws->lb_robust[q] = 0;
+            ws->lb_round[q] = (uint32_t)r;
+            MES(track_log)(ws, (uint32_t)r, q, a, ws->pev_d[i], ws->pev_P[i]);
+            continue;
+        }
+        a -= ws->dev / (double)ws->pev_P[i];
+        if (ws->has_lb[q] && N_GET_D(ws->lb_v[q]) >= a) continue;
+        N_SET_D(ws->lb_v[q], a);
+        N_SET_SI(ws->lb_d[q], 0);
+        ws->has_lb[q] = 1;
+        ws->lb_robust[q] = 1;
+        ws->lb_round[q] = (uint32_t)r;
+    }
+}
+
+/* After round r chose what the previous run chose: how far the purses can now be from
+ * the previous run's affine ones. A supporter of the winner paid min(b, alpha*pts)
+ * here and max(0, ...) keeps differences from growing, so each moves by at most
+ * pts * |alpha - alpha_prev| more, plus, where the previous run's split no longer
+ * holds at this endowment (a regime condition below zero), by that amount. */
+static void MES(track_dev)(WS_T *ws, size_t r, int64_t score) {
+    double dx = ws->trk_dx;
+    double d = fabs(ws->rw_v[r] - (ws->prw_v[r] + ws->prw_d[r] * dx)) * (double)score;
+    for (size_t i = ws->prnd_rc[r]; i < ws->prnd_rc[r + 1]; i++) {
+        double f = ws->prc_v[i] + ws->prc_d[i] * dx;
+        if (f < 0) d -= f * (double)ws->prc_n[i];
+    }
+    ws->dev += d;
 }
 
 /* Every voter back to the endowment; every eligible project active. */
@@ -638,6 +839,8 @@ static void MES(reset)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
 void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
     const pb_election *e = ws->e;
     int resumed = 0;
+    ws->trk = 0;
+    if (MES_TRACK && prm->slopes) MES(track_alloc)(ws);
     if (prm->resume && prm->slopes && ws->can_resume && prm->endow_den == 1 &&
         prm->endow_num > ws->base && !prm->explain && !out->proj && !out->ties)
         resumed = MES(rewind)(ws, prm, out, prm->endow_num - ws->base) == 0;
@@ -649,8 +852,11 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
         out->nwin = 0;
         out->spent = 0;
         out->nties = 0;
+        ws->elen = ws->rclen = 0;
+        if (ws->lb_robust) memset(ws->lb_robust, 0, ws->m);
     }
     ws->slopes = prm->slopes;
+    int track = MES_TRACK && ws->slopes && ws->rc_v;
     ws->tracing = prm->trace != NULL;
     ws->can_resume = 0;
     for (;;) {
@@ -659,6 +865,11 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
         ws->rnd_log[out->nwin] = ws->loglen;
         ws->rnd_trace[out->nwin] = out->trace_len;
         ws->rhas[out->nwin] = 0;
+        if (track) {
+            ws->rnd_ev[out->nwin] = ws->elen;
+            ws->rnd_rc[out->nwin] = ws->rclen;
+        }
+        if (ws->trk) MES(track_round)(ws, out->nwin);
         size_t nl = 0;
         for (size_t p = 0; p < ws->m; p++) {
             if (ws->state[p] != ST_ACTIVE) continue;
@@ -667,6 +878,16 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
                 ws->has_lb[p] ? N_GET_D(ws->lb_v[p]) / (double)e->projects[p].cost : -1.0;
         }
         if (nl > 1) qsort_r(ws->list, nl, sizeof *ws->list, MES(cmp_lb), ws);
+        if (ws->trk && out->nwin < ws->p_nrounds) {
+            /* The previous run's winner first: its price is then the bar every other
+             * bound is compared with. (Only the order of evaluation changes.) */
+            for (size_t i = 1; i < nl; i++) {
+                if (ws->list[i] != ws->pwin[out->nwin]) continue;
+                memmove(ws->list + 1, ws->list, i * sizeof *ws->list);
+                ws->list[0] = ws->pwin[out->nwin];
+                break;
+            }
+        }
         int64_t best = -1;
         size_t nev = 0, ndc = 0;
         for (size_t i = 0; i < nl; i++) {
@@ -693,6 +914,11 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
             N_SET(ws->lb_d[q], ws->al_d);
             ws->has_lb[q] = 1;
             ws->lb_round[q] = (uint32_t)out->nwin;
+            if (track) {
+                ws->lb_robust[q] = 0;
+                MES(track_log)(ws, (uint32_t)out->nwin, q, N_GET_D(ws->al_v), N_GET_D(ws->al_d),
+                               ws->last_P);
+            }
             ws->evald[nev++] = q;
             int take = best < 0;
             if (!take) {
@@ -755,6 +981,12 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
         if (ws->slopes) { /* every other project keeps a price no better than w's */
             for (size_t p = 0; p < ws->m; p++) {
                 if (ws->state[p] != ST_ACTIVE || p == w) continue;
+                if (track && ws->lb_robust[p]) {
+                    /* a bound that holds at this endowment only */
+                    N_SET_SI(ws->rd[ws->cur_round], 0);
+                    ws->rhas[ws->cur_round] = 1;
+                    continue;
+                }
                 int64_t cp = e->projects[p].cost;
                 N_MUL_SI(ws->t1, ws->lb_v[p], cw);
                 N_MUL_SI(ws->t2, ws->w_v, cp);
@@ -798,6 +1030,17 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
             out->proj[w].effective_support = es > 100.0 ? 100.0 : es;
         }
         MES(pay)(ws, w);
+        if (track) {
+            size_t r = out->nwin;
+            ws->rw_v[r] = N_GET_D(ws->al_v);
+            ws->rw_d[r] = N_GET_D(ws->al_d);
+            if (ws->trk) {
+                if (r >= ws->p_nrounds || ws->pwin[r] != w)
+                    ws->trk = 0; /* a different round: the previous run says nothing more */
+                else
+                    MES(track_dev)(ws, r, e->projects[w].score);
+            }
+        }
         ws->state[w] = ST_FUNDED;
         ws->st_round[w] = (uint32_t)out->nwin;
         out->win[out->nwin++] = w;

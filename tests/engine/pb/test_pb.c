@@ -847,6 +847,86 @@ static void edge_cases(void **state) {
     pb_election_free(&e);
 }
 
+/* Add1's resumed runs (each restarting from the previous run's rounds, with bounds
+ * carried over from it) give, at every endowment, exactly what a fresh run gives.
+ * Larger elections than above, with costs in the hundreds and one-unit steps, so that
+ * many runs resume and carry bounds over rounds whose payments moved. */
+static void add1_resumed_runs_equal_fresh_runs(void **state) {
+    (void)state;
+    size_t checked = 0;
+    for (uint64_t seed = 1; seed <= 120; seed++) {
+        uint64_t s = seed * 11400714819323198485u + 7;
+        size_t m = 4 + rng_next(&s) % 14, n = 20 + rng_next(&s) % 70;
+        int points = rng_next(&s) % 4 == 0;
+        int64_t total = 0, cost[20];
+        for (size_t p = 0; p < m; p++) {
+            cost[p] = 100 * (int64_t)(1 + rng_next(&s) % 40) + (int64_t)(rng_next(&s) % 3) * 7;
+            total += cost[p];
+        }
+        pb_election e;
+        pb_election_init(&e, points ? PB_VOTE_CUMULATIVE : PB_VOTE_APPROVAL, total / 3);
+        for (size_t p = 0; p < m; p++) {
+            char id[32];
+            snprintf(id, sizeof id, "p%zu", p);
+            pb_election_add_project(&e, id, "", cost[p]);
+        }
+        for (size_t v = 0; v < n; v++) {
+            uint32_t pr[20], pt[20];
+            size_t k = 0;
+            uint64_t like = 2 + rng_next(&s) % 4;
+            for (size_t p = 0; p < m; p++)
+                if (rng_next(&s) % like == 0) {
+                    pr[k] = (uint32_t)p;
+                    pt[k++] = points ? 1 + (uint32_t)(rng_next(&s) % 5) : 1;
+                }
+            assert_int_equal(pb_election_add_ballot(&e, k, pr, pt), 0);
+        }
+        pb_election_finish(&e);
+        pb_tie_break tb;
+        char terr[64];
+        assert_int_equal(pb_tie_break_parse("cost,votes,id", &tb, terr, sizeof terr), 0);
+        uint32_t rank[20], w1[20], w2[20], w3[20];
+        uint8_t cand[20];
+        pb_tie_ranks(&e, &tb, rank);
+        for (size_t p = 0; p < m; p++) cand[p] = 1;
+        pb_mes_ws_fast *tf = pb_mes_ws_new_fast(&e), *ff = pb_mes_ws_new_fast(&e);
+        pb_mes_ws_exact *tx = pb_mes_ws_new_exact(&e);
+        pb_mes_params prm = {0};
+        prm.candidate = cand;
+        prm.rank = rank;
+        prm.tie = &tb;
+        prm.endow_den = 1;
+        prm.increment = 1;
+        int64_t e0 = e.budget / (int64_t)n;
+        for (int64_t x = e0; x < e0 + 400; x++) {
+            pb_mes_out o1 = {0}, o2 = {0}, o3 = {0};
+            o1.win = w1;
+            o2.win = w2;
+            o3.win = w3;
+            prm.endow_num = x;
+            prm.slopes = 1;
+            prm.resume = 1;
+            pb_mes_run_fast(tf, &prm, &o1);
+            pb_mes_run_exact(tx, &prm, &o3);
+            prm.slopes = 0;
+            prm.resume = 0;
+            pb_mes_run_fast(ff, &prm, &o2);
+            if (o1.nwin != o2.nwin || memcmp(w1, w2, o1.nwin * sizeof *w1) != 0 ||
+                o3.nwin != o2.nwin || memcmp(w3, w2, o3.nwin * sizeof *w3) != 0)
+                fail_msg("seed %llu endowment %lld: resumed run differs from a fresh run",
+                         (unsigned long long)seed, (long long)x);
+            assert_int_equal(o1.spent, o2.spent);
+            checked++;
+            if (o2.spent > e.budget) break;
+        }
+        pb_mes_ws_free_fast(tf);
+        pb_mes_ws_free_fast(ff);
+        pb_mes_ws_free_exact(tx);
+        pb_election_free(&e);
+    }
+    assert_true(checked > 1000);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parses_crlf_floats_quotes_and_missing_newline),
@@ -855,6 +935,7 @@ int main(void) {
         cmocka_unit_test(equalshares_net_example),
         cmocka_unit_test(builder_api_matches_parser),
         cmocka_unit_test(generated_elections_match_textbook_rules),
+        cmocka_unit_test(add1_resumed_runs_equal_fresh_runs),
         cmocka_unit_test(lottery_is_seeded_and_stated),
         cmocka_unit_test(explanations_are_consistent),
         cmocka_unit_test(survives_mutated_files),
