@@ -7,12 +7,16 @@
 #   /directory?q=food+bank               (the HTML search page: FTS5 ranked, 20 results)
 #   /openreferral/services?search=club&per_page=50
 # Targets: each page >= 2,000 requests/s with p99 < 30 ms; import < 5 s.
+# Then the same three kinds of request uncached: a second server with CG_DIR_CACHE=0
+# (the response cache off) and a wrk Lua script that varies the page number or the
+# search word on every request, as a crawler or a changing feed would.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${CG_BIN:-build/commonground}
 dir=$(mktemp -d /tmp/cg-bench-dir-XXXXXX)
 pid=
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null; [ -n "$pid" ] && wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+pid2=
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; [ -n "$pid" ] && wait $pid 2>/dev/null; [ -n "$pid2" ] && kill $pid2 2>/dev/null; [ -n "$pid2" ] && wait $pid2 2>/dev/null; rm -rf "$dir"' EXIT
 "$bin" init --db "$dir/bench.db" --demo >/dev/null
 
 # 3,000 organisations, 10,000 services: categories from the default taxonomy, areas by
@@ -59,4 +63,32 @@ echo "page sizes: $(curl -s "http://127.0.0.1:$port/openreferral/services?per_pa
 for path in "/openreferral/services?per_page=50" "/directory?q=food+bank" "/openreferral/services?search=club&per_page=50"; do
   echo "--- wrk -t2 -c64 -d10s --latency http://127.0.0.1:$port$path"
   wrk -t2 -c64 -d10s --latency "http://127.0.0.1:$port$path" | grep -E "Requests/sec|Latency|50%|99%|Non-2xx"
+done
+kill $pid
+wait $pid 2>/dev/null || true
+pid=
+
+# Uncached: every request answered from the database. The Lua script puts 1 + (n mod
+# WRK_MOD) in place of %d, or the (n mod words)-th of WRK_WORDS in place of %s.
+cat >"$dir/vary.lua" <<'LUA'
+local n = 0
+local tmpl = os.getenv("WRK_TMPL")
+local modn = tonumber(os.getenv("WRK_MOD") or "1")
+local words = {}
+for w in string.gmatch(os.getenv("WRK_WORDS") or "x", "[^,]+") do words[#words + 1] = w end
+request = function()
+  n = n + 1
+  local path = string.gsub(tmpl, "%%d", tostring(1 + n % modn))
+  path = string.gsub(path, "%%s", words[1 + n % #words])
+  return wrk.format("GET", path)
+end
+LUA
+CG_DIR_CACHE=0 "$bin" serve --db "$dir/bench.db" --listen 127.0.0.1:$port --no-access-log --log-level warn >"$dir/out2" 2>&1 &
+pid2=$!
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+words="club,food,youth,lunch,walking,choir,repair,money,garden,book,worthing,lancing,shoreham,advice,digital,parent,litter,knit,football,community"
+for spec in "/openreferral/services?per_page=50&page=%d|200" "/directory?q=food+bank&page=%d|62" "/openreferral/services?search=%s&per_page=50|1"; do
+  path=${spec%|*}
+  echo "--- uncached (CG_DIR_CACHE=0): WRK_TMPL='$path' WRK_MOD=${spec#*|} wrk -t2 -c64 -d10s --latency -s vary.lua"
+  WRK_TMPL="$path" WRK_MOD=${spec#*|} WRK_WORDS=$words wrk -t2 -c64 -d10s --latency -s "$dir/vary.lua" "http://127.0.0.1:$port/" | grep -E "Requests/sec|Latency|50%|99%|Non-2xx"
 done
