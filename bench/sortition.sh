@@ -7,7 +7,7 @@
 #   sf_e (4000 s with Gurobi)                              target < 5 min
 # each with CBC/CLP (the default) and GLPK. Uses $CG_BIN (release build) and
 # $CG_SHARED_DATA. Each run is stopped with SIGINT after 600 s (the realistic pool
-# after SORTITION_BENCH_LIMIT seconds, default 1800); set SORTITION_BENCH_QUICK=1 to
+# after SORTITION_BENCH_LIMIT seconds, default 900); set SORTITION_BENCH_QUICK=1 to
 # skip the realistic pool.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,10 +30,11 @@ run() { # label solver people categories k [extra args...]
   local t0 t1
   t0=$(date +%s.%N)
   local rc=0
-  /usr/bin/time -o "$TMP/time" -f '%U %S' timeout -s INT "${LIMIT:-600}" "$BIN" sortition --quiet --solver "$solver" --people "$people" --categories "$cats" \
+  /usr/bin/time -o "$TMP/time" -f '%U %S' timeout -s INT "${LIMIT:-600}" "$BIN" sortition --solver "$solver" --people "$people" --categories "$cats" \
     --panel "$k" --seed 1 --format json "$@" >"$TMP/out.json" 2>"$TMP/err" || rc=$?
   if [ $rc -eq 124 ]; then # timeout sent SIGINT: the engine stopped cleanly
-    echo "$label [$solver]: stopped by Ctrl-C (SIGINT) after the ${LIMIT:-600} s limit: did not finish"
+    echo "$label [$solver]: stopped by SIGINT at the ${LIMIT:-600} s limit, did not finish; last progress:"
+    grep '^sortition: stage' "$TMP/err" | tail -1
     return 1
   elif [ $rc -ne 0 ]; then
     echo "$label [$solver]: FAILED: $(head -3 "$TMP/err")"
@@ -120,6 +121,6 @@ done
 if [ -z "${SORTITION_BENCH_QUICK:-}" ]; then
   mkdir -p "$TMP/pool"
   gen_pool "$TMP/pool"
-  LIMIT=${SORTITION_BENCH_LIMIT:-1800} run "realistic n=1727 k=110 (sf_e-like)" coin \
+  LIMIT=${SORTITION_BENCH_LIMIT:-900} run "realistic n=1727 k=110 (sf_e-like)" coin \
     "$TMP/pool/respondents.csv" "$TMP/pool/categories.csv" 110
 fi
