@@ -37,7 +37,7 @@ run() { # label solver people categories k [extra args...]
     grep '^sortition: stage' "$TMP/err" | tail -1
     return 1
   elif [ $rc -ne 0 ]; then
-    echo "$label [$solver]: FAILED: $(grep -v '^sortition: [slwt][teai][arm]' "$TMP/err" | head -3)"
+    echo "$label [$solver]: FAILED: $(grep -v -E '^sortition: (stage|leximin:|warm start|time:)' "$TMP/err" | head -3)"
     return 1
   fi
   t1=$(date +%s.%N)
