@@ -84,6 +84,7 @@ static int q_cmp_rho(mpq_ptr s1, mpq_ptr s2, mpq_srcptr a, int64_t ca, mpq_srcpt
 #define N_GET_D(a) mpq_get_d(a)
 #define N_SET_D(r, d) mpq_set_d(r, d)
 #define MES_TRACK 0
+#define N_IS_DOUBLE 0
 #define TOL_CMP(a, b) mpq_cmp(a, b)
 #define STEPS_OF(d, inc) q_steps(d, inc)
 #define RHO_CMP(s1, s2, a, ca, b, cb) q_cmp_rho(s1, s2, a, ca, b, cb)
@@ -109,6 +110,7 @@ static int q_cmp_rho(mpq_ptr s1, mpq_ptr s2, mpq_srcptr a, int64_t ca, mpq_srcpt
 #undef N_GET_D
 #undef N_SET_D
 #undef MES_TRACK
+#undef N_IS_DOUBLE
 #undef TOL_CMP
 #undef STEPS_OF
 #undef RHO_CMP
@@ -167,6 +169,7 @@ static uint64_t d_steps(const double *delta, int64_t inc) {
 #define N_GET_D(a) ((a)[0])
 #define N_SET_D(r, d) ((r)[0] = (d))
 #define MES_TRACK 1
+#define N_IS_DOUBLE 1
 #define TOL_CMP(a, b) d_tol_cmp(a, b)
 #define STEPS_OF(d, inc) d_steps(d, inc)
 #define RHO_CMP(s1, s2, a, ca, b, cb) d_cmp_rho(a, ca, b, cb)

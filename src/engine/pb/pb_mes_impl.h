@@ -51,7 +51,7 @@ struct WS_TAG {
     uint64_t *g_cnt;
     uint8_t *g_poor;
     N_T *g_key;
-    double *g_dkey, *g_db;
+    double *g_dkey, *g_db, *g_dd;
     uint32_t *sg;   /* supporter (position in by_voter) -> group */
     uint64_t *pkey; /* points ballots: (class, points, position) sort keys */
     /* per project */
@@ -157,6 +157,7 @@ WS_T *MES(pb_mes_ws_new)(const pb_election *e) {
     ws->g_poor = xmalloc(maxs * sizeof *ws->g_poor);
     ws->g_dkey = xmalloc(maxs * sizeof *ws->g_dkey);
     ws->g_db = xmalloc(maxs * sizeof *ws->g_db);
+    ws->g_dd = xmalloc(maxs * sizeof *ws->g_dd);
     ws->g_key = xmalloc(maxs * sizeof(N_T));
     for (size_t i = 0; i < maxs; i++) N_INIT(ws->g_key[i]);
     ws->sg = xmalloc(maxs * sizeof *ws->sg);
@@ -245,6 +246,7 @@ void MES(pb_mes_ws_free)(WS_T *ws) {
     free(ws->g_poor);
     free(ws->g_dkey);
     free(ws->g_db);
+    free(ws->g_dd);
     free(ws->g_key);
     free(ws->sg);
     free(ws->pkey);
@@ -428,9 +430,72 @@ static int MES(evaluate)(WS_T *ws, uint32_t p) {
     int64_t cost = e->projects[p].cost;
     ws->last_eval = -1;
     MES(build_groups)(ws, p);
+    int64_t P = 0;
+    uint32_t lastpoor = NOGROUP;
+#if N_IS_DOUBLE
+    {
+        /* Doubles: the same operations in the same order, on contiguous copies of
+         * the groups' purses (no chunked class lookups in the passes). */
+        const size_t ng = ws->ngrp;
+        const uint32_t *gp = ws->g_pts;
+        const uint64_t *gn = ws->g_cnt;
+        double *gv = ws->g_db, *gd = ws->g_dd, *key = ws->g_dkey;
+        uint32_t *ord = ws->g_ord;
+        uint8_t *poor = ws->g_poor;
+        double sv = 0, sd = 0;
+        for (size_t g = 0; g < ng; g++) {
+            uint32_t c = ws->g_cls[g];
+            double cn = (double)gn[g];
+            gv[g] = N_GET_D(CV(ws, c));
+            gd[g] = N_GET_D(CD(ws, c));
+            sv = sv + gv[g] * cn;
+            if (ws->slopes) sd = sd + gd[g] * cn;
+            P += (int64_t)gn[g] * gp[g];
+        }
+        N_SET_D(ws->sum_v, sv);
+        N_SET_D(ws->sum_d, sd);
+        N_SET_SI(ws->t1, cost);
+        if (ng == 0 || TOL_CMP(ws->sum_v, ws->t1) < 0) return 0;
+        for (size_t g = 0; g < ng; g++) {
+            ord[g] = (uint32_t)g;
+            poor[g] = 0;
+            if (gp[g] != 1) {
+                key[g] = gv[g] / (double)gp[g];
+                N_SET_D(ws->g_key[g], key[g]);
+            } else {
+                key[g] = gv[g];
+            }
+        }
+        double R = (double)cost, Rd = 0;
+        size_t nrich = ng;
+        for (;;) {
+            if (P <= 0) break;
+            double share = R / (double)P;
+            size_t j = 0;
+            int changed = 0;
+            for (size_t i = 0; i < nrich; i++) {
+                uint32_t g = ord[i];
+                if (!(key[g] < share)) {
+                    ord[j++] = g;
+                    continue;
+                }
+                poor[g] = 1;
+                lastpoor = g;
+                changed = 1;
+                double cn = (double)gn[g];
+                R = R - gv[g] * cn;
+                if (ws->slopes) Rd = Rd - gd[g] * cn;
+                P -= (int64_t)gn[g] * gp[g];
+            }
+            nrich = j;
+            if (!changed) break;
+        }
+        N_SET_D(ws->t2, R);
+        N_SET_D(ws->t3, Rd);
+    }
+#else
     N_SET_SI(ws->sum_v, 0);
     N_SET_SI(ws->sum_d, 0);
-    int64_t P = 0;
     for (size_t g = 0; g < ws->ngrp; g++) {
         uint32_t c = ws->g_cls[g];
         N_MUL_SI(ws->t1, CV(ws, c), (int64_t)ws->g_cnt[g]);
@@ -455,7 +520,6 @@ static int MES(evaluate)(WS_T *ws, uint32_t p) {
     N_SET_SI(ws->t2, cost); /* R: still unpaid */
     N_SET_SI(ws->t3, 0);    /* its slope */
     size_t nrich = ws->ngrp;
-    uint32_t lastpoor = NOGROUP;
     for (;;) {
         if (P <= 0) break;
         N_DIV_SI(ws->t1, ws->t2, P); /* the equal share per point */
@@ -482,6 +546,7 @@ static int MES(evaluate)(WS_T *ws, uint32_t p) {
         nrich = j;
         if (!changed) break;
     }
+#endif
     if (ws->tracing) {
         double share = (double)cost / (double)P, mink = INFINITY;
         int ok = lastpoor == NOGROUP && P > 0;
@@ -727,6 +792,7 @@ static int MES(rewind)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out, int6
          * evaluation before rs (not to none). */
         for (size_t i = 0; i < ws->elen; i++) {
             uint32_t q = ws->ev_p[i];
+            if (ws->ev_P[i] < 0) continue; /* a drop, not a bound */
             if (ws->has_lb[q] && N_GET_D(ws->lb_v[q]) >= ws->ev_v[i]) continue;
             N_SET_D(ws->lb_v[q], ws->ev_v[i]);
             N_SET_D(ws->lb_d[q], ws->ev_d[i]);
@@ -769,8 +835,28 @@ static void MES(track_round)(WS_T *ws, size_t r) {
     for (; ws->pe_pos < ws->pelen && ws->pev_r[ws->pe_pos] == r; ws->pe_pos++) {
         size_t i = ws->pe_pos;
         uint32_t q = ws->pev_p[i];
-        if (ws->state[q] != ST_ACTIVE || ws->pev_P[i] <= 0) continue;
+        if (ws->state[q] != ST_ACTIVE || ws->pev_P[i] == 0) continue;
         double a = ws->pev_v[i] + ws->pev_d[i] * dx;
+        if (ws->pev_P[i] < 0) {
+            /* The previous run dropped q here: the supporters' money is now at most
+             * a + dev (a when the purses are exactly the previous run's). Clearly
+             * short of the cost (not a close call): dropped without evaluating. */
+            double cost = (double)ws->e->projects[q].cost;
+            double money = r == ws->p_from ? a : a + ws->dev;
+            if (!(money < cost * (1 - 1e-9))) continue;
+            ws->state[q] = ST_DROPPED;
+            ws->st_round[q] = (uint32_t)r;
+            if (r == ws->p_from) {
+                N_SET_D(ws->t3, cost - a);
+                N_SET_D(ws->t2, -ws->pev_d[i]);
+                MES(cond)(ws, ws->t3, ws->t2);
+                MES(track_log)(ws, (uint32_t)r, q, a, ws->pev_d[i], -1);
+            } else { /* holds at this endowment only */
+                N_SET_SI(ws->rd[r], 0);
+                ws->rhas[r] = 1;
+            }
+            continue;
+        }
         if (r == ws->p_from) {
             if (ws->has_lb[q] && N_GET_D(ws->lb_v[q]) >= a) continue;
             N_SET_D(ws->lb_v[q], a);
@@ -901,6 +987,9 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
                 ws->st_round[q] = (uint32_t)out->nwin;
                 if (prm->trace && N_GET_D(ws->sum_v) >= (double)cq * (1 - 1e-9))
                     ws->dclose[ndc++] = q;
+                if (track) /* a drop: P = -1, the money's value and slope */
+                    MES(track_log)(ws, (uint32_t)out->nwin, q, N_GET_D(ws->sum_v),
+                                   N_GET_D(ws->sum_d), -1);
                 if (ws->slopes) { /* stays unaffordable while cost - money > 0 */
                     N_SET_SI(ws->t1, cq);
                     N_SUB(ws->t1, ws->t1, ws->sum_v);
