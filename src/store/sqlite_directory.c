@@ -146,6 +146,7 @@ enum dstmt {
     D_COUNT_ALL,
     D_FTS_COUNT,
     D_FTS_RANKS,
+    D_SVC_NAMES_BY_IDS,
     D_SVC_BY_IDS,
     D_RELATED,
     D_POSTCODE_CENTRE,
@@ -313,10 +314,12 @@ static const char *const dsql[D__COUNT] = {
     /* Every FTS row is a service (fts_refresh), so with no other filter this is the
      * count of D_SEARCH_TEXT without joining each match to its service. */
     [D_FTS_COUNT] = "SELECT COUNT(*) FROM dir_service_fts WHERE dir_service_fts MATCH ?1",
-    /* A plain search: every match's rank only (text_page orders them), then the rows
-     * of one page by id (?1 a JSON array). */
+    /* A plain search: every match's rank only (text_page orders them), then the names
+     * of the candidates and the rows of one page by id (?1 a JSON array). */
     [D_FTS_RANKS] = "SELECT rowid, bm25(dir_service_fts, 10.0, 1.0, 5.0, 3.0) "
                     "FROM dir_service_fts WHERE dir_service_fts MATCH ?1",
+    [D_SVC_NAMES_BY_IDS] = "SELECT id, name FROM dir_services "
+                           "WHERE id IN (SELECT value FROM json_each(?1))",
     [D_SVC_BY_IDS] = "SELECT " SVC_COLS SVC_FROM "WHERE s.id IN (SELECT value FROM json_each(?1))",
     /* Services sharing a term with ?1, or a term whose parent is, or is the parent of,
      * or shares a parent with, one of ?1's terms. */
@@ -1354,16 +1357,17 @@ static void bind_query(sqlite3_stmt *st, const store_dir_query *q, const char *p
     if (match) sqlite3_bind_text(st, 14, match, -1, SQLITE_STATIC);
 }
 
-/* A match of a plain search: service id and BM25 rank (lower is better). */
+/* A match of a plain search: service id, BM25 rank (lower is better) and, for the
+ * candidates of a page, the name that breaks ties. */
 typedef struct ranked {
     int64_t id;
     double rank;
+    const char *name;
 } ranked;
 
-static int by_rank_id(const void *x, const void *y) {
-    const ranked *p = x, *q = y;
-    if (p->rank != q->rank) return p->rank < q->rank ? -1 : 1;
-    return (p->id > q->id) - (p->id < q->id);
+static int by_double(const void *x, const void *y) {
+    double p = *(const double *)x, q = *(const double *)y;
+    return (p > q) - (p < q);
 }
 
 static int by_id_only(const void *x, const void *y) {
@@ -1371,45 +1375,40 @@ static int by_id_only(const void *x, const void *y) {
     return (p->id > q->id) - (p->id < q->id);
 }
 
-/* Rank of service id among sorted-by-id candidates. */
-static double rank_of(const ranked *by_id, size_t n, int64_t id) {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (by_id[mid].id == id) return by_id[mid].rank;
-        if (by_id[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return 0;
-}
-
-typedef struct svc_ranked {
-    store_dir_service *s;
-    double rank;
-} svc_ranked;
-
 /* The order of D_SEARCH_TEXT: rank, then name (SQLite's BINARY collation is byte order),
  * then id. */
 static int by_rank_name_id(const void *x, const void *y) {
-    const svc_ranked *p = x, *q = y;
+    const ranked *p = x, *q = y;
     if (p->rank != q->rank) return p->rank < q->rank ? -1 : 1;
-    int c = strcmp(p->s->name, q->s->name);
+    int c = strcmp(p->name, q->name);
     if (c) return c;
-    return (p->s->id > q->s->id) - (p->s->id < q->s->id);
+    return (p->id > q->id) - (p->id < q->id);
+}
+
+/* ids[0..n) of rows as a JSON array in a. */
+static char *ids_json(const ranked *rows, size_t n, arena *a) {
+    size_t cap = n * 21 + 3;
+    char *ids = arena_alloc(a, cap), *p = ids;
+    *p++ = '[';
+    for (size_t i = 0; i < n; i++)
+        p += snprintf(p, cap - (size_t)(p - ids), "%s%lld", i ? "," : "", (long long)rows[i].id);
+    *p++ = ']';
+    *p = 0;
+    return ids;
 }
 
 /* A page of a search with no filter but the text: the same rows, order and total as
  * D_SEARCH_TEXT + D_SEARCH_TEXT_COUNT, for less. BM25 must be computed for every match
- * either way, but here the matches are ranked on (id, rank) pairs alone; only the
- * rows that can fall on the page (ranks from the page's first to its last, ties
- * included, since ties are broken by name) are read from dir_services, and the total
- * is the number of matches (every FTS row is a service: fts_refresh). */
+ * either way, but here the matches are ranked on (id, rank) pairs alone: the ranks are
+ * sorted to find those of the page's first and last rows; only the matches with ranks
+ * between the two (ties included, since ties are broken by name; BM25 ties are common)
+ * have their names read, and only the page's rows are read whole. The total is the
+ * number of matches (every FTS row is a service: fts_refresh). */
 static int text_page(dconn *c, const char *match, int64_t offset, int64_t limit, arena *a,
                      store_dir_service **items, size_t *n, int64_t *total) {
     size_t cap = 256, m = 0;
     ranked *all = xmalloc(cap * sizeof *all);
+    double *ranks = NULL;
     int rc = STORE_OK;
     *items = NULL;
     *n = 0;
@@ -1423,6 +1422,7 @@ static int text_page(dconn *c, const char *match, int64_t offset, int64_t limit,
         }
         all[m].id = sqlite3_column_int64(st, 0);
         all[m].rank = sqlite3_column_double(st, 1);
+        all[m].name = "";
         m++;
     }
     st_done(st);
@@ -1432,50 +1432,57 @@ static int text_page(dconn *c, const char *match, int64_t offset, int64_t limit,
     }
     *total = (int64_t)m;
     if (offset >= (int64_t)m || limit <= 0) goto out;
-    qsort(all, m, sizeof *all, by_rank_id);
+    ranks = xmalloc(m * sizeof *ranks);
+    for (size_t i = 0; i < m; i++) ranks[i] = all[i].rank;
+    qsort(ranks, m, sizeof *ranks, by_double);
     size_t first = (size_t)offset;
     size_t last = (size_t)(offset + limit < (int64_t)m ? offset + limit : (int64_t)m) - 1;
-    size_t from = first, to = last + 1;
-    while (from > 0 && all[from - 1].rank == all[first].rank) from--;
-    while (to < m && all[to].rank == all[last].rank) to++;
-    size_t nc = to - from;
-    ranked *cand = all + from;
-    /* the candidates' ids as a JSON array; then sorted by id for rank_of */
-    size_t idcap = nc * 21 + 3;
-    char *ids = arena_alloc(a, idcap), *p = ids;
-    *p++ = '[';
-    for (size_t i = 0; i < nc; i++)
-        p += snprintf(p, idcap - (size_t)(p - ids), "%s%lld", i ? "," : "", (long long)cand[i].id);
-    *p++ = ']';
-    *p = 0;
-    ST(byids, D_SVC_BY_IDS);
-    ranked *cand_by_id = xmalloc(nc * sizeof *cand_by_id);
-    memcpy(cand_by_id, cand, nc * sizeof *cand_by_id);
-    qsort(cand_by_id, nc, sizeof *cand_by_id, by_id_only);
-    store_dir_service *rows = NULL;
-    size_t nrows = 0;
-    sqlite3_bind_text(byids, 1, ids, -1, SQLITE_STATIC);
-    rc = svc_rows(c, byids, a, &rows, &nrows);
-    if (rc != STORE_OK) {
-        free(cand_by_id);
+    double lo = ranks[first], hi = ranks[last];
+    /* candidates: ranks in [lo, hi]; before: how many rank better than lo */
+    size_t nc = 0, before = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (all[i].rank < lo)
+            before++;
+        else if (all[i].rank <= hi)
+            all[nc++] = all[i];
+    }
+    qsort(all, nc, sizeof *all, by_id_only);
+    ST(names, D_SVC_NAMES_BY_IDS);
+    sqlite3_bind_text(names, 1, ids_json(all, nc, a), -1, SQLITE_STATIC);
+    while ((step = sqlite3_step(names)) == SQLITE_ROW) {
+        ranked key = {.id = sqlite3_column_int64(names, 0)};
+        ranked *hit = bsearch(&key, all, nc, sizeof *all, by_id_only);
+        if (hit) hit->name = ct_empty(names, 1, a);
+    }
+    st_done(names);
+    if (step != SQLITE_DONE) {
+        rc = map_rc(c, step, "search names");
         goto out;
     }
-    svc_ranked *order = xmalloc((nrows ? nrows : 1) * sizeof *order);
-    for (size_t i = 0; i < nrows; i++) {
-        order[i].s = &rows[i];
-        order[i].rank = rank_of(cand_by_id, nc, rows[i].id);
-    }
-    free(cand_by_id);
-    qsort(order, nrows, sizeof *order, by_rank_name_id);
-    size_t skip = first - from, take = last - first + 1;
-    if (skip > nrows) skip = nrows;
-    if (take > nrows - skip) take = nrows - skip;
-    store_dir_service *page = arena_calloc(a, take ? take : 1, sizeof *page);
-    for (size_t i = 0; i < take; i++) page[i] = *order[skip + i].s;
-    free(order);
-    *items = page;
-    *n = take;
+    qsort(all, nc, sizeof *all, by_rank_name_id);
+    size_t skip = first - before, take = last - first + 1;
+    if (skip > nc) skip = nc;
+    if (take > nc - skip) take = nc - skip;
+    ranked *page = all + skip;
+    /* the page's rows, put in the page's order */
+    store_dir_service *rows = NULL;
+    size_t nrows = 0;
+    ST(byids, D_SVC_BY_IDS);
+    sqlite3_bind_text(byids, 1, ids_json(page, take, a), -1, SQLITE_STATIC);
+    rc = svc_rows(c, byids, a, &rows, &nrows);
+    if (rc != STORE_OK) goto out;
+    store_dir_service *ordered = arena_calloc(a, take ? take : 1, sizeof *ordered);
+    size_t k = 0;
+    for (size_t i = 0; i < take; i++)
+        for (size_t j = 0; j < nrows; j++)
+            if (rows[j].id == page[i].id) {
+                ordered[k++] = rows[j];
+                break;
+            }
+    *items = ordered;
+    *n = k;
 out:
+    free(ranks);
     free(all);
     return rc;
 }
