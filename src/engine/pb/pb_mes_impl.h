@@ -70,6 +70,13 @@ struct WS_TAG {
     double e0;
     int slopes;
     int64_t last_eval; /* project whose groups are in g_* (-1: none) */
+    /* The groups of this round's best so far, set aside (pointer swap) so that paying
+     * it needs no second evaluation. */
+    uint32_t *s_cls, *s_pts, *s_sg;
+    uint64_t *s_cnt;
+    uint8_t *s_poor;
+    size_t s_ngrp;
+    int64_t s_for;
     /* When tracing: per project at its last evaluation, whether every supporter could
      * certainly pay an equal share (then rho = 1/points exactly, no rounding can
      * matter) and the points; whether the money was within 1e-9 of the cost. */
@@ -161,6 +168,11 @@ WS_T *MES(pb_mes_ws_new)(const pb_election *e) {
     ws->g_key = xmalloc(maxs * sizeof(N_T));
     for (size_t i = 0; i < maxs; i++) N_INIT(ws->g_key[i]);
     ws->sg = xmalloc(maxs * sizeof *ws->sg);
+    ws->s_cls = xmalloc(maxs * sizeof *ws->s_cls);
+    ws->s_pts = xmalloc(maxs * sizeof *ws->s_pts);
+    ws->s_sg = xmalloc(maxs * sizeof *ws->s_sg);
+    ws->s_cnt = xmalloc(maxs * sizeof *ws->s_cnt);
+    ws->s_poor = xmalloc(maxs * sizeof *ws->s_poor);
     ws->pkey = e->uses_points ? xmalloc(maxs * sizeof *ws->pkey) : NULL;
     size_t m1 = ws->m ? ws->m : 1;
     ws->lb_v = xmalloc(m1 * sizeof(N_T));
@@ -249,6 +261,11 @@ void MES(pb_mes_ws_free)(WS_T *ws) {
     free(ws->g_dd);
     free(ws->g_key);
     free(ws->sg);
+    free(ws->s_cls);
+    free(ws->s_pts);
+    free(ws->s_sg);
+    free(ws->s_cnt);
+    free(ws->s_poor);
     free(ws->pkey);
     free(ws->lb_v);
     free(ws->lb_d);
@@ -810,6 +827,22 @@ static int MES(rewind)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out, int6
     return 0;
 }
 
+/* Swaps the groups in g_* with those set aside (for project q). */
+static void MES(set_aside)(WS_T *ws, uint32_t q) {
+    uint32_t *t;
+    t = ws->g_cls, ws->g_cls = ws->s_cls, ws->s_cls = t;
+    t = ws->g_pts, ws->g_pts = ws->s_pts, ws->s_pts = t;
+    t = ws->sg, ws->sg = ws->s_sg, ws->s_sg = t;
+    uint64_t *u = ws->g_cnt;
+    ws->g_cnt = ws->s_cnt, ws->s_cnt = u;
+    uint8_t *b = ws->g_poor;
+    ws->g_poor = ws->s_poor, ws->s_poor = b;
+    size_t n = ws->ngrp;
+    ws->ngrp = ws->s_ngrp, ws->s_ngrp = n;
+    ws->s_for = ws->s_for == (int64_t)q ? -1 : (int64_t)q;
+    ws->last_eval = -1;
+}
+
 /* Appends an evaluation (a lower bound from round r) to the tracking log. */
 static void MES(track_log)(WS_T *ws, uint32_t r, uint32_t q, double v, double d, int64_t P) {
     size_t m1 = ws->m ? ws->m : 1;
@@ -976,6 +1009,7 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
         }
         int64_t best = -1;
         size_t nev = 0, ndc = 0;
+        ws->s_for = -1;
         for (size_t i = 0; i < nl; i++) {
             uint32_t q = ws->list[i];
             int64_t cq = e->projects[q].cost;
@@ -1018,6 +1052,7 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
                 best = q;
                 N_SET(ws->w_v, ws->al_v);
                 N_SET(ws->w_d, ws->al_d);
+                if (!prm->explain) MES(set_aside)(ws, q);
             }
         }
         if (best < 0) {
@@ -1108,7 +1143,12 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
             }
         }
         /* The winner's groups are still in place when it was evaluated last. */
-        if (ws->last_eval != (int64_t)w || (prm->explain && prm->explain_mask)) {
+        if (!prm->explain && ws->s_for == (int64_t)w) {
+            MES(set_aside)(ws, w); /* swap back */
+            ws->last_eval = w;
+            N_SET(ws->al_v, ws->w_v);
+            N_SET(ws->al_d, ws->w_d);
+        } else if (ws->last_eval != (int64_t)w || (prm->explain && prm->explain_mask)) {
             int ok = MES(evaluate)(ws, w);
             assert(ok);
             (void)ok;
