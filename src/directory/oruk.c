@@ -340,9 +340,16 @@ static void w_key(buf *b, int *n, const char *key) {
     buf_append(b, "\":", 2);
 }
 
+/* s is valid UTF-8 (the ASCII prefix, most of the text, skipped cheaply). */
+static bool w_valid(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p && *p < 0x80) p++;
+    return !*p || utf8_valid((const char *)p, strlen((const char *)p));
+}
+
 /* A string member, left out as jansson leaves it out: s NULL or not UTF-8. */
 static void w_kstr(buf *b, int *n, const char *key, const char *s) {
-    if (!s || !utf8_valid(s, strlen(s))) return;
+    if (!s || !w_valid(s)) return;
     w_key(b, n, key);
     w_str(b, s);
 }

@@ -357,7 +357,16 @@ static int dconn_get(void *impl, dconn *c) {
     void **slot = NULL;
     c->db = store_sqlite_conn(impl, &slot);
     if (!c->db) return STORE_ERROR;
-    if (!*slot) *slot = xcalloc(D__COUNT, sizeof(sqlite3_stmt *));
+    if (!*slot) {
+        *slot = xcalloc(D__COUNT, sizeof(sqlite3_stmt *));
+        /* First directory use of this connection. A page of services and a search read
+         * pages all over a database of tens of MB; with SQLite's default 2 MB page cache
+         * per connection each miss is a pread() system call, which cost more than the
+         * queries themselves under load. Memory-mapping the file lets every connection
+         * read the operating system's one cached copy directly. Advisory: a failure
+         * leaves the connection as it was. */
+        sqlite3_exec(c->db, "PRAGMA mmap_size=268435456", NULL, NULL, NULL);
+    }
     c->stmts = *slot;
     c->impl = impl;
     c->writing = 0;
