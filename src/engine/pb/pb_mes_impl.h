@@ -25,6 +25,28 @@
 
 #define WS_T struct WS_TAG
 
+#ifndef PB_MES_FRAME
+#define PB_MES_FRAME
+/* Add1 tracking: what an earlier run did from round `from` on (its winners, each
+ * winner's alpha value and slope, the regime conditions of the winner's groups that
+ * can fail, its evaluations; values at that run's endowment, dx below the current
+ * one), and dev, a bound on sum_i |b_i - a_i| over all voters between the current
+ * purses b and that run's affine purses a at the current round. */
+typedef struct pb_trk_frame {
+    int valid, on;
+    size_t from, nrounds, elen, pos;
+    double dx, dev;
+    uint32_t *ev_r, *ev_p, *win;
+    double *ev_v, *ev_d, *rw_v, *rw_d, *rc_v, *rc_d;
+    int64_t *ev_P;
+    uint64_t *rc_n;
+    size_t *rnd_rc;
+} pb_trk_frame;
+/* How many earlier runs are kept: a bound from k runs back lets k runs in a row skip
+ * an evaluation. */
+#define PB_NFR 4
+#endif
+
 #ifndef PB_MES_STATES
 #define PB_MES_STATES
 enum { ST_NONE = 0, ST_ACTIVE, ST_FUNDED, ST_DROPPED };
@@ -109,14 +131,10 @@ struct WS_TAG {
     size_t *rnd_ev, *rnd_rc;
     double *rw_v, *rw_d, *rc_v, *rc_d;
     uint64_t *rc_n;
-    size_t pelen, pe_pos, p_from, p_nrounds;
-    uint32_t *pev_r, *pev_p, *pwin;
-    double *pev_v, *pev_d, *prw_v, *prw_d, *prc_v, *prc_d;
-    int64_t *pev_P;
-    uint64_t *prc_n;
-    size_t *prnd_rc;
+    /* fr[0]: the run just before; fr[1]: the one before it, and so on (older runs'
+     * bounds cover the projects a newer run skipped on bounds it could not log) */
+    pb_trk_frame fr[PB_NFR];
     int trk;
-    double trk_dx, dev;
     int64_t last_P;
 };
 
@@ -303,18 +321,21 @@ void MES(pb_mes_ws_free)(WS_T *ws) {
     free(ws->rc_v);
     free(ws->rc_d);
     free(ws->rc_n);
-    free(ws->pev_r);
-    free(ws->pev_p);
-    free(ws->pwin);
-    free(ws->pev_v);
-    free(ws->pev_d);
-    free(ws->prw_v);
-    free(ws->prw_d);
-    free(ws->prc_v);
-    free(ws->prc_d);
-    free(ws->pev_P);
-    free(ws->prc_n);
-    free(ws->prnd_rc);
+    for (int k = 0; k < PB_NFR; k++) {
+        pb_trk_frame *f = &ws->fr[k];
+        free(f->ev_r);
+        free(f->ev_p);
+        free(f->win);
+        free(f->ev_v);
+        free(f->ev_d);
+        free(f->rw_v);
+        free(f->rw_d);
+        free(f->rc_v);
+        free(f->rc_d);
+        free(f->ev_P);
+        free(f->rc_n);
+        free(f->rnd_rc);
+    }
     free(ws);
 }
 
@@ -331,25 +352,28 @@ static void MES(track_alloc)(WS_T *ws) {
     ws->ev_v = xmalloc(ecap * sizeof *ws->ev_v);
     ws->ev_d = xmalloc(ecap * sizeof *ws->ev_d);
     ws->ev_P = xmalloc(ecap * sizeof *ws->ev_P);
-    ws->pev_r = xmalloc(ecap * sizeof *ws->pev_r);
-    ws->pev_p = xmalloc(ecap * sizeof *ws->pev_p);
-    ws->pev_v = xmalloc(ecap * sizeof *ws->pev_v);
-    ws->pev_d = xmalloc(ecap * sizeof *ws->pev_d);
-    ws->pev_P = xmalloc(ecap * sizeof *ws->pev_P);
+    for (int k = 0; k < PB_NFR; k++) {
+        pb_trk_frame *f = &ws->fr[k];
+        f->ev_r = xmalloc(ecap * sizeof *f->ev_r);
+        f->ev_p = xmalloc(ecap * sizeof *f->ev_p);
+        f->ev_v = xmalloc(ecap * sizeof *f->ev_v);
+        f->ev_d = xmalloc(ecap * sizeof *f->ev_d);
+        f->ev_P = xmalloc(ecap * sizeof *f->ev_P);
+        f->rnd_rc = xmalloc((m1 + 1) * sizeof *f->rnd_rc);
+        f->rw_v = xmalloc((m1 + 1) * sizeof *f->rw_v);
+        f->rw_d = xmalloc((m1 + 1) * sizeof *f->rw_d);
+        f->win = xmalloc((m1 + 1) * sizeof *f->win);
+        f->rc_v = xmalloc(ws->rccap * sizeof *f->rc_v);
+        f->rc_d = xmalloc(ws->rccap * sizeof *f->rc_d);
+        f->rc_n = xmalloc(ws->rccap * sizeof *f->rc_n);
+    }
     ws->rnd_ev = xmalloc((m1 + 1) * sizeof *ws->rnd_ev);
     ws->rnd_rc = xmalloc((m1 + 1) * sizeof *ws->rnd_rc);
-    ws->prnd_rc = xmalloc((m1 + 1) * sizeof *ws->prnd_rc);
     ws->rw_v = xmalloc((m1 + 1) * sizeof *ws->rw_v);
     ws->rw_d = xmalloc((m1 + 1) * sizeof *ws->rw_d);
-    ws->prw_v = xmalloc((m1 + 1) * sizeof *ws->prw_v);
-    ws->prw_d = xmalloc((m1 + 1) * sizeof *ws->prw_d);
-    ws->pwin = xmalloc((m1 + 1) * sizeof *ws->pwin);
     ws->rc_v = xmalloc(ws->rccap * sizeof *ws->rc_v);
     ws->rc_d = xmalloc(ws->rccap * sizeof *ws->rc_d);
     ws->rc_n = xmalloc(ws->rccap * sizeof *ws->rc_n);
-    ws->prc_v = xmalloc(ws->rccap * sizeof *ws->prc_v);
-    ws->prc_d = xmalloc(ws->rccap * sizeof *ws->prc_d);
-    ws->prc_n = xmalloc(ws->rccap * sizeof *ws->prc_n);
 }
 
 static int MES(cmp_u64)(const void *a, const void *b) {
@@ -735,6 +759,9 @@ static void MES(pay)(WS_T *ws, uint32_t w) {
     }
 }
 
+static void MES(track_start)(WS_T *ws, size_t r);
+static void MES(track_dev)(WS_T *ws, size_t r, uint32_t w, int64_t score);
+
 /* Add1: moves a finished slopes run at endowment base to base + dx without redoing
  * the rounds whose conditions all hold beyond dx. Returns 0, or -1 when nothing can
  * be kept. */
@@ -746,38 +773,61 @@ static int MES(rewind)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out, int6
     if (rs == 0 || rs > ws->nrounds) return -1;
     ws->trk = 0;
     if (MES_TRACK && ws->rc_v) {
-        /* Keep what the run being rewound did from round rs on: its winners, their
-         * alpha, the regime conditions that can fail, its evaluations. */
-        ws->p_from = rs;
-        ws->p_nrounds = ws->nrounds;
+        /* A new frame for the run being rewound; older ones move down (the oldest
+         * is dropped). Before a frame's start, its run's rounds are those of the
+         * next newer frame's run. */
+        pb_trk_frame tmp = ws->fr[PB_NFR - 1];
+        memmove(ws->fr + 1, ws->fr, (PB_NFR - 1) * sizeof *ws->fr);
+        ws->fr[0] = tmp;
+        pb_trk_frame *f = &ws->fr[0];
+        size_t r0 = rs;
+        for (int k = 1; k < PB_NFR; k++) {
+            pb_trk_frame *g = &ws->fr[k];
+            g->on = g->valid;
+            g->dx += (double)dx;
+            g->pos = 0;
+            g->dev = 0;
+            if (g->on && g->from < r0) r0 = g->from;
+        }
+        /* Keep what the run being rewound did from round rs on. */
+        f->valid = f->on = 1;
+        f->from = rs;
+        f->nrounds = ws->nrounds;
+        f->dx = (double)dx;
+        f->dev = 0;
+        f->pos = 0;
         for (size_t r = rs; r < ws->nrounds; r++) {
-            ws->pwin[r] = out->win[r];
-            ws->prw_v[r] = ws->rw_v[r];
-            ws->prw_d[r] = ws->rw_d[r];
+            f->win[r] = out->win[r];
+            f->rw_v[r] = ws->rw_v[r];
+            f->rw_d[r] = ws->rw_d[r];
         }
         size_t rc0 = ws->rnd_rc[rs];
-        for (size_t r = rs; r <= ws->nrounds; r++) ws->prnd_rc[r] = ws->rnd_rc[r] - rc0;
+        for (size_t r = rs; r <= ws->nrounds; r++) f->rnd_rc[r] = ws->rnd_rc[r] - rc0;
         for (size_t i = rc0; i < ws->rclen; i++) {
-            ws->prc_v[i - rc0] = ws->rc_v[i];
-            ws->prc_d[i - rc0] = ws->rc_d[i];
-            ws->prc_n[i - rc0] = ws->rc_n[i];
+            f->rc_v[i - rc0] = ws->rc_v[i];
+            f->rc_d[i - rc0] = ws->rc_d[i];
+            f->rc_n[i - rc0] = ws->rc_n[i];
         }
         ws->rclen = rc0;
         size_t e0 = ws->rnd_ev[rs];
-        ws->pelen = ws->elen - e0;
+        f->elen = ws->elen - e0;
         for (size_t i = e0; i < ws->elen; i++) {
-            ws->pev_r[i - e0] = ws->ev_r[i];
-            ws->pev_p[i - e0] = ws->ev_p[i];
-            ws->pev_v[i - e0] = ws->ev_v[i];
-            ws->pev_d[i - e0] = ws->ev_d[i];
-            ws->pev_P[i - e0] = ws->ev_P[i];
+            f->ev_r[i - e0] = ws->ev_r[i];
+            f->ev_p[i - e0] = ws->ev_p[i];
+            f->ev_v[i - e0] = ws->ev_v[i];
+            f->ev_d[i - e0] = ws->ev_d[i];
+            f->ev_P[i - e0] = ws->ev_P[i];
         }
         ws->elen = e0;
         for (size_t i = 0; i < e0; i++) ws->ev_v[i] += ws->ev_d[i] * (double)dx;
-        ws->pe_pos = 0;
+        for (size_t r = 0; r < rs; r++) ws->rw_v[r] += ws->rw_d[r] * (double)dx;
+        /* The rounds kept (before rs) are exact here: carry the older frames' drift
+         * through those of them that their runs redid. */
+        for (size_t r = r0; r < rs; r++) {
+            MES(track_start)(ws, r);
+            MES(track_dev)(ws, r, out->win[r], e->projects[out->win[r]].score);
+        }
         ws->trk = 1;
-        ws->trk_dx = (double)dx;
-        ws->dev = 0;
         for (size_t p = 0; p < ws->m; p++)
             if (ws->lb_robust[p]) ws->has_lb[p] = ws->lb_robust[p] = 0;
     }
@@ -855,52 +905,51 @@ static void MES(track_log)(WS_T *ws, uint32_t r, uint32_t q, double v, double d,
     ws->elen++;
 }
 
-/* Start of round r while every earlier round has chosen what the previous run chose:
- * the previous run's evaluations in round r become lower bounds here. With the true
- * purses b_i and the previous run's affine purses a_i (at this endowment) within
- * dev = sum |b_i - a_i| of each other, sum min(b_i, alpha*pts_i) <= (its split's linear
- * formula in the a_i) + dev, so alpha >= (that formula's alpha) - dev / (paying
- * points). At the resume round itself the purses are the previous run's exactly, and
- * its evaluations stay affine bounds. */
-static void MES(track_round)(WS_T *ws, size_t r) {
-    double dx = ws->trk_dx;
-    while (ws->pe_pos < ws->pelen && ws->pev_r[ws->pe_pos] < r) ws->pe_pos++;
-    for (; ws->pe_pos < ws->pelen && ws->pev_r[ws->pe_pos] == r; ws->pe_pos++) {
-        size_t i = ws->pe_pos;
-        uint32_t q = ws->pev_p[i];
-        if (ws->state[q] != ST_ACTIVE || ws->pev_P[i] == 0) continue;
-        double a = ws->pev_v[i] + ws->pev_d[i] * dx;
-        if (ws->pev_P[i] < 0) {
-            /* The previous run dropped q here: the supporters' money is now at most
-             * a + dev (a when the purses are exactly the previous run's). Clearly
-             * short of the cost (not a close call): dropped without evaluating. */
+/* Start of round r while every earlier round has chosen what an earlier run chose:
+ * that run's evaluations in round r become lower bounds here. With the true purses
+ * b_i and that run's affine purses a_i (at this endowment) within dev = sum |b_i - a_i|
+ * of each other, sum min(b_i, alpha*pts_i) <= (its split's linear formula in the a_i)
+ * + dev, so alpha >= (that formula's alpha) - dev / (paying points); and a project it
+ * dropped has at most (its money then) + dev. At the resume round itself the purses
+ * are the previous run's exactly, and its evaluations stay affine bounds. */
+static void MES(track_frame_round)(WS_T *ws, pb_trk_frame *f, size_t r, int exact) {
+    double dx = f->dx;
+    while (f->pos < f->elen && f->ev_r[f->pos] < r) f->pos++;
+    for (; f->pos < f->elen && f->ev_r[f->pos] == r; f->pos++) {
+        size_t i = f->pos;
+        uint32_t q = f->ev_p[i];
+        if (ws->state[q] != ST_ACTIVE || f->ev_P[i] == 0) continue;
+        double a = f->ev_v[i] + f->ev_d[i] * dx;
+        if (f->ev_P[i] < 0) {
+            /* Dropped there. Clearly short of the cost (not a close call): dropped
+             * here without evaluating. */
             double cost = (double)ws->e->projects[q].cost;
-            double money = r == ws->p_from ? a : a + ws->dev;
+            double money = exact ? a : a + f->dev;
             if (!(money < cost * (1 - 1e-9))) continue;
             ws->state[q] = ST_DROPPED;
             ws->st_round[q] = (uint32_t)r;
-            if (r == ws->p_from) {
+            if (exact) {
                 N_SET_D(ws->t3, cost - a);
-                N_SET_D(ws->t2, -ws->pev_d[i]);
+                N_SET_D(ws->t2, -f->ev_d[i]);
                 MES(cond)(ws, ws->t3, ws->t2);
-                MES(track_log)(ws, (uint32_t)r, q, a, ws->pev_d[i], -1);
+                MES(track_log)(ws, (uint32_t)r, q, a, f->ev_d[i], -1);
             } else { /* holds at this endowment only */
                 N_SET_SI(ws->rd[r], 0);
                 ws->rhas[r] = 1;
             }
             continue;
         }
-        if (r == ws->p_from) {
+        if (exact) {
             if (ws->has_lb[q] && N_GET_D(ws->lb_v[q]) >= a) continue;
             N_SET_D(ws->lb_v[q], a);
-            N_SET_D(ws->lb_d[q], ws->pev_d[i]);
+            N_SET_D(ws->lb_d[q], f->ev_d[i]);
             ws->has_lb[q] = 1;
             ws->lb_robust[q] = 0;
             ws->lb_round[q] = (uint32_t)r;
-            MES(track_log)(ws, (uint32_t)r, q, a, ws->pev_d[i], ws->pev_P[i]);
+            MES(track_log)(ws, (uint32_t)r, q, a, f->ev_d[i], f->ev_P[i]);
             continue;
         }
-        a -= ws->dev / (double)ws->pev_P[i];
+        a -= f->dev / (double)f->ev_P[i];
         if (ws->has_lb[q] && N_GET_D(ws->lb_v[q]) >= a) continue;
         N_SET_D(ws->lb_v[q], a);
         N_SET_SI(ws->lb_d[q], 0);
@@ -910,19 +959,64 @@ static void MES(track_round)(WS_T *ws, size_t r) {
     }
 }
 
-/* After round r chose what the previous run chose: how far the purses can now be from
- * the previous run's affine ones. A supporter of the winner paid min(b, alpha*pts)
- * here and max(0, ...) keeps differences from growing, so each moves by at most
- * pts * |alpha - alpha_prev| more, plus, where the previous run's split no longer
- * holds at this endowment (a regime condition below zero), by that amount. */
-static void MES(track_dev)(WS_T *ws, size_t r, int64_t score) {
-    double dx = ws->trk_dx;
-    double d = fabs(ws->rw_v[r] - (ws->prw_v[r] + ws->prw_d[r] * dx)) * (double)score;
-    for (size_t i = ws->prnd_rc[r]; i < ws->prnd_rc[r + 1]; i++) {
-        double f = ws->prc_v[i] + ws->prc_d[i] * dx;
-        if (f < 0) d -= f * (double)ws->prc_n[i];
+/* Before its own start an older frame is the next newer one: same drift there. */
+static void MES(track_start)(WS_T *ws, size_t r) {
+    for (int k = 1; k < PB_NFR; k++) {
+        pb_trk_frame *g = &ws->fr[k];
+        if (g->on && r == g->from) g->dev = ws->fr[k - 1].dev;
     }
-    ws->dev += d;
+}
+
+static void MES(track_round)(WS_T *ws, size_t r) {
+    pb_trk_frame *f = &ws->fr[0];
+    MES(track_start)(ws, r);
+    if (f->on && r >= f->from) MES(track_frame_round)(ws, f, r, r == f->from);
+    for (int k = 1; k < PB_NFR; k++) {
+        pb_trk_frame *g = &ws->fr[k];
+        if (g->on && r >= g->from) MES(track_frame_round)(ws, g, r, 0);
+    }
+}
+
+/* The winner an earlier run chose in round r, or UINT32_MAX. */
+static uint32_t MES(track_guess)(WS_T *ws, size_t r) {
+    for (int k = 0; k < PB_NFR; k++) {
+        pb_trk_frame *f = &ws->fr[k];
+        if (f->on && r >= f->from && r < f->nrounds) return f->win[r];
+    }
+    return UINT32_MAX;
+}
+
+/* After round r chose w: frames that chose otherwise say nothing more; for the
+ * others, how far the purses can now be from their affine ones. A supporter of the
+ * winner paid min(b, alpha*pts) here and max(0, .) keeps differences from growing, so
+ * each moves by at most pts * |alpha - alpha_then| more, plus, where that run's split
+ * no longer holds at this endowment (a regime condition below zero), by that amount. */
+static void MES(track_dev)(WS_T *ws, size_t r, uint32_t w, int64_t score) {
+    double alpha = ws->rw_v[r];
+    int any = 0;
+    for (int k = 0; k < PB_NFR; k++) {
+        pb_trk_frame *f = &ws->fr[k];
+        if (!f->on) continue;
+        if (r < f->from) { /* still the next newer frame's rounds (or, for the newest,
+                              the current run's own) */
+            if (k > 0) f->on = ws->fr[k - 1].on;
+            any |= f->on;
+            continue;
+        }
+        if (r >= f->nrounds || f->win[r] != w) {
+            f->on = 0;
+            continue;
+        }
+        double dx = f->dx;
+        double d = fabs(alpha - (f->rw_v[r] + f->rw_d[r] * dx)) * (double)score;
+        for (size_t i = f->rnd_rc[r]; i < f->rnd_rc[r + 1]; i++) {
+            double v = f->rc_v[i] + f->rc_d[i] * dx;
+            if (v < 0) d -= v * (double)f->rc_n[i];
+        }
+        f->dev += d;
+        any = 1;
+    }
+    ws->trk = any;
 }
 
 /* Every voter back to the endowment; every eligible project active. */
@@ -973,6 +1067,7 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
         out->nties = 0;
         ws->elen = ws->rclen = 0;
         if (ws->lb_robust) memset(ws->lb_robust, 0, ws->m);
+        for (int k = 0; k < PB_NFR; k++) ws->fr[k].valid = ws->fr[k].on = 0;
     }
     ws->slopes = prm->slopes;
     int track = MES_TRACK && ws->slopes && ws->rc_v;
@@ -997,13 +1092,14 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
                 ws->has_lb[p] ? N_GET_D(ws->lb_v[p]) / (double)e->projects[p].cost : -1.0;
         }
         if (nl > 1) qsort_r(ws->list, nl, sizeof *ws->list, MES(cmp_lb), ws);
-        if (ws->trk && out->nwin < ws->p_nrounds) {
-            /* The previous run's winner first: its price is then the bar every other
+        uint32_t guess = ws->trk ? MES(track_guess)(ws, out->nwin) : UINT32_MAX;
+        if (guess != UINT32_MAX) {
+            /* The earlier run's winner first: its price is then the bar every other
              * bound is compared with. (Only the order of evaluation changes.) */
             for (size_t i = 1; i < nl; i++) {
-                if (ws->list[i] != ws->pwin[out->nwin]) continue;
+                if (ws->list[i] != guess) continue;
                 memmove(ws->list + 1, ws->list, i * sizeof *ws->list);
-                ws->list[0] = ws->pwin[out->nwin];
+                ws->list[0] = guess;
                 break;
             }
         }
@@ -1163,12 +1259,7 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
             size_t r = out->nwin;
             ws->rw_v[r] = N_GET_D(ws->al_v);
             ws->rw_d[r] = N_GET_D(ws->al_d);
-            if (ws->trk) {
-                if (r >= ws->p_nrounds || ws->pwin[r] != w)
-                    ws->trk = 0; /* a different round: the previous run says nothing more */
-                else
-                    MES(track_dev)(ws, r, e->projects[w].score);
-            }
+            if (ws->trk) MES(track_dev)(ws, r, w, e->projects[w].score);
         }
         ws->state[w] = ST_FUNDED;
         ws->st_round[w] = (uint32_t)out->nwin;
