@@ -21,6 +21,12 @@
  *   "pays the cap" is a lower bound on its true price for every x (each term of
  *   sum min(b_i, a*pts_i) is at most the term used), which is why losers need no
  *   condition on their own split, only the winner does.
+ * - Add1 resumes each run from the first round whose conditions fail, and carries
+ *   the last few runs' evaluations over as lower bounds: the purses can have moved
+ *   from those runs' affine forms by at most a tracked amount dev (summed over all
+ *   voters), which lowers a bound by at most dev / (its paying points). Most
+ *   projects are then skipped instead of re-evaluated; the previous winner is
+ *   evaluated first, and the best project's groups are set aside for its payment.
  */
 
 #define WS_T struct WS_TAG
@@ -112,7 +118,7 @@ struct WS_TAG {
     size_t *rnd_ncls, *rnd_log, *rnd_trace;
     N_T *rd;
     uint8_t *rhas;
-    uint32_t *lb_round, *st_round;
+    uint32_t *lb_round, *st_round, *own_win;
     uint32_t *log_v, *log_c;
     size_t loglen;
     int can_resume;
@@ -215,6 +221,7 @@ WS_T *MES(pb_mes_ws_new)(const pb_election *e) {
     for (size_t r = 0; r <= m1; r++) N_INIT(ws->rd[r]);
     ws->lb_round = xcalloc(m1, sizeof *ws->lb_round);
     ws->st_round = xcalloc(m1, sizeof *ws->st_round);
+    ws->own_win = xcalloc(m1 + 1, sizeof *ws->own_win);
     size_t tot = e->nvoters ? e->ballot_start[e->nvoters] : 0;
     ws->log_v = xmalloc((tot + 1) * sizeof *ws->log_v);
     ws->log_c = xmalloc((tot + 1) * sizeof *ws->log_c);
@@ -303,6 +310,7 @@ void MES(pb_mes_ws_free)(WS_T *ws) {
     free(ws->rnd_trace);
     free(ws->lb_round);
     free(ws->st_round);
+    free(ws->own_win);
     free(ws->log_v);
     free(ws->log_c);
     free(ws->lb_approx);
@@ -797,7 +805,7 @@ static int MES(rewind)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out, int6
         f->dev = 0;
         f->pos = 0;
         for (size_t r = rs; r < ws->nrounds; r++) {
-            f->win[r] = out->win[r];
+            f->win[r] = ws->own_win[r];
             f->rw_v[r] = ws->rw_v[r];
             f->rw_d[r] = ws->rw_d[r];
         }
@@ -825,7 +833,7 @@ static int MES(rewind)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out, int6
          * through those of them that their runs redid. */
         for (size_t r = r0; r < rs; r++) {
             MES(track_start)(ws, r);
-            MES(track_dev)(ws, r, out->win[r], e->projects[out->win[r]].score);
+            MES(track_dev)(ws, r, ws->own_win[r], e->projects[ws->own_win[r]].score);
         }
         ws->trk = 1;
         for (size_t p = 0; p < ws->m; p++)
@@ -869,7 +877,12 @@ static int MES(rewind)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out, int6
     }
     out->nwin = rs;
     out->spent = 0;
-    for (size_t i = 0; i < rs; i++) out->spent += e->projects[out->win[i]].cost;
+    for (size_t i = 0; i < rs; i++) {
+        /* this workspace's own winners: in exact mode the caller's array may hold
+         * another workspace's run */
+        out->win[i] = ws->own_win[i];
+        out->spent += e->projects[out->win[i]].cost;
+    }
     out->trace_len = prm->trace ? ws->rnd_trace[rs] : 0;
     out->nties = 0;
     ws->e0 = (double)(ws->base + dx);
@@ -1263,6 +1276,7 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
         }
         ws->state[w] = ST_FUNDED;
         ws->st_round[w] = (uint32_t)out->nwin;
+        ws->own_win[out->nwin] = w;
         out->win[out->nwin++] = w;
         out->spent += cw;
         if (out->proj) {
