@@ -129,7 +129,8 @@ struct WS_TAG {
      * the same for the previous run's rounds from the resume point on, with the bound
      * dev on how far the true purses have moved from the previous run's affine
      * forms (sum over all voters). */
-    uint8_t *lb_robust;
+    uint8_t *lb_robust, *rrob;
+    int allow_robust;
     size_t elen, rclen, rccap;
     uint32_t *ev_r, *ev_p;
     double *ev_v, *ev_d;
@@ -222,6 +223,7 @@ WS_T *MES(pb_mes_ws_new)(const pb_election *e) {
     ws->lb_round = xcalloc(m1, sizeof *ws->lb_round);
     ws->st_round = xcalloc(m1, sizeof *ws->st_round);
     ws->own_win = xcalloc(m1 + 1, sizeof *ws->own_win);
+    ws->rrob = xcalloc(m1 + 1, 1);
     size_t tot = e->nvoters ? e->ballot_start[e->nvoters] : 0;
     ws->log_v = xmalloc((tot + 1) * sizeof *ws->log_v);
     ws->log_c = xmalloc((tot + 1) * sizeof *ws->log_c);
@@ -311,6 +313,7 @@ void MES(pb_mes_ws_free)(WS_T *ws) {
     free(ws->lb_round);
     free(ws->st_round);
     free(ws->own_win);
+    free(ws->rrob);
     free(ws->log_v);
     free(ws->log_c);
     free(ws->lb_approx);
@@ -777,7 +780,8 @@ static int MES(rewind)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out, int6
     const pb_election *e = ws->e;
     N_SET_SI(ws->t1, dx);
     size_t rs = 0;
-    while (rs <= ws->nrounds && !(ws->rhas[rs] && N_CMP(ws->rd[rs], ws->t1) <= 0)) rs++;
+    while (rs <= ws->nrounds && !ws->rrob[rs] && !(ws->rhas[rs] && N_CMP(ws->rd[rs], ws->t1) <= 0))
+        rs++;
     if (rs == 0 || rs > ws->nrounds) return -1;
     ws->trk = 0;
     if (MES_TRACK && ws->rc_v) {
@@ -946,9 +950,8 @@ static void MES(track_frame_round)(WS_T *ws, pb_trk_frame *f, size_t r, int exac
                 N_SET_D(ws->t2, -f->ev_d[i]);
                 MES(cond)(ws, ws->t3, ws->t2);
                 MES(track_log)(ws, (uint32_t)r, q, a, f->ev_d[i], -1);
-            } else { /* holds at this endowment only */
-                N_SET_SI(ws->rd[r], 0);
-                ws->rhas[r] = 1;
+            } else { /* holds at this endowment only: redo this round next time */
+                ws->rrob[r] = 1;
             }
             continue;
         }
@@ -983,7 +986,9 @@ static void MES(track_start)(WS_T *ws, size_t r) {
 static void MES(track_round)(WS_T *ws, size_t r) {
     pb_trk_frame *f = &ws->fr[0];
     MES(track_start)(ws, r);
-    if (f->on && r >= f->from) MES(track_frame_round)(ws, f, r, r == f->from);
+    if (f->on && r == f->from) MES(track_frame_round)(ws, f, r, 1);
+    if (!ws->allow_robust) return;
+    if (f->on && r > f->from) MES(track_frame_round)(ws, f, r, 0);
     for (int k = 1; k < PB_NFR; k++) {
         pb_trk_frame *g = &ws->fr[k];
         if (g->on && r >= g->from) MES(track_frame_round)(ws, g, r, 0);
@@ -1092,6 +1097,7 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
         ws->rnd_log[out->nwin] = ws->loglen;
         ws->rnd_trace[out->nwin] = out->trace_len;
         ws->rhas[out->nwin] = 0;
+        ws->rrob[out->nwin] = 0;
         if (track) {
             ws->rnd_ev[out->nwin] = ws->elen;
             ws->rnd_rc[out->nwin] = ws->rclen;
@@ -1215,9 +1221,8 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
             for (size_t p = 0; p < ws->m; p++) {
                 if (ws->state[p] != ST_ACTIVE || p == w) continue;
                 if (track && ws->lb_robust[p]) {
-                    /* a bound that holds at this endowment only */
-                    N_SET_SI(ws->rd[ws->cur_round], 0);
-                    ws->rhas[ws->cur_round] = 1;
+                    /* a bound that holds at this endowment only: redo this round */
+                    ws->rrob[ws->cur_round] = 1;
                     continue;
                 }
                 int64_t cp = e->projects[p].cost;
@@ -1329,6 +1334,14 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
             have = 1;
         }
         if (have) out->next_steps = STEPS_OF(ws->delta, prm->increment);
+        /* Bounds from earlier runs hold at one endowment only, so a round that used
+         * one makes the next run come one step later. Worth it only when the other
+         * conditions say so anyway (the outcome may change at the next step);
+         * otherwise the next run goes without them and can jump. */
+        int rob = 0;
+        for (size_t r = 0; r <= out->nwin; r++) rob |= ws->rrob[r];
+        ws->allow_robust = out->next_steps <= 1;
+        if (rob) out->next_steps = 1;
         ws->nrounds = out->nwin;
         ws->can_resume = 1;
     }
