@@ -39,10 +39,24 @@ static const char *derived_uuid(arena *a, const char *x, const char *y) {
         h1 = (h1 ^ 0x1f) * 1099511628211ULL;
         h2 = (h2 ^ 0x1f) * 1099511628211ULL;
     }
-    return arena_sprintf(a, "%08x-%04x-8%03x-%04x-%012llx", (unsigned)(h1 >> 32),
-                         (unsigned)((h1 >> 16) & 0xffff), (unsigned)(h1 & 0xfff),
-                         (unsigned)(0x8000 | ((h2 >> 48) & 0x3fff)),
-                         (unsigned long long)(h2 & 0xffffffffffffULL));
+    /* "%08x-%04x-8%03x-%04x-%012llx", written by hand: this runs for every address
+     * of every API page */
+    static const char hex[] = "0123456789abcdef";
+    char *out = arena_alloc(a, 37), *p = out;
+    const struct {
+        uint64_t v;
+        int digits;
+    } fields[] = {{h1 >> 32, 8},
+                 {(h1 >> 16) & 0xffff, 4},
+                 {0x8000 | (h1 & 0xfff), 4},
+                 {0x8000 | ((h2 >> 48) & 0x3fff), 4},
+                 {h2 & 0xffffffffffffULL, 12}};
+    for (int k = 0; k < 5; k++) {
+        if (k) *p++ = '-';
+        for (int d = fields[k].digits - 1; d >= 0; d--) *p++ = hex[(fields[k].v >> (4 * d)) & 15];
+    }
+    *p = 0;
+    return out;
 }
 
 /* ---- JSON out ------------------------------------------------------------------- */
@@ -301,10 +315,10 @@ json_t *directory_page_json(int64_t total, int64_t page, int64_t per_page, json_
 
 static void w_lit(buf *b, const char *s) { buf_append(b, s, strlen(s)); }
 
-static void w_str(buf *b, const char *s) {
+/* s escaped as a JSON string's content (no quotes). */
+static void w_esc(buf *b, const char *s) {
     static const char hex[] = "0123456789ABCDEF";
     const char *run = s;
-    buf_putc(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p >= 0x20 && *p != '"' && *p != '\\') continue;
         buf_append(b, run, (size_t)((const char *)p - run));
@@ -328,6 +342,11 @@ static void w_str(buf *b, const char *s) {
         run = (const char *)p + 1;
     }
     buf_append(b, run, strlen(run));
+}
+
+static void w_str(buf *b, const char *s) {
+    buf_putc(b, '"');
+    w_esc(b, s);
     buf_putc(b, '"');
 }
 
@@ -369,16 +388,31 @@ static void w_kbool(buf *b, int *n, const char *key, int v) {
     w_lit(b, v ? "true" : "false");
 }
 
-/* A real exactly as jansson formats it (its own precision and exponent rules). */
+/* A real exactly as jansson formats it: 17 significant digits ("%.17g"), ".0" added
+ * when there is neither a point nor an exponent, and the exponent without "+" or
+ * leading zeros ("1e-07" becomes "1e-7"). NaN and infinities are refused by jansson,
+ * so the key is left out. */
 static void w_kreal(buf *b, int *n, const char *key, double v) {
-    json_t *r = json_real(v);
-    if (!r) return; /* NaN or infinite: jansson refuses them too */
-    char *text = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
-    json_decref(r);
-    if (!text) abort();
+    if (!isfinite(v)) return;
+    char t[48];
+    int len = snprintf(t, sizeof t - 3, "%.17g", v);
+    if (len < 0 || (size_t)len >= sizeof t - 3) return;
+    if (!strchr(t, '.') && !strchr(t, 'e')) {
+        memcpy(t + len, ".0", 3);
+        len += 2;
+    }
+    char *e = strchr(t, 'e');
+    if (e) {
+        char *start = e + 1, *end = start + 1;
+        if (*start == '-') start++;
+        while (*end == '0') end++;
+        if (end != start) {
+            memmove(start, end, (size_t)len - (size_t)(end - t) + 1);
+            len -= (int)(end - start);
+        }
+    }
     w_key(b, n, key);
-    w_lit(b, text);
-    free(text);
+    buf_append(b, t, (size_t)len);
 }
 
 void directory_service_write(buf *b, const store_dir_service *s, const char *base_url) {
@@ -441,8 +475,17 @@ void directory_service_write(buf *b, const store_dir_service *s, const char *bas
             w_kstr(b, &k, "extent", r->gss_code);
             w_kstr(b, &k, "extent_type", "ons_gss_code");
         }
-        w_kstr(b, &k, "uri",
-               arena_sprintf(&tmp, "%s/places/%s", base_url ? base_url : "", r->place_uuid));
+        /* "%s/places/%s" written in place; a NULL place uuid prints "(null)" as
+         * arena_sprintf (glibc) does */
+        const char *base = base_url ? base_url : "", *pu = r->place_uuid ? r->place_uuid : "(null)";
+        if (w_valid(base) && w_valid(pu)) {
+            w_key(b, &k, "uri");
+            buf_putc(b, '"');
+            w_esc(b, base);
+            w_lit(b, "/places/");
+            w_esc(b, pu);
+            buf_putc(b, '"');
+        }
         buf_putc(b, '}');
     }
     buf_putc(b, ']');
