@@ -975,11 +975,13 @@ static void MES(track_frame_round)(WS_T *ws, pb_trk_frame *f, size_t r, int exac
     }
 }
 
-/* Before its own start an older frame is the next newer one: same drift there. */
+/* Up to its own start an older frame's run is the next newer frame's run (which may
+ * itself still be the next one's): the same drift. The newest frame, before its
+ * start, is the current run itself: drift 0. */
 static void MES(track_start)(WS_T *ws, size_t r) {
     for (int k = 1; k < PB_NFR; k++) {
         pb_trk_frame *g = &ws->fr[k];
-        if (g->on && r == g->from) g->dev = ws->fr[k - 1].dev;
+        if (g->on && r <= g->from) g->dev = ws->fr[k - 1].dev;
     }
 }
 
