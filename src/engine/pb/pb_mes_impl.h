@@ -937,6 +937,19 @@ static void MES(track_frame_round)(WS_T *ws, pb_trk_frame *f, size_t r, int exac
         uint32_t q = f->ev_p[i];
         if (ws->state[q] != ST_ACTIVE || f->ev_P[i] == 0) continue;
         double a = f->ev_v[i] + f->ev_d[i] * dx;
+#ifdef CG_TESTING
+        {
+            /* Test builds check every bound against the truth. */
+            double lim = f->ev_P[i] < 0 ? a + (exact ? 0 : f->dev) : a - (exact ? 0 : f->dev / (double)f->ev_P[i]);
+            double tol = 1e-9 * fabs(lim) + 1e-9;
+            int ok = MES(evaluate)(ws, q);
+            if (f->ev_P[i] < 0)
+                assert(N_GET_D(ws->sum_v) <= lim + tol);
+            else if (ok)
+                assert(N_GET_D(ws->al_v) >= lim - tol);
+            ws->last_eval = -1;
+        }
+#endif
         if (f->ev_P[i] < 0) {
             /* Dropped there. Clearly short of the cost (not a close call): dropped
              * here without evaluating. */
