@@ -47,10 +47,10 @@ static const char *derived_uuid(arena *a, const char *x, const char *y) {
         uint64_t v;
         int digits;
     } fields[] = {{h1 >> 32, 8},
-                 {(h1 >> 16) & 0xffff, 4},
-                 {0x8000 | (h1 & 0xfff), 4},
-                 {0x8000 | ((h2 >> 48) & 0x3fff), 4},
-                 {h2 & 0xffffffffffffULL, 12}};
+                  {(h1 >> 16) & 0xffff, 4},
+                  {0x8000 | (h1 & 0xfff), 4},
+                  {0x8000 | ((h2 >> 48) & 0x3fff), 4},
+                  {h2 & 0xffffffffffffULL, 12}};
     for (int k = 0; k < 5; k++) {
         if (k) *p++ = '-';
         for (int d = fields[k].digits - 1; d >= 0; d--) *p++ = hex[(fields[k].v >> (4 * d)) & 15];
@@ -325,13 +325,27 @@ static void w_esc(buf *b, const char *s) {
         char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
         size_t n = 2;
         switch (*p) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
         default:
             memcpy(esc + 1, "u00", 3);
             esc[4] = hex[*p >> 4];

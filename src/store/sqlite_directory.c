@@ -12,6 +12,11 @@
  * dir_service_fts (rowid = service id), kept in step by every save, ranked by BM25 with
  * names weighing most. Child rows of a page of services are fetched with one statement
  * per kind, the page's ids passed as a JSON array (json_each), not one query per row.
+ *
+ * Cost of a page (the uncached API and search pages; docs/benchmarks.md): a page is
+ * chosen on narrow rows (ids and sort keys) before its rows are joined, so OFFSET skips
+ * index entries, not joined rows; a search with only text ranks (id, BM25) pairs in C
+ * and reads whole rows for the page alone (text_page).
  */
 #include <jansson.h>
 #include <math.h>
@@ -294,12 +299,11 @@ static const char *const dsql[D__COUNT] = {
                    "ORDER BY name, id LIMIT ?1 OFFSET ?2) p JOIN dir_services s ON s.id = p.pid "
                    "JOIN dir_organizations o ON o.id = s.org_id "
                    "LEFT JOIN users u ON u.id = s.updated_by ORDER BY p.pname, p.pid",
-    [D_SEARCH] = SEARCH_CTE ", page(pid, pname) AS MATERIALIZED (SELECT s.id, s.name "
-                            "FROM dir_services s WHERE " SEARCH_WHERE
-                            "ORDER BY s.name, s.id LIMIT ?12 OFFSET ?13) "
-                            "SELECT " SVC_COLS "FROM page p "
-                            "JOIN dir_services s ON s.id = p.pid " PAGE_JOINS
-                            "ORDER BY p.pname, p.pid",
+    [D_SEARCH] = SEARCH_CTE
+    ", page(pid, pname) AS MATERIALIZED (SELECT s.id, s.name "
+    "FROM dir_services s WHERE " SEARCH_WHERE "ORDER BY s.name, s.id LIMIT ?12 OFFSET ?13) "
+    "SELECT " SVC_COLS "FROM page p "
+    "JOIN dir_services s ON s.id = p.pid " PAGE_JOINS "ORDER BY p.pname, p.pid",
     [D_SEARCH_COUNT] = SEARCH_CTE "SELECT COUNT(*) FROM dir_services s WHERE " SEARCH_WHERE,
     [D_SEARCH_TEXT] = SEARCH_CTE ", page(pid, prank, pname) AS MATERIALIZED (SELECT s.id, "
                                  "f.rank, s.name FROM dir_services s " FTS_JOIN

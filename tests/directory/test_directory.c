@@ -523,25 +523,52 @@ static void service_writer_matches_jansson(void **state) {
     }
     /* awkward text: quotes, backslashes, control characters, non-ASCII, slashes, text
      * that is not UTF-8 (jansson leaves such a key out), NULLs and empty strings, reals */
-    store_dir_schedule h = {.uuid = "h1", .freq = "WEEKLY", .interval = 2, .byday = "MO",
-                            .opens_at = "09:00", .description = "tab\there \"q\" \\ \x01\x1f\x7f"};
+    store_dir_schedule h = {.uuid = "h1",
+                            .freq = "WEEKLY",
+                            .interval = 2,
+                            .byday = "MO",
+                            .opens_at = "09:00",
+                            .description = "tab\there \"q\" \\ \x01\x1f\x7f"};
     store_dir_area r = {.uuid = "r1", .place_uuid = "p/1", .name = NULL, .gss_code = "E0\n"};
-    store_dir_location l[2] = {{.uuid = "l1", .sal_uuid = "sl1", .name = "Caf\xc3\xa9 / hall",
-                                .has_coords = 1, .latitude = 50.812345678901234,
-                                .longitude = -1e-7, .postcode = "BN11 1HA",
+    store_dir_location l[2] = {{.uuid = "l1",
+                                .sal_uuid = "sl1",
+                                .name = "Caf\xc3\xa9 / hall",
+                                .has_coords = 1,
+                                .latitude = 50.812345678901234,
+                                .longitude = -1e-7,
+                                .postcode = "BN11 1HA",
                                 .accessibility = "step\rfree\b\f"},
-                               {.uuid = "l2", .sal_uuid = "sl2", .has_coords = 1,
-                                .latitude = 0, .longitude = 123456789.0, .address_1 = "\xff bad"}};
+                               {.uuid = "l2",
+                                .sal_uuid = "sl2",
+                                .has_coords = 1,
+                                .latitude = 0,
+                                .longitude = 123456789.0,
+                                .address_1 = "\xff bad"}};
     store_dir_contact c = {.uuid = "c1", .name = "A", .phone = "01903 000000", .email = ""};
     store_dir_language g = {.uuid = "g1", .name = "Cymraeg", .code = "cy"};
     store_dir_term_ref t = {.uuid = "t1", .code = "x", .name = "\xe2\x80\xa8 sep"};
-    store_dir_service s = {.uuid = "s1", .org_uuid = "o1", .org_name = "O \"1\"",
-                           .name = "Name \xf0\x9f\x8d\x8e", .description = NULL, .url = "",
-                           .email = "bad \xc3", .fees = "\xc0\xaf", .eligibility = "all",
-                           .updated_at = 1700000000, .schedules = &h, .n_schedules = 1,
-                           .areas = &r, .n_areas = 1, .locations = l, .n_locations = 2,
-                           .contacts = &c, .n_contacts = 1, .languages = &g, .n_languages = 1,
-                           .terms = &t, .n_terms = 1};
+    store_dir_service s = {.uuid = "s1",
+                           .org_uuid = "o1",
+                           .org_name = "O \"1\"",
+                           .name = "Name \xf0\x9f\x8d\x8e",
+                           .description = NULL,
+                           .url = "",
+                           .email = "bad \xc3",
+                           .fees = "\xc0\xaf",
+                           .eligibility = "all",
+                           .updated_at = 1700000000,
+                           .schedules = &h,
+                           .n_schedules = 1,
+                           .areas = &r,
+                           .n_areas = 1,
+                           .locations = l,
+                           .n_locations = 2,
+                           .contacts = &c,
+                           .n_contacts = 1,
+                           .languages = &g,
+                           .n_languages = 1,
+                           .terms = &t,
+                           .n_terms = 1};
     expect_same_service(&s, NULL);
     store_dir_service empty = {.uuid = "s2", .org_uuid = "o2"};
     expect_same_service(&empty, "");
