@@ -940,7 +940,8 @@ static void MES(track_frame_round)(WS_T *ws, pb_trk_frame *f, size_t r, int exac
 #ifdef CG_TESTING
         {
             /* Test builds check every bound against the truth. */
-            double lim = f->ev_P[i] < 0 ? a + (exact ? 0 : f->dev) : a - (exact ? 0 : f->dev / (double)f->ev_P[i]);
+            double lim = f->ev_P[i] < 0 ? a + (exact ? 0 : f->dev)
+                                        : a - (exact ? 0 : f->dev / (double)f->ev_P[i]);
             double tol = 1e-9 * fabs(lim) + 1e-9;
             int ok = MES(evaluate)(ws, q);
             if (f->ev_P[i] < 0)
@@ -1152,8 +1153,8 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
                 if (prm->trace && N_GET_D(ws->sum_v) >= (double)cq * (1 - 1e-9))
                     ws->dclose[ndc++] = q;
                 if (track) /* a drop: P = -1, the money's value and slope */
-                    MES(track_log)(ws, (uint32_t)out->nwin, q, N_GET_D(ws->sum_v),
-                                   N_GET_D(ws->sum_d), -1);
+                    MES(track_log)
+                    (ws, (uint32_t)out->nwin, q, N_GET_D(ws->sum_v), N_GET_D(ws->sum_d), -1);
                 if (ws->slopes) { /* stays unaffordable while cost - money > 0 */
                     N_SET_SI(ws->t1, cq);
                     N_SUB(ws->t1, ws->t1, ws->sum_v);
@@ -1169,8 +1170,8 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
             ws->lb_round[q] = (uint32_t)out->nwin;
             if (track) {
                 ws->lb_robust[q] = 0;
-                MES(track_log)(ws, (uint32_t)out->nwin, q, N_GET_D(ws->al_v), N_GET_D(ws->al_d),
-                               ws->last_P);
+                MES(track_log)
+                (ws, (uint32_t)out->nwin, q, N_GET_D(ws->al_v), N_GET_D(ws->al_d), ws->last_P);
             }
             ws->evald[nev++] = q;
             int take = best < 0;
