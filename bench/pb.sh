@@ -58,3 +58,15 @@ for p in "$DATA"/*.pb; do
   printf '%-64s %6d KB\n' "$(basename "$p")" "$kb"
 done
 echo "largest peak: $((max / 1024)) MB"
+
+# Instruction counts (stable where CPU time is not): PB_CALLGRIND=1 bench/pb.sh
+if [ -n "${PB_CALLGRIND:-}" ] && command -v valgrind >/dev/null; then
+  echo "-- instructions, full Add1 on Mokotow (valgrind --tool=callgrind)"
+  for m in --fast --exact; do
+    out=$(mktemp)
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$BIN" pb "$DATA/Poland_Warszawa_2023_Mokotow.pb" \
+      --rule equal-shares --completion add1 "$m" --no-explain 2>&1 >/dev/null | grep -o 'refs: *[0-9,]*' |
+      sed "s/^/Poland_Warszawa_2023_Mokotow.pb $m /"
+    rm -f "$out"
+  done
+fi
