@@ -50,6 +50,8 @@ void srt_master_fix(srt_master *m, size_t t, double pi);
  * column values p[ncols]; -1 on failure. */
 int srt_master_solve(srt_master *m, double *z, double *yhat, double *y, double *p);
 size_t srt_master_ncols(const srt_master *m);
+/* Deletes the panels j with drop[j] != 0 (the others keep their order). */
+void srt_master_delete(srt_master *m, const unsigned char *drop);
 void srt_master_free(srt_master *m);
 
 /* LEGACY: probabilities estimated by runs draws (seeded). Returns 0, or

@@ -115,6 +115,24 @@ static void colstore_add(colstore *cs, const int *x, size_t T, uint64_t h) {
     cs->start[++cs->n] = cs->nnz;
 }
 
+/* Keeps the panels j with !drop[j], in order. */
+static void colstore_compact(colstore *cs, const unsigned char *drop) {
+    size_t n = 0, nz = 0;
+    for (size_t j = 0; j < cs->n; j++) {
+        if (drop[j]) continue;
+        size_t b = cs->start[j], e = cs->start[j + 1];
+        memmove(cs->type + nz, cs->type + b, (e - b) * sizeof(int));
+        memmove(cs->count + nz, cs->count + b, (e - b) * sizeof(int));
+        cs->hash[n] = cs->hash[j];
+        cs->start[n] = nz;
+        nz += e - b;
+        n++;
+    }
+    cs->start[n] = nz;
+    cs->n = n;
+    cs->nnz = nz;
+}
+
 static void colstore_free(colstore *cs) {
     free(cs->start);
     free(cs->type);
@@ -441,6 +459,16 @@ static int run_stages(lex *L, double **final_p, char *err, size_t errlen) {
                 nfixed++;
                 srt_master_fix(L->master, t, z);
             }
+        }
+        /* Large pools: drop the panels unused by this stage's solution, so later
+         * stages start from a master LP of about T columns instead of thousands
+         * (pricing finds any that are needed again). */
+        if (ncols > 2 * T + 100 && nfixed < T) {
+            unsigned char *drop = xcalloc(ncols, 1);
+            for (size_t j = 0; j < ncols; j++) drop[j] = p[j] <= 1e-12;
+            srt_master_delete(L->master, drop);
+            colstore_compact(&L->cols, drop);
+            free(drop);
         }
         progress(L->o, "stage %ld done: %zu more types fixed at %.6f (%zu of %zu), %zu panels, %.1f s", L->stages,
                  nfixed - before, z, nfixed, T, L->cols.n, srt_now() - L->t0);

@@ -442,6 +442,23 @@ int srt_master_solve(srt_master *m, double *z, double *yhat, double *y, double *
 
 size_t srt_master_ncols(const srt_master *m) { return m->ncols; }
 
+void srt_master_delete(srt_master *m, const unsigned char *drop) {
+    int *list = xcalloc(m->ncols + 1, sizeof(int));
+    int n = 0;
+    for (size_t j = 0; j < m->ncols; j++) {
+        if (!drop[j]) continue;
+        /* GLPK numbers columns from 1 and z is column 1; CLP from 0 with z at 0. */
+        list[m->solver == SORTITION_SOLVER_GLPK ? n + 1 : n] = (int)j + (m->solver == SORTITION_SOLVER_GLPK ? 2 : 1);
+        n++;
+    }
+    if (n) {
+        if (m->solver == SORTITION_SOLVER_GLPK) glp_del_cols(m->glp, n, list);
+        else Clp_deleteColumns(m->clp, n, list);
+        m->ncols -= (size_t)n;
+    }
+    free(list);
+}
+
 void srt_master_free(srt_master *m) {
     if (!m) return;
     if (m->glp) glp_delete_prob(m->glp);
