@@ -913,7 +913,8 @@ static void MES(set_aside)(WS_T *ws, uint32_t q) {
 /* Appends an evaluation (a lower bound from round r) to the tracking log. */
 static void MES(track_log)(WS_T *ws, uint32_t r, uint32_t q, double v, double d, int64_t P) {
     size_t m1 = ws->m ? ws->m : 1;
-    assert(ws->elen < (m1 + 1) * m1);
+    /* Full (carried bounds can repeat): leaving an entry out only loses a bound. */
+    if (ws->elen >= (m1 + 1) * m1) return;
     ws->ev_r[ws->elen] = r;
     ws->ev_p[ws->elen] = q;
     ws->ev_v[ws->elen] = v;
