@@ -1155,7 +1155,7 @@ void MES(pb_mes_run)(WS_T *ws, const pb_mes_params *prm, pb_mes_out *out) {
                     ws->dclose[ndc++] = q;
                 if (track) /* a drop: P = -1, the money's value and slope */
                     MES(track_log)
-                    (ws, (uint32_t)out->nwin, q, N_GET_D(ws->sum_v), N_GET_D(ws->sum_d), -1);
+                (ws, (uint32_t)out->nwin, q, N_GET_D(ws->sum_v), N_GET_D(ws->sum_d), -1);
                 if (ws->slopes) { /* stays unaffordable while cost - money > 0 */
                     N_SET_SI(ws->t1, cq);
                     N_SUB(ws->t1, ws->t1, ws->sum_v);
