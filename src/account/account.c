@@ -436,12 +436,16 @@ const char *account_role_label(store_role role) {
     return N_("Resident");
 }
 
-/* Page number from ?page=N (1-based), 1 when absent; -1 when malformed. */
-static int64_t page_of(http_request *req) {
+/* Page number from ?page=N (1-based), 1 when absent. When malformed it answers 400
+ * naming the parameter and returns -1. */
+static int64_t page_of(http_request *req, http_response *resp) {
     const char *p = http_query(req, "page");
     if (!p) return 1;
     int64_t n;
-    if (parse_i64(p, &n) != 0 || n < 1 || n > 1000000) return -1;
+    if (parse_i64(p, &n) != 0 || n < 1 || n > 1000000) {
+        http_error(req, resp, 400, T(app_ctx_of(req)->lang, "The page number must be a whole number from 1."));
+        return -1;
+    }
     return n;
 }
 
@@ -457,11 +461,8 @@ static void get_admin_users(http_request *req, http_response *resp) {
     if (!app_require(req, resp, STORE_ROLE_ADMIN)) return;
     app *a = req->app;
     app_ctx *c = app_ctx_of(req);
-    int64_t page = page_of(req);
-    if (page < 0) {
-        http_error(req, resp, 400, T(c->lang, "The page number must be a whole number from 1."));
-        return;
-    }
+    int64_t page = page_of(req, resp);
+    if (page < 0) return;
     store_user_list list;
     if (store_user_list_page(a->store, (page - 1) * PER_PAGE, PER_PAGE, req->arena, &list) != STORE_OK) {
         http_error(req, resp, 500, NULL);
@@ -530,11 +531,8 @@ static void get_admin_audit(http_request *req, http_response *resp) {
     if (!app_require(req, resp, STORE_ROLE_ADMIN)) return;
     app *a = req->app;
     app_ctx *c = app_ctx_of(req);
-    int64_t page = page_of(req);
-    if (page < 0) {
-        http_error(req, resp, 400, T(c->lang, "The page number must be a whole number from 1."));
-        return;
-    }
+    int64_t page = page_of(req, resp);
+    if (page < 0) return;
     store_audit_list list;
     if (store_audit_list_page(a->store, (page - 1) * PER_PAGE, PER_PAGE, req->arena, &list) != STORE_OK) {
         http_error(req, resp, 500, NULL);
