@@ -1,16 +1,20 @@
 /*
  * Tests for src/cli: the operator's subcommands run as a real process (init, user,
- * backup, version, help, bad usage), as scripts will run them.
+ * backup, version, help, bad usage, Ctrl-C on a long sortition run), as scripts will
+ * run them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -132,6 +136,102 @@ static void backup_is_a_usable_database(void **state) {
     buf_free(&out);
 }
 
+/* A pool like the realistic benchmark's (1,727 people, 7 categories, k = 110, volunteers
+ * skewed against the quotas) whose LEXIMIN run lasts minutes, so a Ctrl-C lands in the
+ * middle of column generation. */
+static void write_large_pool(const char *people, const char *cats) {
+    static const int nf[] = {3, 4, 8, 3, 5, 2, 2};
+    static const double share[][8] = {{0.49, 0.5, 0.01},
+                                      {0.22, 0.25, 0.24, 0.29},
+                                      {0.08, 0.15, 0.12, 0.11, 0.14, 0.13, 0.17, 0.10},
+                                      {0.18, 0.38, 0.44},
+                                      {0.25, 0.45, 0.22, 0.04, 0.04},
+                                      {0.9, 0.1},
+                                      {0.75, 0.25}};
+    const int k = 110, n = 1727;
+    FILE *c = fopen(cats, "w"), *p = fopen(people, "w");
+    assert_non_null(c);
+    assert_non_null(p);
+    fprintf(c, "category,feature,min,max\n");
+    for (int i = 0; i < 7; i++)
+        for (int j = 0; j < nf[i]; j++) {
+            int lo = (int)(share[i][j] * k);
+            fprintf(c, "%c,%c%d,%d,%d\n", 'a' + i, 'a' + i, j + 1, lo, lo + 1);
+        }
+    fprintf(p, "a,b,c,d,e,f,g\n");
+    uint64_t x = 20211;
+    for (int r = 0; r < n; r++) {
+        for (int i = 0; i < 7; i++) {
+            double tot = 0;
+            for (int j = 0; j < nf[i]; j++) tot += share[i][j] * (j % 2 ? 0.6 : 1.4);
+            x = x * 6364136223846793005u + 1442695040888963407u;
+            double u = (double)(x >> 11) / 9007199254740992.0 * tot, acc = 0;
+            int pick = nf[i];
+            for (int j = 0; j < nf[i]; j++) {
+                acc += share[i][j] * (j % 2 ? 0.6 : 1.4);
+                if (u < acc) {
+                    pick = j + 1;
+                    break;
+                }
+            }
+            fprintf(p, "%s%c%d", i ? "," : "", 'a' + i, pick);
+        }
+        fprintf(p, "\n");
+    }
+    fclose(c);
+    fclose(p);
+}
+
+/* Ctrl-C during a long LEXIMIN run stops it within seconds, with "interrupted" and exit
+ * status 130 (the MIP solver installs its own SIGINT handler; it must not swallow this). */
+static void sortition_stops_on_ctrl_c(void **state) {
+    (void)state;
+    char people[160], cats[160], log[160];
+    snprintf(people, sizeof people, "%s/people.csv", dir);
+    snprintf(cats, sizeof cats, "%s/categories.csv", dir);
+    snprintf(log, sizeof log, "%s/sortition.log", dir);
+    write_large_pool(people, cats);
+    const char *bin = getenv("CG_TEST_BIN");
+    if (!bin || !*bin) bin = "build/test/commonground";
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0) _exit(127);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(bin, bin, "sortition", "--people", people, "--categories", cats, "--panel", "110",
+              (char *)NULL);
+        _exit(127);
+    }
+    /* let it reach column generation: several MIP solves have run after 4 s */
+    struct timespec pause = {4, 0};
+    nanosleep(&pause, NULL);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, WNOHANG), 0); /* still running */
+    kill(pid, SIGINT);
+    pid_t done = 0;
+    for (int i = 0; i < 300 && done == 0; i++) { /* up to 30 s */
+        struct timespec tick = {0, 100 * 1000 * 1000};
+        nanosleep(&tick, NULL);
+        done = waitpid(pid, &st, WNOHANG);
+    }
+    if (done == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        fail_msg("sortition ignored SIGINT for 30 s");
+    }
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 130);
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    char text[8192];
+    size_t got = fread(text, 1, sizeof text - 1, f);
+    text[got] = '\0';
+    fclose(f);
+    assert_non_null(strstr(text, "interrupted"));
+}
+
 static void help_version_and_bad_usage(void **state) {
     (void)state;
     buf out;
@@ -161,6 +261,7 @@ int main(void) {
         cmocka_unit_test(user_add_role_list),
         cmocka_unit_test(backup_is_a_usable_database),
         cmocka_unit_test(help_version_and_bad_usage),
+        cmocka_unit_test(sortition_stops_on_ctrl_c),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }

@@ -11,6 +11,8 @@
 #include <coin/Clp_C_Interface.h>
 #include <glpk.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -249,7 +251,21 @@ int srt_oracle_solve(srt_oracle *o, const double *w, int *x, double *value) {
     Cbc_setLogLevel(c, 0);
     Cbc_setAllowableGap(c, 1e-10);
     Cbc_setAllowableFractionGap(c, 1e-10);
+    /* CLP, inside CBC's root LP, installs a SIGINT handler of its own for the length
+     * of that LP: a Ctrl-C that lands there is taken by CLP and never reaches the
+     * engine's stop flag (about 1 in 60 signals on a busy oracle; seen as a run that
+     * ignored Ctrl-C). SIGINT is held back for the solve, so it reaches the caller's
+     * handler as soon as the solve ends; the disposition is saved and put back too, in
+     * case a CBC build leaves its own handler installed. */
+    struct sigaction saved;
+    sigset_t intr, oldmask;
+    sigemptyset(&intr);
+    sigaddset(&intr, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &intr, &oldmask);
+    sigaction(SIGINT, NULL, &saved);
     Cbc_solve(c);
+    sigaction(SIGINT, &saved, NULL);
+    pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
     int ret = 0;
     if (Cbc_isProvenInfeasible(c)) ret = 1;
     else if (!Cbc_isProvenOptimal(c)) ret = -1;
