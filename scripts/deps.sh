@@ -16,6 +16,7 @@ PACKAGES=(
   libcmocka-dev       # unit-test framework
   libgmp-dev          # exact rational arithmetic (participatory budgeting)
   libglpk-dev coinor-libcbc-dev coinor-libclp-dev # LP/MIP solvers (sortition)
+  libopenblas0-serial # optimised BLAS/LAPACK behind CLP's dense LU (1.6x on large sortition pools)
   chromium            # browser tests (driven by playwright-core from npm)
   wrk                 # benchmarks
 )

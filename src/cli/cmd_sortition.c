@@ -33,7 +33,8 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: commonground sortition --people FILE --categories FILE --panel K\n"
             "         [--algorithm leximin|legacy] [--address-columns a,b] [--seed N]\n"
-            "         [--panels M] [--format text|json] [--solver coin|glpk] [--quiet]\n"
+            "         [--panels M] [--format text|json] [--solver coin|glpk] [--no-relaxation]\n"
+            "         [--quiet]\n"
             "\n"
             "Selects a panel of K people from the pool by fair lottery. LEXIMIN makes the\n"
             "smallest selection probability as large as possible, then the next, and so on;\n"
@@ -50,8 +51,13 @@ static void usage(FILE *out) {
             "                        the panel is sampled from the exact distribution\n"
             "  --format text|json    output (default text)\n"
             "  --solver coin|glpk    LP/MIP library: CLP+CBC (default) or GLPK\n"
+            "  --no-relaxation       LEXIMIN stage by stage only, without first trying the LP\n"
+            "                        relaxation's LEXIMIN (same answer; to cross-check)\n"
             "  --quiet               no progress on stderr\n");
 }
+
+/* What the LP relaxation's LEXIMIN came to (sortition_result.relaxation). */
+static const char *relaxation_word(int r) { return r > 0 ? "met" : r == 0 ? "out of reach" : "not tried"; }
 
 static void progress_cb(void *ctx, const char *line) {
     (void)ctx;
@@ -99,7 +105,7 @@ static void lottery_hash(const sortition_instance *inst, const sortition_lottery
 int cmd_sortition(int argc, char **argv) {
     const char *people = NULL, *categories = NULL, *format = "text", *algorithm = "leximin", *solver = "coin";
     char *address = NULL;
-    int k = 0, have_seed = 0, quiet = 0;
+    int k = 0, have_seed = 0, quiet = 0, relaxation = 1;
     uint64_t seed = 0;
     long long panels = 0;
     for (int i = 1; i < argc; i++) {
@@ -111,6 +117,8 @@ int cmd_sortition(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--quiet")) {
             quiet = 1;
+        } else if (!strcmp(a, "--no-relaxation")) {
+            relaxation = 0;
         } else if (!has_value) {
             fprintf(stderr, "sortition: %s needs a value (or is unknown)\n\n", a);
             usage(stderr);
@@ -192,6 +200,7 @@ int cmd_sortition(int argc, char **argv) {
     o.algorithm = strcmp(algorithm, "legacy") ? SORTITION_LEXIMIN : SORTITION_LEGACY;
     o.solver = strcmp(solver, "glpk") ? SORTITION_SOLVER_COIN : SORTITION_SOLVER_GLPK;
     o.seed = seed;
+    o.use_relaxation = relaxation;
     if (!quiet) o.progress = progress_cb;
     sortition_stop_flag = 0;
     o.stop = &sortition_stop_flag;
@@ -300,6 +309,8 @@ int cmd_sortition(int argc, char **argv) {
         json_object_set_new(sv, "heuristic_columns", json_integer(r->heuristic_columns));
         json_object_set_new(sv, "lp_solves", json_integer(r->lp_solves));
         json_object_set_new(sv, "stages", json_integer(r->stages));
+        if (o.algorithm == SORTITION_LEXIMIN)
+            json_object_set_new(sv, "relaxation", json_string(relaxation_word(r->relaxation)));
         json_object_set_new(sv, "types", json_integer((json_int_t)r->ntypes));
         json_object_set_new(sv, "seconds", json_real(r->seconds));
         json_object_set_new(root, "solver", sv);
@@ -318,6 +329,7 @@ int cmd_sortition(int argc, char **argv) {
         printf("geometric mean:         %.6f\n", r->stats.geometric_mean);
         if (o.algorithm == SORTITION_LEXIMIN) {
             printf("panels in distribution: %zu\n", r->npanels);
+            printf("relaxation:             %s\n", relaxation_word(r->relaxation));
             printf("solver:                 %s, %ld MIP calls, %ld heuristic columns, %ld LP solves, %ld stages, %zu types, %.2f s\n",
                    o.solver == SORTITION_SOLVER_GLPK ? "glpk" : "cbc/clp", r->oracle_calls, r->heuristic_columns,
                    r->lp_solves, r->stages, r->ntypes, r->seconds);

@@ -35,6 +35,14 @@ srt_oracle *srt_oracle_new(const sortition_instance *inst, const srt_types *ty, 
 /* Returns 0 and fills x[T] and *value; 1 when no panel exists; -1 on solver failure. */
 int srt_oracle_solve(srt_oracle *o, const double *w, int *x, double *value);
 void srt_oracle_free(srt_oracle *o);
+/* A face of the quota polytope: bounds on each type's count (clo, chi [T]) and on
+ * each row of the model (rlo, rhi: the panel size, then one row per feature, then one
+ * per household of two or more, in the order of the instance). */
+typedef struct {
+    const double *clo, *chi, *rlo, *rhi;
+} srt_face;
+/* As srt_oracle_solve, over the panels in the face (NULL: all panels). */
+int srt_oracle_solve_in(srt_oracle *o, const double *w, const srt_face *face, int *x, double *value);
 
 /* The master LP over the panels found so far (columns p_C >= 0, sum p_C = 1):
  *   max z  s.t.  marg_t(p) >= z for unfixed t,  marg_t(p) >= pi_t for fixed t,
@@ -45,6 +53,10 @@ srt_master *srt_master_new(size_t T, const int *size, sortition_solver s);
 void srt_master_add(srt_master *m, const int *x);
 /* Fixes type t at probability pi (its row no longer involves z). */
 void srt_master_fix(srt_master *m, size_t t, double pi);
+/* Target mode: with pi, the row of each unfixed type t reads marg_t(p) >= pi_t z, so
+ * z = 1 means the distribution meets the marginals pi exactly; NULL restores z = the
+ * smallest unfixed marginal. */
+void srt_master_target(srt_master *m, const double *pi);
 /* Solves (warm-started). Returns 0 and z, the dual yhat of the convexity row, the duals
  * y[T] >= 0 of the type rows (sum over unfixed = 1 unless everyone is fixed) and the
  * column values p[ncols]; -1 on failure. */
@@ -53,6 +65,13 @@ size_t srt_master_ncols(const srt_master *m);
 /* Deletes the panels j with drop[j] != 0 (the others keep their order). */
 void srt_master_delete(srt_master *m, const unsigned char *drop);
 void srt_master_free(srt_master *m);
+
+/* LEXIMIN over the LP relaxation of the panels' convex hull (expected counts that meet
+ * the quotas, panel size and household rows; uncoverable types at 0): pi[T] per type.
+ * An upper bound, in the leximin order, on what any distribution achieves, and the
+ * answer whenever some distribution achieves it. Returns 0, or -1 on solver failure. */
+int srt_relax_leximin(const sortition_instance *inst, const srt_types *ty, const int *uncoverable, double *pi,
+                      long *lp_solves);
 
 /* LEGACY: probabilities estimated by runs draws (seeded). Returns 0, or
  * SORTITION_EINFEASIBLE when no draw succeeds, SORTITION_EINTERRUPTED. */

@@ -89,6 +89,9 @@ struct srt_oracle {
     sortition_solver solver;
     size_t T;
     int k;
+    size_t nrows;
+    double *rlo, *rhi; /* [nrows] the rows' own bounds, put back after a face solve */
+    const int *size;   /* [T] */
     glp_prob *glp;
     Cbc_Model *cbc;
     double *sol;
@@ -151,6 +154,12 @@ srt_oracle *srt_oracle_new(const sortition_instance *inst, const srt_types *ty, 
     o->sol = xcalloc(ty->T + 1, sizeof(double));
     rowmat m;
     build_rows(inst, ty, &m);
+    o->nrows = m.nrows;
+    o->rlo = xcalloc(m.nrows, sizeof(double));
+    o->rhi = xcalloc(m.nrows, sizeof(double));
+    memcpy(o->rlo, m.lo, m.nrows * sizeof(double));
+    memcpy(o->rhi, m.hi, m.nrows * sizeof(double));
+    o->size = ty->size;
     if (s == SORTITION_SOLVER_GLPK) {
         glp_prob *g = glp_create_prob();
         glp_set_obj_dir(g, GLP_MAX);
@@ -214,8 +223,50 @@ srt_oracle *srt_oracle_new(const sortition_instance *inst, const srt_types *ty, 
     return o;
 }
 
+static int glp_face_solve(srt_oracle *o, const double *w, int *x, double *value);
+static int cbc_solve(Cbc_Model *c, srt_oracle *o, const double *w, int *x, double *value);
+
 int srt_oracle_solve(srt_oracle *o, const double *w, int *x, double *value) {
+    return srt_oracle_solve_in(o, w, NULL, x, value);
+}
+
+/* GLPK keeps one model: a face's bounds are set before the solve and put back after. */
+static void glp_face_bounds(srt_oracle *o, const srt_face *f) {
+    glp_prob *g = o->glp;
+    for (size_t t = 0; t < o->T; t++) {
+        double lo = f ? f->clo[t] : 0, hi = f ? f->chi[t] : o->size[t];
+        glp_set_col_bnds(g, (int)t + 1, lo == hi ? GLP_FX : GLP_DB, lo, hi);
+    }
+    for (size_t r = 0; r < o->nrows; r++) {
+        double lo = f ? f->rlo[r] : o->rlo[r], hi = f ? f->rhi[r] : o->rhi[r];
+        glp_set_row_bnds(g, (int)r + 1, lo == hi ? GLP_FX : GLP_DB, lo, hi);
+    }
+}
+
+int srt_oracle_solve_in(srt_oracle *o, const double *w, const srt_face *face, int *x, double *value) {
     if (o->solver == SORTITION_SOLVER_GLPK) {
+        if (face) glp_face_bounds(o, face);
+        int fr = glp_face_solve(o, w, x, value);
+        if (face) glp_face_bounds(o, NULL);
+        return fr;
+    }
+    Cbc_Model *c = Cbc_clone(o->cbc);
+    for (size_t t = 0; t < o->T; t++) Cbc_setObjCoeff(c, (int)t, w[t]);
+    if (face) {
+        for (size_t t = 0; t < o->T; t++) {
+            Cbc_setColLower(c, (int)t, face->clo[t]);
+            Cbc_setColUpper(c, (int)t, face->chi[t]);
+        }
+        for (size_t r = 0; r < o->nrows; r++) {
+            Cbc_setRowLower(c, (int)r, face->rlo[r]);
+            Cbc_setRowUpper(c, (int)r, face->rhi[r]);
+        }
+    }
+    return cbc_solve(c, o, w, x, value);
+}
+
+static int glp_face_solve(srt_oracle *o, const double *w, int *x, double *value) {
+    {
         glp_prob *g = o->glp;
         for (size_t t = 0; t < o->T; t++) glp_set_obj_coef(g, (int)t + 1, w[t]);
         glp_smcp sp;
@@ -246,8 +297,10 @@ int srt_oracle_solve(srt_oracle *o, const double *w, int *x, double *value) {
         }
         return 0;
     }
-    Cbc_Model *c = Cbc_clone(o->cbc);
-    for (size_t t = 0; t < o->T; t++) Cbc_setObjCoeff(c, (int)t, w[t]);
+}
+
+/* Solves the CBC model c (a clone, deleted here). */
+static int cbc_solve(Cbc_Model *c, srt_oracle *o, const double *w, int *x, double *value) {
     Cbc_setLogLevel(c, 0);
     Cbc_setAllowableGap(c, 1e-10);
     Cbc_setAllowableFractionGap(c, 1e-10);
@@ -286,6 +339,8 @@ void srt_oracle_free(srt_oracle *o) {
     if (o->glp) glp_delete_prob(o->glp);
     if (o->cbc) Cbc_deleteModel(o->cbc);
     free(o->sol);
+    free(o->rlo);
+    free(o->rhi);
     free(o);
 }
 
@@ -411,6 +466,19 @@ void srt_master_fix(srt_master *m, size_t t, double pi) {
     }
 }
 
+void srt_master_target(srt_master *m, const double *pi) {
+    /* The z column holds -c_t in the row of every unfixed type t (c_t = 1, or pi_t). */
+    if (m->solver == SORTITION_SOLVER_GLPK) {
+        int len = 0;
+        for (size_t u = 0; u < m->T; u++)
+            if (!m->fixed[u]) m->ind[++len] = (int)u + 2, m->val[len] = pi ? -pi[u] : -1;
+        glp_set_mat_col(m->glp, 1, len, m->ind, m->val);
+    } else {
+        for (size_t u = 0; u < m->T; u++)
+            if (!m->fixed[u]) Clp_modifyCoefficient(m->clp, (int)u + 1, 0, pi ? -pi[u] : -1.0, 0);
+    }
+}
+
 int srt_master_solve(srt_master *m, double *z, double *yhat, double *y, double *p) {
     if (m->solver == SORTITION_SOLVER_GLPK) {
         glp_prob *g = m->glp;
@@ -483,4 +551,91 @@ void srt_master_free(srt_master *m) {
     free(m->ind);
     free(m->val);
     free(m);
+}
+
+/* ---- LEXIMIN over the LP relaxation ------------------------------------------------ */
+
+/* The relaxation replaces the panels' convex hull by the polytope of expected counts
+ * m_t in [0, size_t] that meet the quota, panel-size and household rows. Stage by stage,
+ * max z s.t. m_t >= size_t z for every unfixed type; the types with a positive dual
+ * (complementary slackness: at z in every optimum) are fixed, with m_t >= size_t z as
+ * a column bound, and the next stage raises the rest. GLPK on a compact LP of T + 1
+ * columns: milliseconds per stage. */
+int srt_relax_leximin(const sortition_instance *inst, const srt_types *ty, const int *uncoverable, double *pi,
+                      long *lp_solves) {
+    size_t T = ty->T;
+    rowmat m;
+    build_rows(inst, ty, &m);
+    glp_prob *g = glp_create_prob();
+    glp_set_obj_dir(g, GLP_MAX);
+    glp_add_cols(g, (int)T + 1);
+    for (size_t t = 0; t < T; t++) {
+        if (uncoverable[t]) glp_set_col_bnds(g, (int)t + 1, GLP_FX, 0, 0);
+        else glp_set_col_bnds(g, (int)t + 1, GLP_DB, 0, ty->size[t]);
+    }
+    int zc = (int)T + 1;
+    glp_set_col_bnds(g, zc, GLP_FR, 0, 0);
+    glp_set_obj_coef(g, zc, 1);
+    glp_add_rows(g, (int)(m.nrows + T));
+    int *ind = xcalloc(T + 2, sizeof(int));
+    double *val = xcalloc(T + 2, sizeof(double));
+    for (size_t r = 0; r < m.nrows; r++) {
+        int len = m.start[r + 1] - m.start[r];
+        for (int j = 0; j < len; j++) ind[j + 1] = m.col[m.start[r] + j] + 1, val[j + 1] = m.val[m.start[r] + j];
+        glp_set_mat_row(g, (int)r + 1, len, ind, val);
+        glp_set_row_bnds(g, (int)r + 1, m.lo[r] == m.hi[r] ? GLP_FX : GLP_DB, m.lo[r], m.hi[r]);
+    }
+    unsigned char *fixed = xcalloc(T, 1);
+    size_t nfixed = 0;
+    for (size_t t = 0; t < T; t++) {
+        int row = (int)(m.nrows + t) + 1;
+        ind[1] = (int)t + 1, val[1] = 1;
+        ind[2] = zc, val[2] = -ty->size[t];
+        glp_set_mat_row(g, row, 2, ind, val);
+        if (uncoverable[t]) {
+            glp_set_row_bnds(g, row, GLP_FR, 0, 0);
+            fixed[t] = 1, pi[t] = 0, nfixed++;
+        } else {
+            glp_set_row_bnds(g, row, GLP_LO, 0, 0);
+        }
+    }
+    glp_smcp sp;
+    glp_init_smcp(&sp);
+    sp.msg_lev = GLP_MSG_OFF;
+    sp.tol_bnd = 1e-9;
+    sp.tol_dj = 1e-9;
+    int ret = 0;
+    while (nfixed < T) {
+        if (lp_solves) (*lp_solves)++;
+        if (glp_simplex(g, &sp) != 0 || glp_get_status(g) != GLP_OPT) {
+            ret = -1;
+            break;
+        }
+        double z = glp_get_col_prim(g, zc), ymax = 0;
+        size_t tmax = T;
+        for (size_t t = 0; t < T; t++) {
+            if (fixed[t]) continue;
+            double y = -glp_get_row_dual(g, (int)(m.nrows + t) + 1);
+            if (tmax == T || y > ymax) ymax = y, tmax = t;
+        }
+        if (z > 1) z = 1;
+        for (size_t t = 0; t < T; t++) {
+            if (fixed[t]) continue;
+            int row = (int)(m.nrows + t) + 1;
+            double y = -glp_get_row_dual(g, row);
+            double mt = glp_get_col_prim(g, (int)t + 1) / ty->size[t];
+            if (t == tmax || (y > 1e-6 * ymax && y > 1e-12 && mt <= z + 1e-9)) {
+                fixed[t] = 1, pi[t] = z, nfixed++;
+                glp_set_row_bnds(g, row, GLP_FR, 0, 0);
+                glp_set_col_bnds(g, (int)t + 1, z * ty->size[t] < ty->size[t] ? GLP_DB : GLP_FX, z * ty->size[t],
+                                 ty->size[t]);
+            }
+        }
+    }
+    free(fixed);
+    free(ind);
+    free(val);
+    free_rows(&m);
+    glp_delete_prob(g);
+    return ret;
 }

@@ -97,6 +97,7 @@ typedef struct sortition_opts {
     uint64_t seed;             /* LEGACY's draws */
     int legacy_runs;           /* LEGACY draws to estimate probabilities (0 = 10000) */
     int use_heuristic;         /* price columns by local search before the MIP (default 1) */
+    int use_relaxation;        /* LEXIMIN: try the LP relaxation's LEXIMIN first (default 1) */
     /* Called with one line of progress text for long runs (may be NULL). */
     void (*progress)(void *ctx, const char *line);
     void *progress_ctx;
@@ -105,7 +106,8 @@ typedef struct sortition_opts {
     volatile sig_atomic_t *stop;
 } sortition_opts;
 
-/* Sets the defaults: LEXIMIN, COIN solvers, seed 0, 10000 LEGACY runs, heuristic on. */
+/* Sets the defaults: LEXIMIN, COIN solvers, seed 0, 10000 LEGACY runs, heuristic and
+ * relaxation on. */
 void sortition_opts_init(sortition_opts *o);
 
 typedef struct sortition_stats {
@@ -141,6 +143,8 @@ typedef struct sortition_result {
     long heuristic_columns; /* columns found by local search instead of the MIP */
     long lp_solves;
     long stages;           /* LEXIMIN stages (people fixed stage by stage) */
+    int relaxation;        /* LEXIMIN: 1 the LP relaxation's LEXIMIN was met by panels (one
+                            * stage); 0 it was out of reach (stage by stage); -1 not tried */
     size_t ntypes;         /* classes of interchangeable people */
     double seconds;
 } sortition_result;

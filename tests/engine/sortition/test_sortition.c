@@ -257,35 +257,45 @@ static void sa_fixture_sums_to_k_with_minimum_one_eleventh(void **state) {
 }
 
 /* Compares with expected_leximin.csv within 1e-4 per person. */
+/* Each synthetic instance both ways: through the relaxation's LEXIMIN (the default)
+ * and stage by stage; each within 1e-4 of the independent reference. */
 static void check_synthetic(const char *name, int k, const char *const *addr, size_t naddr, sortition_solver s) {
     sortition_instance *inst;
     char sub[256];
     snprintf(sub, sizeof sub, "synthetic/%s", name);
     if (load_data(sub, addr, naddr, k, &inst) != 0) skip();
-    sortition_result *r = run_ok(inst, s);
-    check_result_invariants(inst, r);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/synthetic/%s/expected_leximin.csv", data_dir(), name);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char line[256];
-    size_t seen = 0;
-    double worst = 0;
-    assert_non_null(fgets(line, sizeof line, f));
-    while (fgets(line, sizeof line, f)) {
-        char *comma = strchr(line, ',');
-        assert_non_null(comma);
-        *comma = 0;
-        long i = find_id(inst, line);
-        assert_true(i >= 0);
-        double d = fabs(r->probability[i] - strtod(comma + 1, NULL));
-        if (d > worst) worst = d;
-        seen++;
+    for (int relax = 1; relax >= 0; relax--) {
+        sortition_opts o;
+        sortition_opts_init(&o);
+        o.solver = s;
+        o.use_relaxation = relax;
+        sortition_result *r = NULL;
+        char err[512] = "";
+        assert_int_equal(sortition_run(inst, &o, &r, err, sizeof err), SORTITION_OK);
+        check_result_invariants(inst, r);
+        char path[1200];
+        snprintf(path, sizeof path, "%s/synthetic/%s/expected_leximin.csv", data_dir(), name);
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        char line[256];
+        size_t seen = 0;
+        double worst = 0;
+        assert_non_null(fgets(line, sizeof line, f));
+        while (fgets(line, sizeof line, f)) {
+            char *comma = strchr(line, ',');
+            assert_non_null(comma);
+            *comma = 0;
+            long i = find_id(inst, line);
+            assert_true(i >= 0);
+            double d = fabs(r->probability[i] - strtod(comma + 1, NULL));
+            if (d > worst) worst = d;
+            seen++;
+        }
+        fclose(f);
+        assert_int_equal(seen, inst->n);
+        assert_true(worst < 1e-4);
+        sortition_result_free(r);
     }
-    fclose(f);
-    assert_int_equal(seen, inst->n);
-    assert_true(worst < 1e-4);
-    sortition_result_free(r);
     sortition_instance_free(inst);
 }
 
@@ -458,6 +468,66 @@ static void generated_pools_keep_invariants(void **state) {
         sortition_result_free(r);
         sortition_instance_free(inst);
     }
+}
+
+/* The shortcut through the LP relaxation's LEXIMIN (met in one stage) and the stage-by-
+ * stage computation give the same vector (it is unique). */
+static void relaxation_shortcut_agrees_with_stages(void **state) {
+    (void)state;
+    uint64_t rng = 31337;
+    int met = 0, out = 0;
+    for (int trial = 0; trial < 40; trial++) {
+        int n = 12 + (int)(sortition_rng_next(&rng) % 30), k = 3 + (int)(sortition_rng_next(&rng) % 6);
+        sortition_instance *inst = gen_pool(&rng, n, k, 3, trial % 4 == 0);
+        sortition_opts o;
+        sortition_opts_init(&o);
+        o.solver = trial % 3 == 2 ? SORTITION_SOLVER_GLPK : SORTITION_SOLVER_COIN;
+        sortition_result *a = NULL, *b = NULL;
+        char err[256];
+        assert_int_equal(sortition_run(inst, &o, &a, err, sizeof err), SORTITION_OK);
+        o.use_relaxation = 0;
+        assert_int_equal(sortition_run(inst, &o, &b, err, sizeof err), SORTITION_OK);
+        assert_int_equal(b->relaxation, -1);
+        assert_true(a->relaxation == 0 || a->relaxation == 1);
+        met += a->relaxation == 1;
+        out += a->relaxation == 0;
+        check_result_invariants(inst, a);
+        for (size_t i = 0; i < inst->n; i++) assert_true(fabs(a->probability[i] - b->probability[i]) < 1e-6);
+        sortition_result_free(a);
+        sortition_result_free(b);
+        sortition_instance_free(inst);
+    }
+    assert_int_equal(met + out, 40);
+    assert_true(met > 0);
+}
+
+/* A pool where the relaxation's LEXIMIN is out of reach (the quota polytope has a
+ * fractional corner that no mix of panels reaches): the stages take over and give the
+ * answer worked out by hand. The feasible panels are {0,1,2,3}, {0,1,2,4}, {0,1,2,6},
+ * {0,2,5,7} and {1,2,5,7}: people 3, 4 and 6 are in one panel each and 5 and 7 share
+ * the last two, so the smallest probability is 1/4 (each of the first three panels
+ * 1/4, the last two 1/8 each); then 0 and 1 get 7/8 and 2 is on every panel. */
+static void relaxation_out_of_reach_falls_back_to_stages(void **state) {
+    (void)state;
+    const char *cats = "category,feature,min,max\n"
+                       "c0,f0,0,1\nc0,f1,2,3\nc0,f2,1,2\n"
+                       "c1,f0,1,1\nc1,f1,3,3\n"
+                       "c2,f0,2,4\nc2,f1,1,1\n";
+    const char *people = "c0,c1,c2\n"
+                         "f1,f1,f0\nf1,f1,f0\nf2,f1,f0\nf2,f0,f1\n"
+                         "f1,f0,f1\nf0,f0,f0\nf0,f0,f1\nf1,f1,f1\n";
+    const double want[] = {0.875, 0.875, 1, 0.25, 0.25, 0.25, 0.25, 0.25};
+    sortition_instance *inst = NULL;
+    char err[256];
+    assert_int_equal(load_mem(cats, people, 4, NULL, 0, &inst, err, sizeof err), SORTITION_OK);
+    for (int s = 0; s < 2; s++) {
+        sortition_result *r = run_ok(inst, s ? SORTITION_SOLVER_GLPK : SORTITION_SOLVER_COIN);
+        assert_int_equal(r->relaxation, 0);
+        check_result_invariants(inst, r);
+        for (size_t i = 0; i < 8; i++) assert_true(fabs(r->probability[i] - want[i]) < 1e-7);
+        sortition_result_free(r);
+    }
+    sortition_instance_free(inst);
 }
 
 static void larger_generated_pool_with_households(void **state) {
@@ -756,6 +826,8 @@ int main(void) {
         cmocka_unit_test(synthetic_n70_matches_reference),
         cmocka_unit_test(synthetic_larger_match_reference),
         cmocka_unit_test(generated_pools_keep_invariants),
+        cmocka_unit_test(relaxation_shortcut_agrees_with_stages),
+        cmocka_unit_test(relaxation_out_of_reach_falls_back_to_stages),
         cmocka_unit_test(larger_generated_pool_with_households),
         cmocka_unit_test(draw_and_lottery_are_reproducible_and_valid),
         cmocka_unit_test(stats_are_the_documented_formulas),
