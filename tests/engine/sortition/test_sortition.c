@@ -793,10 +793,26 @@ static void cli_json_has_documented_keys(void **state) {
     assert_int_equal(run_cli(args, &out2), 0);
     json_t *root2 = json_loads(out2, 0, &je);
     assert_true(json_equal(json_object_get(root, "selected"), json_object_get(root2, "selected")));
+    assert_string_equal(json_string_value(json_object_get(sv, "relaxation")), "met");
+    /* --no-relaxation: stage by stage, the same probabilities */
+    char *out3;
+    strncat(args, " --no-relaxation", sizeof args - strlen(args) - 1);
+    assert_int_equal(run_cli(args, &out3), 0);
+    json_t *root3 = json_loads(out3, 0, &je);
+    assert_non_null(root3);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(root3, "solver"), "relaxation")),
+                        "not tried");
+    json_t *probs3 = json_object_get(root3, "probabilities");
+    assert_int_equal(json_array_size(probs3), 200);
+    for (size_t i = 0; i < 200; i++)
+        assert_true(fabs(json_real_value(json_object_get(json_array_get(probs, i), "probability")) -
+                         json_real_value(json_object_get(json_array_get(probs3, i), "probability"))) < 1e-9);
     json_decref(root);
     json_decref(root2);
+    json_decref(root3);
     free(out);
     free(out2);
+    free(out3);
 }
 
 static void cli_refuses_bad_input_with_a_message(void **state) {
