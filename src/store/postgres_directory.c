@@ -1,8 +1,9 @@
 /*
- * postgres_directory: the PostgreSQL implementation of the directory contract
- * (directory.h, backend_directory.h), on the connections of postgres.c.
+ * postgres_directory: the PostgreSQL half of the directory's statements
+ * (backend_directory.h), on the connections of postgres.c. The operations themselves
+ * are written once, in store_directory.c; this file holds what is PostgreSQL's own.
  *
- * It follows sqlite_directory.c statement for statement, so that both backends give
+ * Its statements follow sqlite_directory.c's one for one, so that both backends give
  * the same answers; the differences are the dialect's:
  *   - full-text search uses the tsvector table dir_service_search (GIN index), one
  *     document per service with weights A (name), B (categories), C (organisation),
@@ -16,19 +17,16 @@
  *     steps (fingerprints, the term tree) need no further isolation. Reads of several
  *     statements run in REPEATABLE READ READ ONLY (one snapshot).
  *
- * Statements are prepared on first use per connection ("cgdN"); a small cursor type
- * (pst) gives the code the shape of sqlite_directory.c: bind by position, step rows.
+ * Statements are prepared on first use per connection ("cgdN"); parameters and results
+ * travel as text.
  */
-#include <jansson.h>
 #include <libpq-fe.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/log.h"
-#include "core/rand.h"
 #include "core/xalloc.h"
 #include "store/backend.h"
 #include "store/backend_directory.h"
@@ -91,76 +89,6 @@
 #define FTS_JOIN_COUNT                                                                             \
     "JOIN (SELECT service_id AS rid FROM dir_service_search "                                      \
     "  WHERE doc @@ to_tsquery('simple', $12::text)) f ON f.rid = s.id "
-
-enum dstmt {
-    D_LOCK,
-    D_BEGIN,
-    D_BEGIN_IMMEDIATE,
-    D_COMMIT,
-    D_ROLLBACK,
-    D_AUDIT,
-    D_ORG_BY_ID,
-    D_ORG_BY_UUID,
-    D_ORG_ID_BY_UUID,
-    D_ORG_INSERT,
-    D_ORG_UPDATE,
-    D_ORG_PAGE,
-    D_ORG_COUNT,
-    D_ORG_SERVICES,
-    D_USER_EXISTS,
-    D_MEMBER_INSERT,
-    D_MEMBER_DELETE,
-    D_MEMBER_CHECK,
-    D_MEMBERS,
-    D_ORGS_OF_USER,
-    D_TAX_UPSERT,
-    D_TAX_BY_UUID,
-    D_TAX_LIST,
-    D_TERM_UPSERT,
-    D_TERM_BY_UUID,
-    D_TERM_LIST,
-    D_TERM_LIST_TAX,
-    D_TERM_IS_ANCESTOR,
-    D_SVC_BY_UUID,
-    D_SVC_BY_ID,
-    D_SVC_ID_BY_UUID,
-    D_SVC_INSERT,
-    D_SVC_UPDATE,
-    D_SVC_TOUCH,
-    D_SVC_FP,
-    D_PLACE_ID_BY_UUID,
-    D_PLACE_EXISTS,
-    D_DEL_TERMS,
-    D_DEL_LOCS,
-    D_DEL_SCHED,
-    D_DEL_CONTACTS,
-    D_DEL_LANGS,
-    D_DEL_AREAS,
-    D_INS_TERM,
-    D_LOC_UPSERT,
-    D_INS_SAL,
-    D_INS_SCHED,
-    D_INS_CONTACT,
-    D_INS_LANG,
-    D_INS_AREA,
-    D_FTS_DELETE,
-    D_FTS_INSERT,
-    D_FTS_CATEGORIES,
-    D_CH_TERMS,
-    D_CH_LOCS,
-    D_CH_SCHED,
-    D_CH_CONTACTS,
-    D_CH_LANGS,
-    D_CH_AREAS,
-    D_SEARCH,
-    D_SEARCH_COUNT,
-    D_SEARCH_TEXT,
-    D_SEARCH_TEXT_COUNT,
-    D_COUNT_ALL,
-    D_RELATED,
-    D_POSTCODE_CENTRE,
-    D__COUNT
-};
 
 static const char *const dsql[D__COUNT] = {
     [D_LOCK] = "SELECT pg_advisory_xact_lock(4426031000585474051)",
@@ -324,68 +252,21 @@ static const char *const dsql[D__COUNT] = {
 
 _Static_assert(D__COUNT <= STORE_PG_DIR_STATEMENTS, "raise STORE_PG_DIR_STATEMENTS");
 
-/* ---- Connection, cursors, transactions ------------------------------------------ */
+/* ---- Connection, statements, transactions --------------------------------------- */
 
-typedef struct dconn {
-    PGconn *db;
-    unsigned char *prepared;
-} dconn;
-
-#define DCONN(impl)                                                                                \
-    dconn cc;                                                                                      \
-    dconn *c = &cc;                                                                                \
-    if (!(cc.db = store_pg_conn(impl, &cc.prepared))) return STORE_ERROR
-
-#define MAXP 16
-
-/* One execution of a statement: parameters by position, then rows. */
-typedef struct pst {
-    enum dstmt id;
-    const char *v[MAXP];
-    char num[MAXP][32];
-    int n; /* parameters: $1..$n */
-    PGresult *r;
-    int row, rows;
-    int rc; /* STORE_* after a failed step */
-} pst;
-
-enum { PERR = -1, PDONE = 0, PROW = 1 };
-
-#define ST(var, sid)                                                                               \
-    pst var##_store;                                                                               \
-    pst_init(&var##_store, sid);                                                                   \
-    pst *var = &var##_store
-
-static void pst_init(pst *s, enum dstmt id) {
-    memset(s, 0, sizeof *s);
-    s->id = id;
+static int pg_conn(void *impl, store_dir_conn *c) {
+    unsigned char *prepared = NULL;
+    PGconn *db = store_pg_conn(impl, &prepared);
+    if (!db) return STORE_ERROR;
+    c->ops = &store_pg_dir_ops;
+    c->impl = impl;
+    c->db = db;
+    c->stmts = prepared;
+    c->writing = 0;
+    return STORE_OK;
 }
 
-static void setp(pst *s, int i, const char *v) {
-    if (i < 1 || i > MAXP) abort();
-    s->v[i - 1] = v;
-    if (i > s->n) s->n = i;
-}
-
-/* Text; NULL binds "" because every directory text column is NOT NULL. */
-static void bt(pst *s, int i, const char *v) { setp(s, i, v ? v : ""); }
-static void bt_null(pst *s, int i, const char *v) { setp(s, i, v); }
-static void bi64(pst *s, int i, int64_t v) {
-    snprintf(s->num[i - 1], sizeof s->num[i - 1], "%lld", (long long)v);
-    setp(s, i, s->num[i - 1]);
-}
-static void bid(pst *s, int i, int64_t id) { /* 0 = NULL */
-    if (id)
-        bi64(s, i, id);
-    else
-        setp(s, i, NULL);
-}
-static void bdbl(pst *s, int i, double v) {
-    snprintf(s->num[i - 1], sizeof s->num[i - 1], "%.17g", v);
-    setp(s, i, s->num[i - 1]);
-}
-
-static int map_error(const PGresult *r, dconn *c, const char *what) {
+static int map_error(const PGresult *r, store_dir_conn *c, const char *what) {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     if (state && strcmp(state, "23505") == 0) return STORE_CONFLICT;
     if (state &&
@@ -396,73 +277,78 @@ static int map_error(const PGresult *r, dconn *c, const char *what) {
     return STORE_ERROR;
 }
 
-static void st_done(pst *s) {
-    PQclear(s->r);
-    s->r = NULL;
-}
-
-/* Executes on the first call, then moves to the next row: PROW, PDONE or PERR (s->rc). */
-static int pstep(dconn *c, pst *s) {
-    if (!s->r) {
+/* Executes on the first call (parameters as text; numbers formatted here), then moves
+ * to the next row of the result. */
+static int pg_step(store_dir_conn *c, store_dir_st *s) {
+    if (!s->h) {
+        unsigned char *prepared = c->stmts;
         char name[16];
         snprintf(name, sizeof name, "cgd%d", (int)s->id);
-        if (!c->prepared[s->id]) {
+        if (!prepared[s->id]) {
+            if (!dsql[s->id]) {
+                log_error("store: directory statement %d has no PostgreSQL text", (int)s->id);
+                s->rc = STORE_ERROR;
+                return STORE_DIR_ERR;
+            }
             PGresult *p = PQprepare(c->db, name, dsql[s->id], 0, NULL);
             int ok = PQresultStatus(p) == PGRES_COMMAND_OK;
             if (!ok) s->rc = map_error(p, c, "prepare");
             PQclear(p);
-            if (!ok) return PERR;
-            c->prepared[s->id] = 1;
+            if (!ok) return STORE_DIR_ERR;
+            prepared[s->id] = 1;
         }
-        s->r = PQexecPrepared(c->db, name, s->n, s->v, NULL, NULL, 0);
-        ExecStatusType st = PQresultStatus(s->r);
+        const char *v[STORE_DIR_MAXP];
+        char num[STORE_DIR_MAXP][32];
+        for (int i = 0; i < s->n; i++) {
+            const store_dir_param *p = &s->p[i];
+            v[i] = num[i];
+            if (p->type == DP_TEXT)
+                v[i] = p->s;
+            else if (p->type == DP_INT)
+                snprintf(num[i], sizeof num[i], "%lld", (long long)p->i);
+            else if (p->type == DP_DOUBLE)
+                snprintf(num[i], sizeof num[i], "%.17g", p->d);
+            else
+                v[i] = NULL;
+        }
+        PGresult *r = PQexecPrepared(c->db, name, s->n, v, NULL, NULL, 0);
+        ExecStatusType st = PQresultStatus(r);
         if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-            s->rc = map_error(s->r, c, "statement");
-            st_done(s);
-            return PERR;
+            s->rc = map_error(r, c, "statement");
+            PQclear(r);
+            return STORE_DIR_ERR;
         }
-        s->rows = PQntuples(s->r);
+        s->h = r;
+        s->rows = PQntuples(r);
         s->row = -1;
     }
-    return ++s->row < s->rows ? PROW : PDONE;
+    return ++s->row < s->rows ? STORE_DIR_ROW : STORE_DIR_DONE;
 }
 
-static int64_t changes(const pst *s) { return s->r ? strtoll(PQcmdTuples(s->r), NULL, 10) : 0; }
-static int cnull(const pst *s, int i) { return PQgetisnull(s->r, s->row, i); }
-static int64_t cint(const pst *s, int i) {
-    return cnull(s, i) ? 0 : strtoll(PQgetvalue(s->r, s->row, i), NULL, 10);
-}
-static double cdbl(const pst *s, int i) {
-    return cnull(s, i) ? 0.0 : strtod(PQgetvalue(s->r, s->row, i), NULL);
-}
-static const char *ct(const pst *s, int i, arena *a) {
-    if (cnull(s, i)) return NULL;
-    return arena_strndup(a, PQgetvalue(s->r, s->row, i), (size_t)PQgetlength(s->r, s->row, i));
-}
-static const char *ct_empty(const pst *s, int i, arena *a) {
-    const char *v = ct(s, i, a);
-    return v ? v : "";
+static void pg_done(store_dir_conn *c, store_dir_st *s) {
+    (void)c;
+    PQclear(s->h);
+    s->h = NULL;
 }
 
-static int run_done(dconn *c, pst *s, const char *what) {
-    (void)what;
-    int step = pstep(c, s);
-    st_done(s);
-    return step == PERR ? s->rc : STORE_OK;
+static int64_t pg_changes(store_dir_conn *c, const store_dir_st *s) {
+    (void)c;
+    return s->h ? strtoll(PQcmdTuples(s->h), NULL, 10) : 0;
 }
 
-/* As run_done, keeping the result for changes(); the caller st_done()s. */
-static int run_keep(dconn *c, pst *s) { return pstep(c, s) == PERR ? s->rc : STORE_OK; }
-
-static int run_int64(dconn *c, pst *s, int64_t *out, const char *what) {
-    (void)what;
-    int step = pstep(c, s);
-    if (step == PROW) *out = cint(s, 0);
-    st_done(s);
-    return step == PROW ? STORE_OK : step == PDONE ? STORE_NOT_FOUND : s->rc;
+static int pg_col_null(const store_dir_st *s, int i) { return PQgetisnull(s->h, s->row, i); }
+static int64_t pg_col_int(const store_dir_st *s, int i) {
+    return pg_col_null(s, i) ? 0 : strtoll(PQgetvalue(s->h, s->row, i), NULL, 10);
+}
+static double pg_col_double(const store_dir_st *s, int i) {
+    return pg_col_null(s, i) ? 0.0 : strtod(PQgetvalue(s->h, s->row, i), NULL);
+}
+static const char *pg_col_text(const store_dir_st *s, int i, arena *a) {
+    if (pg_col_null(s, i)) return NULL;
+    return arena_strndup(a, PQgetvalue(s->h, s->row, i), (size_t)PQgetlength(s->h, s->row, i));
 }
 
-static int exec_plain(dconn *c, enum dstmt id) {
+static int exec_plain(store_dir_conn *c, enum store_dir_stmt id) {
     PGresult *r = PQexec(c->db, dsql[id]);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
     int rc = ok ? STORE_OK : map_error(r, c, "transaction");
@@ -470,16 +356,17 @@ static int exec_plain(dconn *c, enum dstmt id) {
     return rc;
 }
 
-static int tx_begin(dconn *c, int write) {
+static int pg_begin(store_dir_conn *c, int write) {
     if (exec_plain(c, write ? D_BEGIN_IMMEDIATE : D_BEGIN) != STORE_OK) return STORE_ERROR;
     if (write && exec_plain(c, D_LOCK) != STORE_OK) {
         exec_plain(c, D_ROLLBACK);
         return STORE_ERROR;
     }
+    c->writing = write;
     return STORE_OK;
 }
 
-static int tx_end(dconn *c, int rc) {
+static int pg_end(store_dir_conn *c, int rc) {
     if (rc == STORE_OK) {
         if (exec_plain(c, D_COMMIT) != STORE_OK)
             rc = STORE_ERROR;
@@ -487,724 +374,29 @@ static int tx_end(dconn *c, int rc) {
             rc = STORE_ERROR;
     }
     if (PQtransactionStatus(c->db) != PQTRANS_IDLE) exec_plain(c, D_ROLLBACK);
+    c->writing = 0;
     return rc;
 }
 
-static int64_t now_utc(void) { return (int64_t)time(NULL); }
+#define DCONN(impl)                                                                                \
+    store_dir_conn cc;                                                                             \
+    store_dir_conn *c = &cc;                                                                       \
+    if (pg_conn(impl, c) != STORE_OK) return STORE_ERROR
+#define ST DIR_ST
 
-static int audit(dconn *c, const store_actor *actor, const char *action, const char *type,
-                 const char *id, json_t *detail) {
-    if (!detail) detail = json_object();
-    char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(detail);
-    if (!text) abort();
-    ST(st, D_AUDIT);
-    bi64(st, 1, now_utc());
-    bid(st, 2, actor->user_id);
-    bt_null(st, 3, actor->ip);
-    bt(st, 4, action);
-    bt(st, 5, type);
-    bt(st, 6, id);
-    bt(st, 7, text);
-    int rc = run_done(c, st, "directory audit");
-    free(text);
-    return rc == STORE_OK ? STORE_OK : STORE_ERROR;
-}
+/* ---- Full-text index ------------------------------------------------------------ */
 
-static void diff(json_t *d, const char *field, const char *from, const char *to) {
-    if (!from) from = "";
-    if (!to) to = "";
-    if (strcmp(from, to) == 0) return;
-    json_t *o = json_object();
-    json_object_set_new(o, "from", json_string(from));
-    json_object_set_new(o, "to", json_string(to));
-    json_object_set_new(d, field, o);
-}
-
-/* Grows an arena array by doubling. */
-#define PUSH(arr, n, capv, a)                                                                      \
-    do {                                                                                           \
-        if ((n) == (capv)) {                                                                       \
-            size_t nc_ = (capv) ? (capv)*2 : 4;                                                    \
-            void *b_ = arena_calloc((a), nc_, sizeof *(arr));                                      \
-            if (n) memcpy(b_, (arr), (n) * sizeof *(arr));                                         \
-            (arr) = b_;                                                                            \
-            (capv) = nc_;                                                                          \
-        }                                                                                          \
-    } while (0)
-
-/* ---- Organisations -------------------------------------------------------------- */
-
-static void read_org(const pst *st, arena *a, store_dir_org *o) {
-    o->id = cint(st, 0);
-    o->uuid = ct(st, 1, a);
-    o->name = ct_empty(st, 2, a);
-    o->description = ct_empty(st, 3, a);
-    o->website = ct_empty(st, 4, a);
-    o->email = ct_empty(st, 5, a);
-    o->phone = ct_empty(st, 6, a);
-    o->identifier_type = ct_empty(st, 7, a);
-    o->identifier = ct_empty(st, 8, a);
-    o->service_count = cint(st, 9);
-    o->created_at = cint(st, 10);
-    o->updated_at = cint(st, 11);
-    o->updated_by = cint(st, 12);
-    o->fingerprint = ct_empty(st, 13, a);
-}
-
-static int org_fetch(dconn *c, pst *st, arena *a, store_dir_org *out) {
-    int step = pstep(c, st);
-    if (step == PROW && out) read_org(st, a, out);
-    st_done(st);
-    return step == PROW ? STORE_OK : step == PDONE ? STORE_NOT_FOUND : st->rc;
-}
-
-static int org_load_uuid(dconn *c, const char *uuid, arena *a, store_dir_org *out) {
-    ST(st, D_ORG_BY_UUID);
-    bt(st, 1, uuid);
-    return org_fetch(c, st, a, out);
-}
-
-static int org_load_id(dconn *c, int64_t id, arena *a, store_dir_org *out) {
-    ST(st, D_ORG_BY_ID);
-    bi64(st, 1, id);
-    return org_fetch(c, st, a, out);
-}
-
-static int fts_refresh(dconn *c, int64_t service_id);
-
-static void org_bind(pst *st, const store_dir_org *in) {
-    bt(st, 2, in->name);
-    bt(st, 3, in->description);
-    bt(st, 4, in->website);
-    bt(st, 5, in->email);
-    bt(st, 6, in->phone);
-    bt(st, 7, in->identifier_type);
-    bt(st, 8, in->identifier);
-    bt(st, 9, in->fingerprint);
-}
-
-static int org_save_tx(dconn *c, const store_actor *actor, const store_dir_org *in, arena *tmp,
-                       int64_t *id_out, const char **uuid_out, int *created, int *changed) {
-    int rc = STORE_OK;
-    store_dir_org old;
-    int exists = 0;
-    char fresh[UUID_STR_LEN];
-    const char *uuid = in->uuid;
-    *created = 0;
-    *changed = 1;
-    if (uuid) {
-        rc = org_load_uuid(c, uuid, tmp, &old);
-        if (rc == STORE_OK)
-            exists = 1;
-        else if (rc != STORE_NOT_FOUND)
-            return rc;
-    } else {
-        uuid_v4(fresh);
-        uuid = arena_strdup(tmp, fresh);
-    }
-    int64_t now = now_utc(), id = 0;
-    if (exists) {
-        id = old.id;
-        if (strcmp(old.fingerprint, in->fingerprint ? in->fingerprint : "") == 0) {
-            *changed = 0;
-            goto done;
-        }
-        ST(st, D_ORG_UPDATE);
-        bi64(st, 1, id);
-        org_bind(st, in);
-        bi64(st, 10, now);
-        bid(st, 11, actor->user_id);
-        rc = run_done(c, st, "organisation update");
-        if (rc != STORE_OK) return rc;
-        json_t *d = json_object();
-        diff(d, "name", old.name, in->name);
-        diff(d, "description", old.description, in->description);
-        diff(d, "website", old.website, in->website);
-        diff(d, "email", old.email, in->email);
-        diff(d, "phone", old.phone, in->phone);
-        diff(d, "identifier", old.identifier, in->identifier);
-        rc = audit(c, actor, "directory.organization.update", "organization", uuid, d);
-        if (rc == STORE_OK && strcmp(old.name, in->name) != 0) {
-            /* the organisation's name is part of its services' search text */
-            ST(ids, D_ORG_SERVICES);
-            bi64(ids, 1, id);
-            int64_t *sv = NULL;
-            size_t n = 0, cap = 0;
-            int step;
-            while ((step = pstep(c, ids)) == PROW) {
-                PUSH(sv, n, cap, tmp);
-                sv[n++] = cint(ids, 0);
-            }
-            st_done(ids);
-            if (step == PERR) return ids->rc;
-            for (size_t i = 0; i < n && rc == STORE_OK; i++) rc = fts_refresh(c, sv[i]);
-        }
-    } else {
-        ST(st, D_ORG_INSERT);
-        bt(st, 1, uuid);
-        org_bind(st, in);
-        bi64(st, 10, now);
-        bid(st, 11, actor->user_id);
-        rc = run_int64(c, st, &id, "organisation insert");
-        if (rc != STORE_OK) return rc;
-        *created = 1;
-        json_t *d = json_object();
-        json_object_set_new(d, "name", json_string(in->name));
-        rc = audit(c, actor, "directory.organization.create", "organization", uuid, d);
-    }
-done:
-    *id_out = id;
-    *uuid_out = uuid;
-    return rc;
-}
-
-static int pg_org_save(void *impl, const store_actor *actor, const store_dir_org *in, arena *a,
-                       store_dir_org *out) {
-    DCONN(impl);
-    arena tmp;
-    arena_init(&tmp, 1024);
-    int64_t id = 0;
-    const char *uuid = NULL;
-    int created, changed;
-    int rc = tx_begin(c, 1);
-    if (rc == STORE_OK) {
-        rc = org_save_tx(c, actor, in, &tmp, &id, &uuid, &created, &changed);
-        if (rc == STORE_OK && out) rc = org_load_id(c, id, a, out);
-        rc = tx_end(c, rc);
-    }
-    arena_free(&tmp);
-    return rc;
-}
-
-static int pg_org_by_uuid(void *impl, const char *uuid, arena *a, store_dir_org *out) {
-    DCONN(impl);
-    return org_load_uuid(c, uuid, a, out);
-}
-
-static int pg_org_by_id(void *impl, int64_t id, arena *a, store_dir_org *out) {
-    DCONN(impl);
-    return org_load_id(c, id, a, out);
-}
-
-static int org_rows(dconn *c, pst *st, arena *a, store_dir_org **items, size_t *n) {
-    size_t cap = 0;
-    *items = NULL;
-    *n = 0;
-    int step;
-    while ((step = pstep(c, st)) == PROW) {
-        PUSH(*items, *n, cap, a);
-        read_org(st, a, &(*items)[(*n)++]);
-    }
-    st_done(st);
-    return step == PERR ? st->rc : STORE_OK;
-}
-
-static int pg_org_list_page(void *impl, int64_t offset, int64_t limit, arena *a,
-                            store_dir_org_list *out) {
-    DCONN(impl);
-    store_dir_org *items = NULL;
-    size_t n = 0;
-    int64_t total = 0;
-    int rc = tx_begin(c, 0);
+static int search_refresh(store_dir_conn *c, int64_t service_id) {
+    ST(del, D_FTS_DELETE);
+    bi64(del, 1, service_id);
+    int rc = store_dir_run_done(c, del, "search delete");
     if (rc != STORE_OK) return rc;
-    ST(cnt, D_ORG_COUNT);
-    rc = run_int64(c, cnt, &total, "organisation count");
-    if (rc == STORE_OK && limit > 0) {
-        ST(st, D_ORG_PAGE);
-        bi64(st, 1, limit);
-        bi64(st, 2, offset);
-        rc = org_rows(c, st, a, &items, &n);
-    }
-    rc = tx_end(c, rc);
-    if (rc == STORE_OK) {
-        out->items = items;
-        out->n = n;
-        out->total = total;
-    }
-    return rc;
+    ST(ins, D_FTS_INSERT);
+    bi64(ins, 1, service_id);
+    return store_dir_run_done(c, ins, "search insert");
 }
 
-/* ---- Membership ----------------------------------------------------------------- */
-
-static int member_change(void *impl, const store_actor *actor, int64_t org_id, int64_t user_id,
-                         int add) {
-    DCONN(impl);
-    arena tmp;
-    arena_init(&tmp, 512);
-    store_dir_org org;
-    int rc = tx_begin(c, 1);
-    if (rc != STORE_OK) goto end;
-    rc = org_load_id(c, org_id, &tmp, &org);
-    if (rc != STORE_OK) goto out;
-    ST(u, D_USER_EXISTS);
-    bi64(u, 1, user_id);
-    const char *user_uuid = NULL;
-    int step = pstep(c, u);
-    if (step == PROW) user_uuid = ct(u, 0, &tmp);
-    st_done(u);
-    if (!user_uuid) {
-        rc = step == PDONE ? STORE_NOT_FOUND : u->rc;
-        goto out;
-    }
-    ST(st, add ? D_MEMBER_INSERT : D_MEMBER_DELETE);
-    bi64(st, 1, org_id);
-    bi64(st, 2, user_id);
-    if (add) bi64(st, 3, now_utc());
-    rc = run_keep(c, st);
-    int64_t changed = changes(st);
-    st_done(st);
-    if (rc != STORE_OK) goto out;
-    if (changed == 0) {
-        if (!add) rc = STORE_NOT_FOUND;
-        goto out;
-    }
-    json_t *d = json_object();
-    json_object_set_new(d, "user", json_string(user_uuid));
-    rc = audit(c, actor, add ? "directory.member.add" : "directory.member.remove", "organization",
-               org.uuid, d);
-out:
-    rc = tx_end(c, rc);
-end:
-    arena_free(&tmp);
-    return rc;
-}
-
-static int pg_member_add(void *impl, const store_actor *actor, int64_t org_id, int64_t user_id) {
-    return member_change(impl, actor, org_id, user_id, 1);
-}
-
-static int pg_member_remove(void *impl, const store_actor *actor, int64_t org_id, int64_t user_id) {
-    return member_change(impl, actor, org_id, user_id, 0);
-}
-
-static int pg_member_check(void *impl, int64_t org_id, int64_t user_id) {
-    DCONN(impl);
-    ST(st, D_MEMBER_CHECK);
-    bi64(st, 1, org_id);
-    bi64(st, 2, user_id);
-    int64_t n = 0;
-    int rc = run_int64(c, st, &n, "membership check");
-    if (rc != STORE_OK) return rc;
-    return n > 0 ? STORE_OK : STORE_NOT_FOUND;
-}
-
-static int pg_members(void *impl, int64_t org_id, arena *a, store_user_list *out) {
-    DCONN(impl);
-    ST(st, D_MEMBERS);
-    bi64(st, 1, org_id);
-    store_user *items = NULL;
-    size_t n = 0, cap = 0;
-    int step;
-    while ((step = pstep(c, st)) == PROW) {
-        PUSH(items, n, cap, a);
-        store_user *u = &items[n++];
-        u->id = cint(st, 0);
-        u->uuid = (char *)ct(st, 1, a);
-        u->email = (char *)ct(st, 2, a);
-        u->display_name = (char *)ct(st, 3, a);
-        u->password_hash = NULL;
-        if (store_role_parse(PQgetvalue(st->r, st->row, 4), &u->role) != 0)
-            u->role = STORE_ROLE_RESIDENT;
-        u->created_at = cint(st, 5);
-    }
-    st_done(st);
-    if (step == PERR) return st->rc;
-    out->items = items;
-    out->n = n;
-    out->total = (int64_t)n;
-    return STORE_OK;
-}
-
-static int pg_orgs_of_user(void *impl, int64_t user_id, arena *a, store_dir_org_list *out) {
-    DCONN(impl);
-    ST(st, D_ORGS_OF_USER);
-    bi64(st, 1, user_id);
-    store_dir_org *items;
-    size_t n;
-    int rc = org_rows(c, st, a, &items, &n);
-    if (rc == STORE_OK) {
-        out->items = items;
-        out->n = n;
-        out->total = (int64_t)n;
-    }
-    return rc;
-}
-
-/* ---- Taxonomy ------------------------------------------------------------------- */
-
-static void read_tax(const pst *st, arena *a, store_dir_taxonomy *t) {
-    t->id = cint(st, 0);
-    t->uuid = ct(st, 1, a);
-    t->name = ct_empty(st, 2, a);
-    t->description = ct_empty(st, 3, a);
-    t->uri = ct_empty(st, 4, a);
-    t->version = ct_empty(st, 5, a);
-}
-
-static void read_term(const pst *st, arena *a, store_dir_term *t) {
-    t->id = cint(st, 0);
-    t->uuid = ct(st, 1, a);
-    t->taxonomy_uuid = ct(st, 2, a);
-    t->taxonomy_name = ct(st, 3, a);
-    t->parent_uuid = ct(st, 4, a);
-    t->code = ct_empty(st, 5, a);
-    t->name = ct_empty(st, 6, a);
-    t->description = ct_empty(st, 7, a);
-    t->service_count = cint(st, 8);
-}
-
-static int tax_save_tx(dconn *c, const store_actor *actor, const store_dir_taxonomy *in,
-                       const char *uuid, int64_t *id) {
-    ST(st, D_TAX_UPSERT);
-    bt(st, 1, uuid);
-    bt(st, 2, in->name);
-    bt(st, 3, in->description);
-    bt(st, 4, in->uri);
-    bt(st, 5, in->version);
-    int rc = run_int64(c, st, id, "taxonomy save");
-    if (rc != STORE_OK) return rc;
-    json_t *d = json_object();
-    json_object_set_new(d, "name", json_string(in->name));
-    return audit(c, actor, "directory.taxonomy.save", "taxonomy", uuid, d);
-}
-
-/* One row of a look-up by uuid: STORE_OK, STORE_NOT_FOUND or an error. */
-static int tax_fetch(dconn *c, const char *uuid, arena *a, store_dir_taxonomy *out) {
-    ST(st, D_TAX_BY_UUID);
-    bt(st, 1, uuid);
-    int step = pstep(c, st);
-    if (step == PROW) read_tax(st, a, out);
-    st_done(st);
-    return step == PROW ? STORE_OK : step == PDONE ? STORE_NOT_FOUND : st->rc;
-}
-
-static int term_fetch(dconn *c, const char *uuid, arena *a, store_dir_term *out) {
-    ST(st, D_TERM_BY_UUID);
-    bt(st, 1, uuid);
-    int step = pstep(c, st);
-    if (step == PROW) read_term(st, a, out);
-    st_done(st);
-    return step == PROW ? STORE_OK : step == PDONE ? STORE_NOT_FOUND : st->rc;
-}
-
-static int pg_taxonomy_save(void *impl, const store_actor *actor, const store_dir_taxonomy *in,
-                            arena *a, store_dir_taxonomy *out) {
-    DCONN(impl);
-    char fresh[UUID_STR_LEN];
-    const char *uuid = in->uuid;
-    if (!uuid) {
-        uuid_v4(fresh);
-        uuid = fresh;
-    }
-    int64_t id = 0;
-    int rc = tx_begin(c, 1);
-    if (rc != STORE_OK) return rc;
-    rc = tax_save_tx(c, actor, in, uuid, &id);
-    if (rc == STORE_OK && out && tax_fetch(c, uuid, a, out) != STORE_OK) rc = STORE_ERROR;
-    return tx_end(c, rc);
-}
-
-static int term_save_tx(dconn *c, const store_actor *actor, const store_dir_term *in,
-                        const char *uuid, arena *tmp) {
-    store_dir_taxonomy tax;
-    int rc = tax_fetch(c, in->taxonomy_uuid, tmp, &tax);
-    if (rc != STORE_OK) return rc == STORE_NOT_FOUND ? STORE_INVALID : STORE_ERROR;
-    if (in->parent_uuid) {
-        store_dir_term parent, me;
-        rc = term_fetch(c, in->parent_uuid, tmp, &parent);
-        if (rc != STORE_OK) return rc == STORE_NOT_FOUND ? STORE_INVALID : STORE_ERROR;
-        if (strcmp(parent.taxonomy_uuid, in->taxonomy_uuid) != 0) return STORE_INVALID;
-        /* the new parent must not be the term itself or below it */
-        rc = term_fetch(c, uuid, tmp, &me);
-        if (rc == STORE_OK) {
-            ST(anc, D_TERM_IS_ANCESTOR);
-            bi64(anc, 1, parent.id);
-            bi64(anc, 2, me.id);
-            int64_t hits = 0;
-            rc = run_int64(c, anc, &hits, "term ancestry");
-            if (rc != STORE_OK) return rc;
-            if (hits) return STORE_INVALID;
-        } else if (rc != STORE_NOT_FOUND) {
-            return rc;
-        }
-    }
-    ST(st, D_TERM_UPSERT);
-    bt(st, 1, uuid);
-    bt(st, 2, in->taxonomy_uuid);
-    bt_null(st, 3, in->parent_uuid);
-    bt(st, 4, in->code);
-    bt(st, 5, in->name);
-    bt(st, 6, in->description);
-    int64_t id = 0;
-    rc = run_int64(c, st, &id, "term save");
-    if (rc != STORE_OK) return rc;
-    json_t *d = json_object();
-    json_object_set_new(d, "name", json_string(in->name));
-    json_object_set_new(d, "taxonomy", json_string(in->taxonomy_uuid));
-    return audit(c, actor, "directory.term.save", "taxonomy_term", uuid, d);
-}
-
-static int pg_term_save(void *impl, const store_actor *actor, const store_dir_term *in, arena *a,
-                        store_dir_term *out) {
-    DCONN(impl);
-    arena tmp;
-    arena_init(&tmp, 1024);
-    char fresh[UUID_STR_LEN];
-    const char *uuid = in->uuid;
-    if (!uuid) {
-        uuid_v4(fresh);
-        uuid = fresh;
-    }
-    int rc = tx_begin(c, 1);
-    if (rc == STORE_OK) {
-        rc = term_save_tx(c, actor, in, uuid, &tmp);
-        if (rc == STORE_OK && out && term_fetch(c, uuid, a, out) != STORE_OK) rc = STORE_ERROR;
-        rc = tx_end(c, rc);
-    }
-    arena_free(&tmp);
-    return rc;
-}
-
-static int pg_taxonomy_list(void *impl, arena *a, store_dir_taxonomy_list *out) {
-    DCONN(impl);
-    ST(st, D_TAX_LIST);
-    store_dir_taxonomy *items = NULL;
-    size_t n = 0, cap = 0;
-    int step;
-    while ((step = pstep(c, st)) == PROW) {
-        PUSH(items, n, cap, a);
-        read_tax(st, a, &items[n++]);
-    }
-    st_done(st);
-    if (step == PERR) return st->rc;
-    out->items = items;
-    out->n = n;
-    return STORE_OK;
-}
-
-static int pg_term_list(void *impl, const char *taxonomy_uuid, arena *a, store_dir_term_list *out) {
-    DCONN(impl);
-    ST(st, taxonomy_uuid ? D_TERM_LIST_TAX : D_TERM_LIST);
-    if (taxonomy_uuid) bt(st, 1, taxonomy_uuid);
-    store_dir_term *items = NULL;
-    size_t n = 0, cap = 0;
-    int step;
-    while ((step = pstep(c, st)) == PROW) {
-        PUSH(items, n, cap, a);
-        read_term(st, a, &items[n++]);
-    }
-    st_done(st);
-    if (step == PERR) return st->rc;
-    out->items = items;
-    out->n = n;
-    return STORE_OK;
-}
-
-static int pg_term_by_uuid(void *impl, const char *uuid, arena *a, store_dir_term *out) {
-    DCONN(impl);
-    return term_fetch(c, uuid, a, out);
-}
-
-static int pg_taxonomy_by_uuid(void *impl, const char *uuid, arena *a, store_dir_taxonomy *out) {
-    DCONN(impl);
-    return tax_fetch(c, uuid, a, out);
-}
-
-/* ---- Services: reading ---------------------------------------------------------- */
-
-static void read_svc(const pst *st, arena *a, store_dir_service *s) {
-    memset(s, 0, sizeof *s);
-    s->id = cint(st, 0);
-    s->uuid = ct(st, 1, a);
-    s->org_id = cint(st, 2);
-    s->org_uuid = ct(st, 3, a);
-    s->org_name = ct_empty(st, 4, a);
-    s->org_description = ct_empty(st, 5, a);
-    s->name = ct_empty(st, 6, a);
-    s->description = ct_empty(st, 7, a);
-    s->url = ct_empty(st, 8, a);
-    s->email = ct_empty(st, 9, a);
-    s->phone = ct_empty(st, 10, a);
-    if (store_dir_status_parse(PQgetvalue(st->r, st->row, 11), &s->status) != 0)
-        s->status = STORE_DIR_ACTIVE;
-    s->eligibility = ct_empty(st, 12, a);
-    s->fees = ct_empty(st, 13, a);
-    s->created_at = cint(st, 14);
-    s->updated_at = cint(st, 15);
-    s->updated_by = cint(st, 16);
-    s->updated_by_name = ct(st, 17, a);
-    s->fingerprint = ct_empty(st, 18, a);
-}
-
-static long find_svc(const store_dir_service *svcs, const size_t *idx, size_t n, int64_t id) {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int64_t v = svcs[idx[mid]].id;
-        if (v == id) return (long)idx[mid];
-        if (v < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
-}
-
-static int by_id(const void *x, const void *y, void *base) {
-    const store_dir_service *svcs = base;
-    int64_t a = svcs[*(const size_t *)x].id, b = svcs[*(const size_t *)y].id;
-    return (a > b) - (a < b);
-}
-
-/* Fills the children of svcs[0..n) with one statement per kind; all = every kind,
- * else terms, locations, areas and schedules only (as sqlite_directory.c). */
-static int load_children(dconn *c, store_dir_service *svcs, size_t n, int all, arena *a) {
-    if (n == 0) return STORE_OK;
-    size_t cap = n * 21 + 3;
-    char *ids = arena_alloc(a, cap), *p = ids;
-    *p++ = '{';
-    for (size_t i = 0; i < n; i++)
-        p += snprintf(p, cap - (size_t)(p - ids), "%s%lld", i ? "," : "", (long long)svcs[i].id);
-    *p++ = '}';
-    *p = 0;
-    size_t *idx = arena_calloc(a, n, sizeof *idx);
-    for (size_t i = 0; i < n; i++) idx[i] = i;
-    qsort_r(idx, n, sizeof *idx, by_id, svcs);
-    size_t *caps = arena_calloc(a, n * 6, sizeof *caps);
-    static const enum dstmt kinds[] = {D_CH_TERMS, D_CH_LOCS,     D_CH_AREAS,
-                                       D_CH_SCHED, D_CH_CONTACTS, D_CH_LANGS};
-    for (size_t k = 0; k < (all ? 6u : 4u); k++) {
-        ST(st, kinds[k]);
-        bt(st, 1, ids);
-        int step;
-        while ((step = pstep(c, st)) == PROW) {
-            long i = find_svc(svcs, idx, n, cint(st, 0));
-            if (i < 0) continue;
-            store_dir_service *s = &svcs[i];
-            size_t *cp = &caps[(size_t)i * 6 + k];
-            switch (kinds[k]) {
-            case D_CH_TERMS: {
-                PUSH(s->terms, s->n_terms, *cp, a);
-                store_dir_term_ref *t = &s->terms[s->n_terms++];
-                t->uuid = ct(st, 1, a);
-                t->attr_uuid = ct(st, 2, a);
-                t->code = ct_empty(st, 3, a);
-                t->name = ct_empty(st, 4, a);
-                t->description = ct_empty(st, 5, a);
-                t->parent_uuid = ct(st, 6, a);
-                t->taxonomy_uuid = ct(st, 7, a);
-                t->taxonomy_name = ct(st, 8, a);
-                break;
-            }
-            case D_CH_LOCS: {
-                PUSH(s->locations, s->n_locations, *cp, a);
-                store_dir_location *l = &s->locations[s->n_locations++];
-                l->uuid = ct(st, 1, a);
-                l->name = ct_empty(st, 2, a);
-                l->description = ct_empty(st, 3, a);
-                l->address_1 = ct_empty(st, 4, a);
-                l->city = ct_empty(st, 5, a);
-                l->postcode = ct_empty(st, 6, a);
-                l->country = ct_empty(st, 7, a);
-                l->has_coords = !cnull(st, 8) && !cnull(st, 9);
-                l->latitude = cdbl(st, 8);
-                l->longitude = cdbl(st, 9);
-                l->accessibility = ct_empty(st, 10, a);
-                l->sal_uuid = ct(st, 11, a);
-                break;
-            }
-            case D_CH_AREAS: {
-                PUSH(s->areas, s->n_areas, *cp, a);
-                store_dir_area *r = &s->areas[s->n_areas++];
-                r->uuid = ct(st, 1, a);
-                r->place_id = cint(st, 2);
-                r->place_uuid = ct(st, 3, a);
-                r->name = ct_empty(st, 4, a);
-                r->gss_code = ct(st, 5, a);
-                break;
-            }
-            case D_CH_SCHED: {
-                PUSH(s->schedules, s->n_schedules, *cp, a);
-                store_dir_schedule *h = &s->schedules[s->n_schedules++];
-                h->uuid = ct(st, 1, a);
-                h->freq = ct_empty(st, 2, a);
-                h->interval = cint(st, 3);
-                h->byday = ct_empty(st, 4, a);
-                h->bymonthday = ct_empty(st, 5, a);
-                h->opens_at = ct_empty(st, 6, a);
-                h->closes_at = ct_empty(st, 7, a);
-                h->valid_from = ct_empty(st, 8, a);
-                h->valid_to = ct_empty(st, 9, a);
-                h->dtstart = ct_empty(st, 10, a);
-                h->description = ct_empty(st, 11, a);
-                break;
-            }
-            case D_CH_CONTACTS: {
-                PUSH(s->contacts, s->n_contacts, *cp, a);
-                store_dir_contact *x = &s->contacts[s->n_contacts++];
-                x->uuid = ct(st, 1, a);
-                x->name = ct_empty(st, 2, a);
-                x->title = ct_empty(st, 3, a);
-                x->email = ct_empty(st, 4, a);
-                x->phone = ct_empty(st, 5, a);
-                break;
-            }
-            case D_CH_LANGS: {
-                PUSH(s->languages, s->n_languages, *cp, a);
-                store_dir_language *g = &s->languages[s->n_languages++];
-                g->uuid = ct(st, 1, a);
-                g->name = ct_empty(st, 2, a);
-                g->code = ct_empty(st, 3, a);
-                break;
-            }
-            default:
-                break;
-            }
-        }
-        st_done(st);
-        if (step == PERR) return st->rc;
-    }
-    return STORE_OK;
-}
-
-static int svc_rows(dconn *c, pst *st, arena *a, store_dir_service **items, size_t *n) {
-    size_t cap = 0;
-    *items = NULL;
-    *n = 0;
-    int step;
-    while ((step = pstep(c, st)) == PROW) {
-        PUSH(*items, *n, cap, a);
-        read_svc(st, a, &(*items)[(*n)++]);
-    }
-    st_done(st);
-    return step == PERR ? st->rc : STORE_OK;
-}
-
-static int svc_load(dconn *c, enum dstmt id, const char *uuid, int64_t sid, arena *a,
-                    store_dir_service *out) {
-    ST(st, id);
-    if (uuid)
-        bt(st, 1, uuid);
-    else
-        bi64(st, 1, sid);
-    store_dir_service *items;
-    size_t n;
-    int rc = svc_rows(c, st, a, &items, &n);
-    if (rc != STORE_OK) return rc;
-    if (n == 0) return STORE_NOT_FOUND;
-    rc = load_children(c, items, 1, 1, a);
-    if (rc == STORE_OK) *out = items[0];
-    return rc;
-}
-
-static int pg_service_by_uuid(void *impl, const char *uuid, arena *a, store_dir_service *out) {
-    DCONN(impl);
-    int rc = tx_begin(c, 0);
-    if (rc != STORE_OK) return rc;
-    rc = svc_load(c, D_SVC_BY_UUID, uuid, 0, a, out);
-    return tx_end(c, rc);
-}
+/* ---- Search --------------------------------------------------------------------- */
 
 static int word_byte(unsigned char ch) {
     return ch >= 0x80 || (ch >= '0' && ch <= '9') || ((ch | 32) >= 'a' && (ch | 32) <= 'z');
@@ -1230,17 +422,7 @@ static char *ts_query(const char *text, arena *a) {
     return words ? q : NULL;
 }
 
-static char *postcode_key(const char *pc, arena *a) {
-    char *k = arena_alloc(a, strlen(pc ? pc : "") + 1), *p = k;
-    for (const char *s = pc ? pc : ""; *s; s++) {
-        if (*s == ' ' || *s == '\t') continue;
-        *p++ = (*s >= 'a' && *s <= 'z') ? (char)(*s - 32) : *s;
-    }
-    *p = 0;
-    return k;
-}
-
-static void bind_query(pst *st, const store_dir_query *q, int64_t org_id, const char *pkey,
+static void bind_query(store_dir_st *st, const store_dir_query *q, int64_t org_id, const char *pkey,
                        const char *match, int paged) {
     bi64(st, 1, org_id);
     bi64(st, 2, q->modified_after);
@@ -1271,13 +453,14 @@ static int pg_service_search(void *impl, const store_dir_query *q, arena *a,
     store_dir_service *items = NULL;
     size_t n = 0;
     const char *match = q->text ? ts_query(q->text, &tmp) : NULL;
-    const char *pkey = q->postcode && *q->postcode ? postcode_key(q->postcode, &tmp) : NULL;
-    int rc = tx_begin(c, 0);
+    const char *pkey =
+        q->postcode && *q->postcode ? store_dir_postcode_key(q->postcode, &tmp) : NULL;
+    int rc = pg_begin(c, 0);
     if (rc != STORE_OK) goto end;
     if (q->org_uuid) {
         ST(o, D_ORG_ID_BY_UUID);
         bt(o, 1, q->org_uuid);
-        rc = run_int64(c, o, &org_id, "organisation id");
+        rc = store_dir_run_int64(c, o, &org_id, "organisation id");
         if (rc == STORE_NOT_FOUND) {
             rc = STORE_OK; /* no such organisation: an empty page */
             goto out;
@@ -1285,33 +468,35 @@ static int pg_service_search(void *impl, const store_dir_query *q, arena *a,
         if (rc != STORE_OK) goto out;
     }
     if (q->term_uuid) {
-        store_dir_term t;
-        rc = term_fetch(c, q->term_uuid, &tmp, &t);
+        ST(t, D_TERM_BY_UUID);
+        bt(t, 1, q->term_uuid);
+        int64_t id = 0;
+        rc = store_dir_run_int64(c, t, &id, "term look-up");
         if (rc == STORE_NOT_FOUND) rc = STORE_OK; /* unknown term: nothing matches */
-        if (rc != STORE_OK || !t.uuid) goto out;
+        if (rc != STORE_OK || !id) goto out;
     }
     int unfiltered = !match && !org_id && !q->modified_after && !q->active_only && !q->term_uuid &&
                      !q->place_id && !pkey && !q->near;
     if (q->limit > 0) {
         ST(st, match ? D_SEARCH_TEXT : D_SEARCH);
         bind_query(st, q, org_id, pkey, match, 1);
-        rc = svc_rows(c, st, a, &items, &n);
+        rc = store_dir_svc_rows(c, st, a, &items, &n);
         if (rc != STORE_OK) goto out;
-        rc = load_children(c, items, n, q->with_children, a);
+        rc = store_dir_load_children(c, items, n, q->with_children, a);
         if (rc != STORE_OK) goto out;
     }
     if (q->offset == 0 && q->limit > 0 && (int64_t)n < q->limit) {
         total = (int64_t)n;
     } else if (unfiltered) {
         ST(cnt, D_COUNT_ALL);
-        rc = run_int64(c, cnt, &total, "service count");
+        rc = store_dir_run_int64(c, cnt, &total, "service count");
     } else {
         ST(cnt, match ? D_SEARCH_TEXT_COUNT : D_SEARCH_COUNT);
         bind_query(cnt, q, org_id, pkey, match, 0);
-        rc = run_int64(c, cnt, &total, "service count");
+        rc = store_dir_run_int64(c, cnt, &total, "service count");
     }
 out:
-    rc = tx_end(c, rc);
+    rc = pg_end(c, rc);
     if (rc == STORE_OK) {
         out->items = items;
         out->n = n;
@@ -1322,361 +507,18 @@ end:
     return rc;
 }
 
-static int pg_service_related(void *impl, int64_t service_id, int64_t limit, arena *a,
-                              store_dir_service_list *out) {
-    DCONN(impl);
-    store_dir_service *items = NULL;
-    size_t n = 0;
-    int rc = tx_begin(c, 0);
-    if (rc != STORE_OK) return rc;
-    ST(st, D_RELATED);
-    bi64(st, 1, service_id);
-    bi64(st, 2, limit);
-    rc = svc_rows(c, st, a, &items, &n);
-    if (rc == STORE_OK) rc = load_children(c, items, n, 0, a);
-    rc = tx_end(c, rc);
-    if (rc == STORE_OK) {
-        out->items = items;
-        out->n = n;
-        out->total = (int64_t)n;
-    }
-    return rc;
-}
-
-static int pg_postcode_centre(void *impl, const char *postcode, double *lat, double *lon) {
-    DCONN(impl);
-    arena tmp;
-    arena_init(&tmp, 128);
-    char *key = postcode_key(postcode, &tmp);
-    int rc = STORE_OK;
-    ST(st, D_POSTCODE_CENTRE);
-    bt(st, 1, key);
-    int step = pstep(c, st);
-    if (step == PROW && cint(st, 2) > 0 && *key) {
-        *lat = cdbl(st, 0);
-        *lon = cdbl(st, 1);
-    } else {
-        rc = step == PROW ? STORE_NOT_FOUND : st->rc;
-    }
-    st_done(st);
-    arena_free(&tmp);
-    return rc;
-}
-
-/* ---- Services: writing ---------------------------------------------------------- */
-
-static int fts_refresh(dconn *c, int64_t service_id) {
-    ST(del, D_FTS_DELETE);
-    bi64(del, 1, service_id);
-    int rc = run_done(c, del, "search delete");
-    if (rc != STORE_OK) return rc;
-    ST(ins, D_FTS_INSERT);
-    bi64(ins, 1, service_id);
-    return run_done(c, ins, "search insert");
-}
-
-static const char *uuid_or_new(const char *u, arena *a) {
-    if (u) return u;
-    char fresh[UUID_STR_LEN];
-    uuid_v4(fresh);
-    return arena_strdup(a, fresh);
-}
-
-static void svc_bind(pst *st, const store_dir_service *in, int64_t org_id, int64_t now,
-                     int64_t by) {
-    bi64(st, 2, org_id);
-    bt(st, 3, in->name);
-    bt(st, 4, in->description);
-    bt(st, 5, in->url);
-    bt(st, 6, in->email);
-    bt(st, 7, in->phone);
-    bt(st, 8, store_dir_status_name(in->status));
-    bt(st, 9, in->eligibility);
-    bt(st, 10, in->fees);
-    bt(st, 11, in->fingerprint);
-    bi64(st, 12, now);
-    bid(st, 13, by);
-}
-
-static int svc_children_tx(dconn *c, const store_dir_service *in, int64_t id, arena *tmp) {
-    int rc = STORE_OK;
-    for (size_t i = 0; i < in->n_terms && rc == STORE_OK; i++) {
-        ST(st, D_INS_TERM);
-        bt(st, 1, uuid_or_new(in->terms[i].attr_uuid, tmp));
-        bi64(st, 2, id);
-        bt(st, 3, in->terms[i].uuid);
-        rc = run_keep(c, st);
-        int64_t n = changes(st);
-        st_done(st);
-        if (rc == STORE_OK && n == 0) {
-            /* Nothing inserted: an unknown term (refused), or the same term twice
-             * (ON CONFLICT DO NOTHING; once is enough, as on SQLite). An error would
-             * abort a PostgreSQL transaction, hence no insert-and-catch. */
-            store_dir_term t;
-            rc = term_fetch(c, in->terms[i].uuid, tmp, &t);
-            if (rc == STORE_NOT_FOUND) rc = STORE_INVALID;
-        }
-    }
-    for (size_t i = 0; i < in->n_locations && rc == STORE_OK; i++) {
-        const store_dir_location *l = &in->locations[i];
-        ST(st, D_LOC_UPSERT);
-        bt(st, 1, uuid_or_new(l->uuid, tmp));
-        bt(st, 2, l->name);
-        bt(st, 3, l->description);
-        bt(st, 4, l->address_1);
-        bt(st, 5, l->city);
-        bt(st, 6, l->postcode);
-        bt(st, 7, postcode_key(l->postcode, tmp));
-        bt(st, 8, l->country && *l->country ? l->country : "GB");
-        if (l->has_coords) {
-            bdbl(st, 9, l->latitude);
-            bdbl(st, 10, l->longitude);
-        } else {
-            bt_null(st, 9, NULL);
-            bt_null(st, 10, NULL);
-        }
-        bt(st, 11, l->accessibility);
-        int64_t lid = 0;
-        rc = run_int64(c, st, &lid, "location save");
-        if (rc != STORE_OK) break;
-        ST(sal, D_INS_SAL);
-        bt(sal, 1, uuid_or_new(l->sal_uuid, tmp));
-        bi64(sal, 2, id);
-        bi64(sal, 3, lid);
-        bi64(sal, 4, (int64_t)i);
-        rc = run_done(c, sal, "service at location");
-    }
-    for (size_t i = 0; i < in->n_schedules && rc == STORE_OK; i++) {
-        const store_dir_schedule *h = &in->schedules[i];
-        ST(st, D_INS_SCHED);
-        bt(st, 1, uuid_or_new(h->uuid, tmp));
-        bi64(st, 2, id);
-        bt(st, 3, h->freq);
-        bi64(st, 4, h->interval);
-        bt(st, 5, h->byday);
-        bt(st, 6, h->bymonthday);
-        bt(st, 7, h->opens_at);
-        bt(st, 8, h->closes_at);
-        bt(st, 9, h->valid_from);
-        bt(st, 10, h->valid_to);
-        bt(st, 11, h->dtstart);
-        bt(st, 12, h->description);
-        rc = run_done(c, st, "schedule");
-    }
-    for (size_t i = 0; i < in->n_contacts && rc == STORE_OK; i++) {
-        const store_dir_contact *x = &in->contacts[i];
-        ST(st, D_INS_CONTACT);
-        bt(st, 1, uuid_or_new(x->uuid, tmp));
-        bi64(st, 2, id);
-        bt(st, 3, x->name);
-        bt(st, 4, x->title);
-        bt(st, 5, x->email);
-        bt(st, 6, x->phone);
-        rc = run_done(c, st, "contact");
-    }
-    for (size_t i = 0; i < in->n_languages && rc == STORE_OK; i++) {
-        const store_dir_language *g = &in->languages[i];
-        ST(st, D_INS_LANG);
-        bt(st, 1, uuid_or_new(g->uuid, tmp));
-        bi64(st, 2, id);
-        bt(st, 3, g->name);
-        bt(st, 4, g->code);
-        rc = run_done(c, st, "language");
-    }
-    for (size_t i = 0; i < in->n_areas && rc == STORE_OK; i++) {
-        const store_dir_area *r = &in->areas[i];
-        int64_t pid = r->place_id;
-        ST(p, (!pid && r->place_uuid) ? D_PLACE_ID_BY_UUID : D_PLACE_EXISTS);
-        if (!pid && r->place_uuid)
-            bt(p, 1, r->place_uuid);
-        else
-            bi64(p, 1, pid);
-        rc = run_int64(c, p, &pid, "place id");
-        if (rc == STORE_NOT_FOUND) rc = STORE_INVALID;
-        if (rc != STORE_OK) break;
-        ST(st, D_INS_AREA);
-        bt(st, 1, uuid_or_new(r->uuid, tmp));
-        bi64(st, 2, id);
-        bi64(st, 3, pid);
-        rc = run_done(c, st, "service area"); /* a duplicate: DO NOTHING */
-    }
-    return rc;
-}
-
-/* Within a write transaction: saves one service and its children. */
-static int svc_save_tx(dconn *c, const store_actor *actor, const store_dir_service *in, arena *tmp,
-                       int64_t *id_out, int *created, int *changed) {
-    int rc = STORE_OK;
-    int64_t org_id = in->org_id, id = 0, now = now_utc();
-    *created = 0;
-    *changed = 1;
-    if (!org_id) {
-        if (!in->org_uuid) return STORE_INVALID;
-        ST(o, D_ORG_ID_BY_UUID);
-        bt(o, 1, in->org_uuid);
-        rc = run_int64(c, o, &org_id, "organisation id");
-        if (rc == STORE_NOT_FOUND) rc = STORE_INVALID;
-        if (rc != STORE_OK) return rc;
-    }
-    const char *uuid = uuid_or_new(in->uuid, tmp);
-    store_dir_service old;
-    int exists = 0;
-    if (in->uuid) {
-        rc = svc_load(c, D_SVC_BY_UUID, in->uuid, 0, tmp, &old);
-        if (rc == STORE_OK)
-            exists = 1;
-        else if (rc != STORE_NOT_FOUND)
-            return rc;
-        rc = STORE_OK;
-    }
-    if (exists) {
-        id = old.id;
-        if (old.org_id == org_id && in->fingerprint &&
-            strcmp(old.fingerprint, in->fingerprint) == 0) {
-            *changed = 0;
-            *id_out = id;
-            return STORE_OK;
-        }
-        ST(st, D_SVC_UPDATE);
-        bi64(st, 1, id);
-        svc_bind(st, in, org_id, now, actor->user_id);
-        rc = run_done(c, st, "service update");
-        static const enum dstmt dels[] = {D_DEL_TERMS,    D_DEL_LOCS,  D_DEL_SCHED,
-                                          D_DEL_CONTACTS, D_DEL_LANGS, D_DEL_AREAS};
-        for (size_t k = 0; k < sizeof dels / sizeof dels[0] && rc == STORE_OK; k++) {
-            ST(d, dels[k]);
-            bi64(d, 1, id);
-            rc = run_done(c, d, "service children delete");
-        }
-    } else {
-        ST(st, D_SVC_INSERT);
-        bt(st, 1, uuid);
-        svc_bind(st, in, org_id, now, actor->user_id);
-        rc = run_int64(c, st, &id, "service insert");
-        if (rc == STORE_OK) *created = 1;
-    }
-    if (rc != STORE_OK) return rc;
-    rc = svc_children_tx(c, in, id, tmp);
-    if (rc != STORE_OK) return rc;
-    rc = fts_refresh(c, id);
-    if (rc != STORE_OK) return rc;
-    json_t *d = json_object();
-    if (exists) {
-        diff(d, "name", old.name, in->name);
-        diff(d, "description", old.description, in->description);
-        diff(d, "status", store_dir_status_name(old.status), store_dir_status_name(in->status));
-        diff(d, "url", old.url, in->url);
-        diff(d, "email", old.email, in->email);
-        diff(d, "phone", old.phone, in->phone);
-        diff(d, "eligibility", old.eligibility, in->eligibility);
-        diff(d, "fees", old.fees, in->fees);
-    } else {
-        json_object_set_new(d, "name", json_string(in->name));
-    }
-    rc = audit(c, actor, exists ? "directory.service.update" : "directory.service.create",
-               "service", uuid, d);
-    *id_out = id;
-    return rc;
-}
-
-static int pg_service_save(void *impl, const store_actor *actor, const store_dir_service *in,
-                           arena *a, store_dir_service *out) {
-    DCONN(impl);
-    arena tmp;
-    arena_init(&tmp, 4096);
-    int64_t id = 0;
-    int created, changed;
-    int rc = tx_begin(c, 1);
-    if (rc == STORE_OK) {
-        rc = svc_save_tx(c, actor, in, &tmp, &id, &created, &changed);
-        if (rc == STORE_OK && out) rc = svc_load(c, D_SVC_BY_ID, NULL, id, a, out);
-        rc = tx_end(c, rc);
-    }
-    arena_free(&tmp);
-    return rc;
-}
-
-/* ---- Import --------------------------------------------------------------------- */
-
-static int pg_import(void *impl, const store_actor *actor, const store_dir_feed *feed,
-                     store_dir_import_result *res) {
-    DCONN(impl);
-    arena tmp;
-    arena_init(&tmp, 1 << 16);
-    memset(res, 0, sizeof *res);
-    int rc = tx_begin(c, 1);
-    if (rc != STORE_OK) goto end;
-    for (size_t i = 0; i < feed->n_taxonomies && rc == STORE_OK; i++) {
-        int64_t id;
-        rc = tax_save_tx(c, actor, &feed->taxonomies[i], feed->taxonomies[i].uuid, &id);
-        if (rc != STORE_OK) res->bad_index = INT64_MIN;
-    }
-    for (size_t i = 0; i < feed->n_terms && rc == STORE_OK; i++) {
-        rc = term_save_tx(c, actor, &feed->terms[i], feed->terms[i].uuid, &tmp);
-        if (rc != STORE_OK) res->bad_index = INT64_MIN;
-    }
-    for (size_t i = 0; i < feed->n_orgs && rc == STORE_OK; i++) {
-        int64_t id;
-        const char *uuid;
-        int created, changed;
-        rc = org_save_tx(c, actor, &feed->orgs[i], &tmp, &id, &uuid, &created, &changed);
-        if (rc != STORE_OK)
-            res->bad_index = -1 - (int64_t)i;
-        else if (created)
-            res->created++;
-        else if (changed)
-            res->updated++;
-        else
-            res->unchanged++;
-    }
-    for (size_t i = 0; i < feed->n_services && rc == STORE_OK; i++) {
-        int64_t id;
-        int created, changed;
-        rc = svc_save_tx(c, actor, &feed->services[i], &tmp, &id, &created, &changed);
-        if (rc != STORE_OK)
-            res->bad_index = (int64_t)i;
-        else if (created)
-            res->created++;
-        else if (changed)
-            res->updated++;
-        else
-            res->unchanged++;
-        if ((i & 255) == 255) arena_reset(&tmp);
-    }
-    if (rc == STORE_OK) {
-        json_t *d = json_object();
-        json_object_set_new(d, "created", json_integer(res->created));
-        json_object_set_new(d, "updated", json_integer(res->updated));
-        json_object_set_new(d, "unchanged", json_integer(res->unchanged));
-        json_object_set_new(d, "source", json_string(feed->source ? feed->source : ""));
-        rc = audit(c, actor, "directory.import", "directory", "import", d);
-    }
-    rc = tx_end(c, rc);
-end:
-    arena_free(&tmp);
-    return rc;
-}
-
 const store_dir_ops store_pg_dir_ops = {
-    .org_save = pg_org_save,
-    .org_by_uuid = pg_org_by_uuid,
-    .org_by_id = pg_org_by_id,
-    .org_list_page = pg_org_list_page,
-    .member_add = pg_member_add,
-    .member_remove = pg_member_remove,
-    .member_check = pg_member_check,
-    .members = pg_members,
-    .orgs_of_user = pg_orgs_of_user,
-    .taxonomy_save = pg_taxonomy_save,
-    .term_save = pg_term_save,
-    .taxonomy_list = pg_taxonomy_list,
-    .term_list = pg_term_list,
-    .term_by_uuid = pg_term_by_uuid,
-    .taxonomy_by_uuid = pg_taxonomy_by_uuid,
-    .service_save = pg_service_save,
-    .service_by_uuid = pg_service_by_uuid,
+    .conn = pg_conn,
+    .begin = pg_begin,
+    .end = pg_end,
+    .step = pg_step,
+    .done = pg_done,
+    .changes = pg_changes,
+    .col_null = pg_col_null,
+    .col_int = pg_col_int,
+    .col_double = pg_col_double,
+    .col_text = pg_col_text,
+    .id_list = "{}",
+    .search_refresh = search_refresh,
     .service_search = pg_service_search,
-    .service_related = pg_service_related,
-    .postcode_centre = pg_postcode_centre,
-    .import = pg_import,
 };
