@@ -10,7 +10,7 @@
  * differs between databases: the SQL text of each statement of enum store_dir_stmt
  * (its dialect), executing a statement with its parameters and reading the rows,
  * transactions (with the lock that lets one directory writer in at a time), keeping
- * the full-text index of a service in step, and the search itself, whose plans differ.
+ * the full-text index of a service in step, and its full-text query syntax.
  */
 #ifndef CG_STORE_BACKEND_DIRECTORY_H
 #define CG_STORE_BACKEND_DIRECTORY_H
@@ -21,8 +21,8 @@
 #include "store/directory.h"
 
 /* The directory's statements; each backend has an enum-indexed table of their SQL
- * text. The shared code uses all but the last group, which one backend's search uses
- * (NULL in the other's table). */
+ * text. The shared code uses all but the last group, which only SQLite's text_page
+ * uses (NULL in the other's table). */
 enum store_dir_stmt {
     D_LOCK,
     D_BEGIN,
@@ -90,8 +90,8 @@ enum store_dir_stmt {
     D_COUNT_ALL,
     D_RELATED,
     D_POSTCODE_CENTRE,
-    /* SQLite's search only (sqlite_directory.c, text_page). */
     D_PAGE_ALL,
+    /* SQLite's text_page only. */
     D_FTS_RANKS,
     D_SVC_NAMES_BY_IDS,
     D_SVC_BY_IDS,
@@ -161,9 +161,16 @@ typedef struct store_dir_ops {
 
     /* Within a write transaction: rebuilds the full-text index entry of one service. */
     int (*search_refresh)(store_dir_conn *c, int64_t service_id);
-    /* store_dir_service_search, arguments checked and normalised. */
-    int (*service_search)(void *impl, const store_dir_query *q, arena *a,
-                          store_dir_service_list *out);
+    /* The words of a search as the backend's full-text query (a parameter of
+     * D_SEARCH_TEXT and D_SEARCH_TEXT_COUNT); NULL when the text holds no word. */
+    char *(*text_query)(const char *text, arena *a);
+    /* The parameter of D_SEARCH_TEXT_COUNT that takes the query (D_SEARCH_TEXT: 14). */
+    int count_text_param;
+    /* A search by text alone: the page and the total, as D_SEARCH_TEXT and
+     * D_SEARCH_TEXT_COUNT would give them, by a cheaper way; NULL when the backend has
+     * none. */
+    int (*text_page)(store_dir_conn *c, const char *query, int64_t offset, int64_t limit, arena *a,
+                     store_dir_service **items, size_t *n, int64_t *total);
 } store_dir_ops;
 
 /* The SQLite implementation (sqlite_directory.c). */

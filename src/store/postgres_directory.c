@@ -21,7 +21,6 @@
  * travel as text.
  */
 #include <libpq-fe.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,6 +233,8 @@ static const char *const dsql[D__COUNT] = {
     [D_SEARCH_TEXT_COUNT] =
         SEARCH_CTE "SELECT COUNT(*) FROM dir_services s " FTS_JOIN_COUNT "WHERE " SEARCH_WHERE,
     [D_COUNT_ALL] = "SELECT COUNT(*) FROM dir_services",
+    [D_PAGE_ALL] =
+        "SELECT " SVC_COLS SVC_FROM "ORDER BY s.name COLLATE \"C\", s.id LIMIT $1 OFFSET $2",
     /* Services sharing a term with $1, or a term whose parent is, or is the parent of,
      * or shares a parent with, one of $1's terms. */
     [D_RELATED] = "WITH mine(id, parent_id) AS (SELECT t.id, t.parent_id FROM dir_service_terms st "
@@ -378,10 +379,6 @@ static int pg_end(store_dir_conn *c, int rc) {
     return rc;
 }
 
-#define DCONN(impl)                                                                                \
-    store_dir_conn cc;                                                                             \
-    store_dir_conn *c = &cc;                                                                       \
-    if (pg_conn(impl, c) != STORE_OK) return STORE_ERROR
 #define ST DIR_ST
 
 /* ---- Full-text index ------------------------------------------------------------ */
@@ -422,91 +419,6 @@ static char *ts_query(const char *text, arena *a) {
     return words ? q : NULL;
 }
 
-static void bind_query(store_dir_st *st, const store_dir_query *q, int64_t org_id, const char *pkey,
-                       const char *match, int paged) {
-    bi64(st, 1, org_id);
-    bi64(st, 2, q->modified_after);
-    bi64(st, 3, q->active_only ? 1 : 0);
-    bt_null(st, 4, q->term_uuid);
-    bi64(st, 5, q->place_id);
-    bt_null(st, 6, pkey);
-    bi64(st, 7, q->near ? 1 : 0);
-    bdbl(st, 8, q->lat);
-    bdbl(st, 9, q->lon);
-    bdbl(st, 10, 111195.0 * cos(q->lat * M_PI / 180.0));
-    bdbl(st, 11, q->radius_m * q->radius_m);
-    if (paged) {
-        bi64(st, 12, q->limit);
-        bi64(st, 13, q->offset);
-        if (match) bt(st, 14, match);
-    } else if (match) {
-        bt(st, 12, match);
-    }
-}
-
-static int pg_service_search(void *impl, const store_dir_query *q, arena *a,
-                             store_dir_service_list *out) {
-    DCONN(impl);
-    arena tmp;
-    arena_init(&tmp, 512);
-    int64_t org_id = 0, total = 0;
-    store_dir_service *items = NULL;
-    size_t n = 0;
-    const char *match = q->text ? ts_query(q->text, &tmp) : NULL;
-    const char *pkey =
-        q->postcode && *q->postcode ? store_dir_postcode_key(q->postcode, &tmp) : NULL;
-    int rc = pg_begin(c, 0);
-    if (rc != STORE_OK) goto end;
-    if (q->org_uuid) {
-        ST(o, D_ORG_ID_BY_UUID);
-        bt(o, 1, q->org_uuid);
-        rc = store_dir_run_int64(c, o, &org_id, "organisation id");
-        if (rc == STORE_NOT_FOUND) {
-            rc = STORE_OK; /* no such organisation: an empty page */
-            goto out;
-        }
-        if (rc != STORE_OK) goto out;
-    }
-    if (q->term_uuid) {
-        ST(t, D_TERM_BY_UUID);
-        bt(t, 1, q->term_uuid);
-        int64_t id = 0;
-        rc = store_dir_run_int64(c, t, &id, "term look-up");
-        if (rc == STORE_NOT_FOUND) rc = STORE_OK; /* unknown term: nothing matches */
-        if (rc != STORE_OK || !id) goto out;
-    }
-    int unfiltered = !match && !org_id && !q->modified_after && !q->active_only && !q->term_uuid &&
-                     !q->place_id && !pkey && !q->near;
-    if (q->limit > 0) {
-        ST(st, match ? D_SEARCH_TEXT : D_SEARCH);
-        bind_query(st, q, org_id, pkey, match, 1);
-        rc = store_dir_svc_rows(c, st, a, &items, &n);
-        if (rc != STORE_OK) goto out;
-        rc = store_dir_load_children(c, items, n, q->with_children, a);
-        if (rc != STORE_OK) goto out;
-    }
-    if (q->offset == 0 && q->limit > 0 && (int64_t)n < q->limit) {
-        total = (int64_t)n;
-    } else if (unfiltered) {
-        ST(cnt, D_COUNT_ALL);
-        rc = store_dir_run_int64(c, cnt, &total, "service count");
-    } else {
-        ST(cnt, match ? D_SEARCH_TEXT_COUNT : D_SEARCH_COUNT);
-        bind_query(cnt, q, org_id, pkey, match, 0);
-        rc = store_dir_run_int64(c, cnt, &total, "service count");
-    }
-out:
-    rc = pg_end(c, rc);
-    if (rc == STORE_OK) {
-        out->items = items;
-        out->n = n;
-        out->total = total;
-    }
-end:
-    arena_free(&tmp);
-    return rc;
-}
-
 const store_dir_ops store_pg_dir_ops = {
     .conn = pg_conn,
     .begin = pg_begin,
@@ -520,5 +432,6 @@ const store_dir_ops store_pg_dir_ops = {
     .col_text = pg_col_text,
     .id_list = "{}",
     .search_refresh = search_refresh,
-    .service_search = pg_service_search,
+    .text_query = ts_query,
+    .count_text_param = 12,
 };

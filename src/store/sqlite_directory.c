@@ -20,7 +20,6 @@
  * index entries, not joined rows; a search with only text ranks (id, BM25) pairs in C
  * and reads whole rows for the page alone (text_page).
  */
-#include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -415,10 +414,6 @@ static int sq_end(store_dir_conn *c, int rc) {
     return rc;
 }
 
-#define DCONN(impl)                                                                                \
-    store_dir_conn cc;                                                                             \
-    store_dir_conn *c = &cc;                                                                       \
-    if (sq_conn(impl, c) != STORE_OK) return STORE_ERROR
 #define ST DIR_ST
 
 /* ---- Full-text index ------------------------------------------------------------ */
@@ -471,26 +466,6 @@ static char *fts_query(const char *text, arena *a) {
     if (words) *p++ = '*';
     *p = 0;
     return words ? q : NULL;
-}
-
-static void bind_query(store_dir_st *st, const store_dir_query *q, int64_t org_id, const char *pkey,
-                       const char *match, int paged) {
-    bi64(st, 1, org_id);
-    bi64(st, 2, q->modified_after);
-    bi64(st, 3, q->active_only ? 1 : 0);
-    bt_null(st, 4, q->term_uuid);
-    bi64(st, 5, q->place_id);
-    bt_null(st, 6, pkey);
-    bi64(st, 7, q->near ? 1 : 0);
-    bdbl(st, 8, q->lat);
-    bdbl(st, 9, q->lon);
-    bdbl(st, 10, 111195.0 * cos(q->lat * M_PI / 180.0));
-    bdbl(st, 11, q->radius_m * q->radius_m);
-    if (paged) {
-        bi64(st, 12, q->limit);
-        bi64(st, 13, q->offset);
-    }
-    if (match) bt(st, 14, match);
 }
 
 /* A match of a plain search: service id, BM25 rank (lower is better) and, for the
@@ -625,81 +600,6 @@ out:
     return rc;
 }
 
-static int sq_service_search(void *impl, const store_dir_query *q, arena *a,
-                             store_dir_service_list *out) {
-    DCONN(impl);
-    arena tmp;
-    arena_init(&tmp, 512);
-    int64_t org_id = 0, total = 0;
-    store_dir_service *items = NULL;
-    size_t n = 0;
-    const char *match = q->text ? fts_query(q->text, &tmp) : NULL;
-    const char *pkey =
-        q->postcode && *q->postcode ? store_dir_postcode_key(q->postcode, &tmp) : NULL;
-    int rc = sq_begin(c, 0);
-    if (rc != STORE_OK) goto end;
-    if (q->org_uuid) {
-        ST(o, D_ORG_ID_BY_UUID);
-        bt(o, 1, q->org_uuid);
-        rc = store_dir_run_int64(c, o, &org_id, "organisation id");
-        if (rc == STORE_NOT_FOUND) {
-            rc = STORE_OK; /* no such organisation: an empty page */
-            goto out;
-        }
-        if (rc != STORE_OK) goto out;
-    }
-    if (q->term_uuid) {
-        ST(t, D_TERM_BY_UUID);
-        bt(t, 1, q->term_uuid);
-        int step = pstep(c, t);
-        st_done(t);
-        if (step != STORE_DIR_ROW) goto out; /* unknown term: nothing matches */
-    }
-    int unfiltered = !match && !org_id && !q->modified_after && !q->active_only && !q->term_uuid &&
-                     !q->place_id && !pkey && !q->near;
-    int text_only = match && !org_id && !q->modified_after && !q->active_only && !q->term_uuid &&
-                    !q->place_id && !pkey && !q->near;
-    if (text_only) {
-        /* the page and the total in one pass over the matches */
-        rc = text_page(c, match, q->offset, q->limit, a, &items, &n, &total);
-        if (rc == STORE_OK && n > 0) rc = store_dir_load_children(c, items, n, q->with_children, a);
-        goto out;
-    }
-    if (q->limit > 0) {
-        ST(st, unfiltered ? D_PAGE_ALL : match ? D_SEARCH_TEXT : D_SEARCH);
-        if (unfiltered) {
-            bi64(st, 1, q->limit);
-            bi64(st, 2, q->offset);
-        } else {
-            bind_query(st, q, org_id, pkey, match, 1);
-        }
-        rc = store_dir_svc_rows(c, st, a, &items, &n);
-        if (rc != STORE_OK) goto out;
-        rc = store_dir_load_children(c, items, n, q->with_children, a);
-        if (rc != STORE_OK) goto out;
-    }
-    if (q->offset == 0 && q->limit > 0 && (int64_t)n < q->limit) {
-        total = (int64_t)n; /* a first page that is not full holds every match */
-    } else if (unfiltered) {
-        ST(cnt, D_COUNT_ALL);
-        rc = store_dir_run_int64(c, cnt, &total, "service count");
-    } else {
-        ST(cnt, match ? D_SEARCH_TEXT_COUNT : D_SEARCH_COUNT);
-        bind_query(cnt, q, org_id, pkey, match, 0);
-        rc = store_dir_run_int64(c, cnt, &total, "service count");
-    }
-out:
-    rc = sq_end(c, rc);
-    if (rc == STORE_OK) {
-        out->items = items;
-        out->n = n;
-        out->total = total;
-    }
-end:
-    arena_free(&tmp);
-    return rc;
-}
-
 const store_dir_ops store_sqlite_dir_ops = {
     .conn = sq_conn,
     .begin = sq_begin,
@@ -713,5 +613,7 @@ const store_dir_ops store_sqlite_dir_ops = {
     .col_text = sq_col_text,
     .id_list = "[]",
     .search_refresh = fts_refresh,
-    .service_search = sq_service_search,
+    .text_query = fts_query,
+    .count_text_param = 14,
+    .text_page = text_page,
 };

@@ -9,6 +9,7 @@
  * statement, executing it, transactions, the full-text index and the search.
  */
 #include <jansson.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1316,6 +1317,101 @@ int store_dir_service_by_uuid(store *s, const char *uuid, arena *a, store_dir_se
     LOOKUP_UUID(service_by_uuid(c, lc, a, out));
 }
 
+/* The filters of a search: parameters 1 to 11 of D_SEARCH and its kin. */
+static void bind_query(store_dir_st *st, const store_dir_query *q, int64_t org_id,
+                       const char *pkey) {
+    bi64(st, 1, org_id);
+    bi64(st, 2, q->modified_after);
+    bi64(st, 3, q->active_only ? 1 : 0);
+    bt_null(st, 4, q->term_uuid);
+    bi64(st, 5, q->place_id);
+    bt_null(st, 6, pkey);
+    bi64(st, 7, q->near ? 1 : 0);
+    bdbl(st, 8, q->lat);
+    bdbl(st, 9, q->lon);
+    bdbl(st, 10, 111195.0 * cos(q->lat * M_PI / 180.0));
+    bdbl(st, 11, q->radius_m * q->radius_m);
+}
+
+/* The search, arguments checked and normalised. Each filter of store_dir_query is a
+ * fixed clause of D_SEARCH that is true when its parameter is "not given", so one
+ * statement serves every combination. */
+static int service_search(store_dir_conn *c, const store_dir_query *q, arena *a,
+                          store_dir_service_list *out) {
+    arena tmp;
+    arena_init(&tmp, 512);
+    int64_t org_id = 0, total = 0;
+    store_dir_service *items = NULL;
+    size_t n = 0;
+    const char *match = q->text ? c->ops->text_query(q->text, &tmp) : NULL;
+    const char *pkey =
+        q->postcode && *q->postcode ? store_dir_postcode_key(q->postcode, &tmp) : NULL;
+    int rc = tx_begin(c, 0);
+    if (rc != STORE_OK) goto end;
+    if (q->org_uuid) {
+        ST(o, D_ORG_ID_BY_UUID);
+        bt(o, 1, q->org_uuid);
+        rc = run_int64(c, o, &org_id, "organisation id");
+        if (rc == STORE_NOT_FOUND) {
+            rc = STORE_OK; /* no such organisation: an empty page */
+            goto out;
+        }
+        if (rc != STORE_OK) goto out;
+    }
+    if (q->term_uuid) {
+        ST(t, D_TERM_BY_UUID);
+        bt(t, 1, q->term_uuid);
+        int64_t id = 0;
+        rc = run_int64(c, t, &id, "term look-up");
+        if (rc == STORE_NOT_FOUND) rc = STORE_OK; /* unknown term: nothing matches */
+        if (rc != STORE_OK || !id) goto out;
+    }
+    int filtered = org_id || q->modified_after || q->active_only || q->term_uuid || q->place_id ||
+                   pkey || q->near;
+    if (match && !filtered && c->ops->text_page) {
+        rc = c->ops->text_page(c, match, q->offset, q->limit, a, &items, &n, &total);
+        if (rc == STORE_OK && n > 0) rc = store_dir_load_children(c, items, n, q->with_children, a);
+        goto out;
+    }
+    if (q->limit > 0) {
+        ST(st, match ? D_SEARCH_TEXT : filtered ? D_SEARCH : D_PAGE_ALL);
+        if (match || filtered) {
+            bind_query(st, q, org_id, pkey);
+            bi64(st, 12, q->limit);
+            bi64(st, 13, q->offset);
+            if (match) bt(st, 14, match);
+        } else {
+            bi64(st, 1, q->limit);
+            bi64(st, 2, q->offset);
+        }
+        rc = store_dir_svc_rows(c, st, a, &items, &n);
+        if (rc != STORE_OK) goto out;
+        rc = store_dir_load_children(c, items, n, q->with_children, a);
+        if (rc != STORE_OK) goto out;
+    }
+    if (q->offset == 0 && q->limit > 0 && (int64_t)n < q->limit) {
+        total = (int64_t)n; /* a first page that is not full holds every match */
+    } else if (!match && !filtered) {
+        ST(cnt, D_COUNT_ALL);
+        rc = run_int64(c, cnt, &total, "service count");
+    } else {
+        ST(cnt, match ? D_SEARCH_TEXT_COUNT : D_SEARCH_COUNT);
+        bind_query(cnt, q, org_id, pkey);
+        if (match) bt(cnt, c->ops->count_text_param, match);
+        rc = run_int64(c, cnt, &total, "service count");
+    }
+out:
+    rc = tx_end(c, rc);
+    if (rc == STORE_OK) {
+        out->items = items;
+        out->n = n;
+        out->total = total;
+    }
+end:
+    arena_free(&tmp);
+    return rc;
+}
+
 int store_dir_service_search(store *s, const store_dir_query *q, arena *a,
                              store_dir_service_list *out) {
     if (q->offset < 0 || q->limit < 0 || !text_ok(q->text) || !text_ok(q->postcode))
@@ -1340,7 +1436,8 @@ int store_dir_service_search(store *s, const store_dir_query *q, arena *a,
         v.org_uuid = org;
     }
     if (v.text && !*v.text) v.text = NULL;
-    return DIR_OPS(s)->service_search(IMPL(s), &v, a, out);
+    DCONN(s);
+    return service_search(c, &v, a, out);
 empty:
     out->items = NULL;
     out->n = 0;
