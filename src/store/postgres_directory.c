@@ -33,22 +33,6 @@
 
 /* ---- Statements ----------------------------------------------------------------- */
 
-#define ORG_COLS                                                                                   \
-    "o.id, o.uuid, o.name, o.description, o.website, o.email, o.phone, o.identifier_type, "        \
-    "o.identifier, (SELECT COUNT(*) FROM dir_services x WHERE x.org_id = o.id), "                  \
-    "o.created_at, o.updated_at, COALESCE(o.updated_by, 0), o.fingerprint "
-#define SVC_COLS                                                                                   \
-    "s.id, s.uuid, s.org_id, o.uuid, o.name, o.description, s.name, s.description, s.url, "        \
-    "s.email, s.phone, s.status, s.eligibility, s.fees, s.created_at, s.updated_at, "              \
-    "COALESCE(s.updated_by, 0), u.display_name, s.fingerprint "
-#define SVC_FROM                                                                                   \
-    "FROM dir_services s JOIN dir_organizations o ON o.id = s.org_id "                             \
-    "LEFT JOIN users u ON u.id = s.updated_by "
-#define TERM_COLS "t.id, t.uuid, x.uuid, x.name, p.uuid, t.code, t.name, t.description "
-#define TERM_FROM                                                                                  \
-    "FROM dir_terms t JOIN dir_taxonomies x ON x.id = t.taxonomy_id "                              \
-    "LEFT JOIN dir_terms p ON p.id = t.parent_id "
-
 /* The filters of a search. $1 org id, $2 modified after, $3 active only, $4 term uuid,
  * $5 place id, $6 postcode key prefix, $7 near (0/1), $8 lat, $9 lon, $10 metres per
  * degree of longitude at lat, $11 radius squared (m^2). */
