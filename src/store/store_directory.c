@@ -51,6 +51,13 @@ static int name_ok(const char *s) {
     return 0;
 }
 
+/* A valid uuid u lowercased into out (UUID_STR_LEN bytes, NUL included); out. */
+static const char *uuid_lower(const char *u, char *out) {
+    for (int i = 0; i < UUID_STR_LEN; i++)
+        out[i] = (u[i] >= 'A' && u[i] <= 'F') ? (char)(u[i] + 32) : u[i];
+    return out;
+}
+
 /* A canonical lowercase copy of a uuid in a, NULL for NULL; *bad set when malformed. */
 static const char *uuid_norm(const char *u, arena *a, int *bad) {
     if (!u) return NULL;
@@ -58,10 +65,7 @@ static const char *uuid_norm(const char *u, arena *a, int *bad) {
         *bad = 1;
         return NULL;
     }
-    char *c = arena_strdup(a, u);
-    for (char *p = c; *p; p++)
-        if (*p >= 'A' && *p <= 'F') *p = (char)(*p + 32);
-    return c;
+    return uuid_lower(u, arena_alloc(a, UUID_STR_LEN));
 }
 
 /* ---- Fingerprints: FNV-1a over every field, with a separator so "ab","c" differs
@@ -1068,8 +1072,7 @@ int store_dir_org_save(store *s, const store_actor *actor, const store_dir_org *
     do {                                                                                           \
         if (!uuid || !uuid_valid(uuid)) return STORE_NOT_FOUND;                                    \
         char lc[UUID_STR_LEN];                                                                     \
-        for (int i_ = 0; i_ < UUID_STR_LEN; i_++)                                                  \
-            lc[i_] = (uuid[i_] >= 'A' && uuid[i_] <= 'F') ? (char)(uuid[i_] + 32) : uuid[i_];      \
+        uuid_lower(uuid, lc);                                                                      \
         DCONN(s);                                                                                  \
         return call;                                                                               \
     } while (0)
@@ -1422,18 +1425,11 @@ int store_dir_service_search(store *s, const store_dir_query *q, arena *a,
     /* Unknown (malformed) ids match nothing rather than everything. */
     if (q->term_uuid) {
         if (!uuid_valid(q->term_uuid)) goto empty;
-        for (int i = 0; i < UUID_STR_LEN; i++)
-            term[i] = (q->term_uuid[i] >= 'A' && q->term_uuid[i] <= 'F')
-                          ? (char)(q->term_uuid[i] + 32)
-                          : q->term_uuid[i];
-        v.term_uuid = term;
+        v.term_uuid = uuid_lower(q->term_uuid, term);
     }
     if (q->org_uuid) {
         if (!uuid_valid(q->org_uuid)) goto empty;
-        for (int i = 0; i < UUID_STR_LEN; i++)
-            org[i] = (q->org_uuid[i] >= 'A' && q->org_uuid[i] <= 'F') ? (char)(q->org_uuid[i] + 32)
-                                                                      : q->org_uuid[i];
-        v.org_uuid = org;
+        v.org_uuid = uuid_lower(q->org_uuid, org);
     }
     if (v.text && !*v.text) v.text = NULL;
     DCONN(s);
