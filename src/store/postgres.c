@@ -8,11 +8,13 @@
  * found broken (server restarted, network cut) is reset once before use; its prepared
  * statements are then prepared again.
  *
- * Statements. Every statement is an entry of the `sql` table below, indexed by an
- * enum, with $n parameters. A connection prepares an entry (PQprepare, name "cgN")
- * the first time it needs it. Parameters travel as text and results come back as
- * text, which is also how the SQLite backend reads numbers: nothing depends on
- * PostgreSQL's binary formats.
+ * Statements. Every statement is an entry of an enum-indexed table with $n
+ * parameters: `sql` below for this file's own, `shared_sql` for the operations store.c
+ * runs over this backend's statement primitives (backend.h), and
+ * postgres_directory.c's for the directory's. A connection prepares an entry
+ * (PQprepare, name "cgN", or "cgsN" for the shared ones) the first time it needs it. Parameters
+ * travel as text and results come back as text, which is also how the SQLite backend reads numbers:
+ * nothing depends on PostgreSQL's binary formats.
  *
  * Transactions and isolation. Each contract operation is one transaction, committed
  * before the call returns (so a write acknowledged to a user is committed; the
@@ -29,7 +31,8 @@
  *     READ ONLY: one snapshot, and such transactions never fail to serialise. The
  *     list of places (the home page) is one statement with COUNT(*) OVER (), so it
  *     needs no BEGIN and COMMIT round trips.
- * The audit entry of a change is written in the change's transaction.
+ * The audit entry of a change is written in the change's transaction. The locks are
+ * taken through store_ops.lock by the operations in store.c and store_directory.c.
  *
  * Errors. SQLSTATE class 23 maps to the contract: unique_violation (23505) is
  * STORE_CONFLICT; foreign key, check and not-null violations are STORE_INVALID.
@@ -58,6 +61,7 @@
 #define LOCK_MIGRATIONS 0x436f6d6d6f6e01LL /* session lock while migrating */
 #define LOCK_PLACE_TREE 0x436f6d6d6f6e02LL /* transaction lock for place writes */
 #define LOCK_ROLES 0x436f6d6d6f6e03LL      /* transaction lock for role changes */
+#define LOCK_DIRECTORY 4426031000585474051LL /* transaction lock for directory writes */
 
 /* ---- Statements ----------------------------------------------------------------- */
 
@@ -76,65 +80,74 @@
     "p.created_at, p.updated_at, p.updated_by, COUNT(*) OVER () "                                  \
     "FROM places p LEFT JOIN places pp ON pp.id = p.parent_id "
 
+/* What only this file runs. */
 enum stmt_id {
-    ST_PING,
-    ST_SCHEMA_VERSION,
-    ST_AUDIT_INSERT,
-    ST_USER_INSERT,
-    ST_USER_BY_EMAIL,
-    ST_USER_BY_ID,
-    ST_USER_LOCK,
-    ST_USER_BY_UUID,
-    ST_USER_PAGE,
-    ST_USER_COUNT,
-    ST_USER_SET_ROLE,
-    ST_ADMIN_COUNT,
-    ST_XACT_LOCK,
-    ST_USER_SET_PASSWORD,
-    ST_USER_SET_NAME,
-    ST_SESSION_INSERT,
-    ST_SESSION_GET,
-    ST_SESSION_OWNER,
-    ST_SESSION_EXTEND,
-    ST_SESSION_SET_LANG,
-    ST_SESSION_DELETE,
-    ST_SESSION_DELETE_USER,
-    ST_SESSION_PURGE,
-    ST_RL_LOCK,
-    ST_RL_FORGET_OLD,
-    ST_RL_INSERT,
-    ST_RL_COUNT,
-    ST_RL_CLEAR,
-    ST_RL_PURGE,
-    ST_PLACE_LOCK,
-    ST_PLACE_INSERT,
-    ST_PLACE_UPDATE,
-    ST_PLACE_BY_ID,
-    ST_PLACE_BY_UUID,
-    ST_PLACE_BY_GSS,
-    ST_PLACE_IS_ANCESTOR,
-    ST_PLACE_PAGE_ALL,
-    ST_PLACE_PAGE_ROOTS,
-    ST_PLACE_PAGE_CHILDREN,
-    ST_PLACE_COUNT_ALL,
-    ST_PLACE_COUNT_ROOTS,
-    ST_PLACE_COUNT_CHILDREN,
-    ST_AUDIT_PAGE,
-    ST_AUDIT_COUNT,
-    ST_JOB_INSERT,
-    ST_JOB_CLAIM,
-    ST_JOB_COMPLETE,
-    ST_JOB_FAIL,
-    ST_COPY_TABLES,
-    ST_COPY_REFERENCES,
-    ST_COPY_COLUMNS,
-    ST_COPY_IDENTITIES,
-    ST__COUNT
+    OWN_PING,
+    OWN_SCHEMA_VERSION,
+    OWN_XACT_LOCK,
+    OWN_RL_LOCK,
+    OWN_JOB_INSERT,
+    OWN_JOB_CLAIM,
+    OWN_JOB_COMPLETE,
+    OWN_JOB_FAIL,
+    OWN_COPY_TABLES,
+    OWN_COPY_REFERENCES,
+    OWN_COPY_COLUMNS,
+    OWN_COPY_IDENTITIES,
+    OWN__COUNT
 };
 
-static const char *const sql[ST__COUNT] = {
-    [ST_PING] = "SELECT COUNT(*) FROM (SELECT version FROM schema_migrations LIMIT 1) t",
-    [ST_SCHEMA_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+static const char *const sql[OWN__COUNT] = {
+    [OWN_PING] = "SELECT COUNT(*) FROM (SELECT version FROM schema_migrations LIMIT 1) t",
+    [OWN_SCHEMA_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+    [OWN_XACT_LOCK] = "SELECT pg_advisory_xact_lock($1)",
+    [OWN_RL_LOCK] = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+    [OWN_JOB_INSERT] = "INSERT INTO jobs (kind, payload, state, run_after, created_at) "
+                       "VALUES ($1, $2, 'queued', $3, $4) RETURNING id",
+    /* SKIP LOCKED: a claimer passes over rows another claimer's transaction holds,
+     * instead of waiting for it and then finding the job gone. */
+    [OWN_JOB_CLAIM] = "UPDATE jobs SET state = 'running', attempts = attempts + 1, "
+                      "locked_by = $2, locked_until = $3::bigint + $4::bigint "
+                      "WHERE id = (SELECT id FROM jobs WHERE "
+                      "((state = 'queued' AND run_after <= $3::bigint) OR "
+                      " (state = 'running' AND locked_until <= $3::bigint)) "
+                      "AND ($1::text IS NULL OR kind = $1::text) ORDER BY run_after, id "
+                      "LIMIT 1 FOR UPDATE SKIP LOCKED) "
+                      "RETURNING id, kind, payload, attempts",
+    [OWN_JOB_COMPLETE] = "UPDATE jobs SET state = 'done', finished_at = $3, locked_until = NULL "
+                         "WHERE id = $1 AND state = 'running' AND locked_by = $2",
+    [OWN_JOB_FAIL] = "UPDATE jobs SET last_error = $4, locked_until = NULL, "
+                     "state = CASE WHEN $5::bigint > 0 THEN 'queued' ELSE 'failed' END, "
+                     "run_after = CASE WHEN $5::bigint > 0 THEN $5::bigint ELSE run_after END, "
+                     "finished_at = CASE WHEN $5::bigint > 0 THEN NULL ELSE $3::bigint END "
+                     "WHERE id = $1 AND state = 'running' AND locked_by = $2",
+    /* The catalogue, for store_copy. dir_service_search is derived (rebuilt). */
+    [OWN_COPY_TABLES] = "SELECT c.relname FROM pg_class c "
+                        "WHERE c.relnamespace = current_schema()::regnamespace "
+                        "AND c.relkind IN ('r', 'p') "
+                        "AND c.relname NOT IN ('schema_migrations', 'dir_service_search') "
+                        "ORDER BY 1",
+    [OWN_COPY_REFERENCES] = "SELECT DISTINCT f.relname FROM pg_constraint k "
+                            "JOIN pg_class c ON c.oid = k.conrelid "
+                            "JOIN pg_class f ON f.oid = k.confrelid "
+                            "WHERE k.contype = 'f' AND c.relname = $1 "
+                            "AND c.relnamespace = current_schema()::regnamespace",
+    [OWN_COPY_COLUMNS] = "SELECT a.attname FROM pg_attribute a "
+                         "JOIN pg_class c ON c.oid = a.attrelid WHERE c.relname = $1 "
+                         "AND c.relnamespace = current_schema()::regnamespace "
+                         "AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
+                         "ORDER BY a.attnum",
+    /* One statement per identity column that moves its sequence past the copied ids;
+     * format() quotes the names. */
+    [OWN_COPY_IDENTITIES] = "SELECT format('SELECT setval(%L, COALESCE((SELECT MAX(%I) "
+                            "FROM %I), 0) + 1, false)', "
+                            "pg_get_serial_sequence(quote_ident(table_name), column_name), "
+                            "column_name, table_name) FROM information_schema.columns "
+                            "WHERE table_schema = current_schema() AND is_identity = 'YES'",
+};
+
+/* The statements of store.c (enum store_stmt, backend.h). */
+static const char *const shared_sql[ST__COUNT] = {
     [ST_AUDIT_INSERT] = "INSERT INTO audit_log (at, user_id, ip, action, entity_type, "
                         "entity_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     [ST_USER_INSERT] = "INSERT INTO users (uuid, email, display_name, password_hash, role, "
@@ -148,7 +161,6 @@ static const char *const sql[ST__COUNT] = {
     [ST_USER_COUNT] = "SELECT COUNT(*) FROM users",
     [ST_USER_SET_ROLE] = "UPDATE users SET role = $2 WHERE id = $1",
     [ST_ADMIN_COUNT] = "SELECT COUNT(*) FROM users WHERE role = 'admin'",
-    [ST_XACT_LOCK] = "SELECT pg_advisory_xact_lock($1)",
     [ST_USER_SET_PASSWORD] = "UPDATE users SET password_hash = $2 WHERE id = $1",
     [ST_USER_SET_NAME] = "UPDATE users SET display_name = $2 WHERE id = $1",
     [ST_SESSION_INSERT] = "INSERT INTO sessions (token_hash, user_id, csrf_token, lang, "
@@ -163,13 +175,11 @@ static const char *const sql[ST__COUNT] = {
     [ST_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = $1",
     [ST_SESSION_DELETE_USER] = "DELETE FROM sessions WHERE user_id = $1",
     [ST_SESSION_PURGE] = "DELETE FROM sessions WHERE expires_at <= $1",
-    [ST_RL_LOCK] = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
     [ST_RL_FORGET_OLD] = "DELETE FROM ratelimit_hits WHERE key = $1 AND at <= $2",
     [ST_RL_INSERT] = "INSERT INTO ratelimit_hits (key, at) VALUES ($1, $2)",
     [ST_RL_COUNT] = "SELECT COUNT(*) FROM ratelimit_hits WHERE key = $1 AND at > $2",
     [ST_RL_CLEAR] = "DELETE FROM ratelimit_hits WHERE key = $1",
     [ST_RL_PURGE] = "DELETE FROM ratelimit_hits WHERE at <= $1",
-    [ST_PLACE_LOCK] = "SELECT pg_advisory_xact_lock($1)",
     [ST_PLACE_INSERT] = "INSERT INTO places (uuid, parent_id, kind, name, gss_code, "
                         "description, created_at, updated_at, updated_by) "
                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id",
@@ -197,48 +207,6 @@ static const char *const sql[ST__COUNT] = {
                       "LEFT JOIN users u ON u.id = a.user_id "
                       "ORDER BY a.id DESC LIMIT $1 OFFSET $2",
     [ST_AUDIT_COUNT] = "SELECT COUNT(*) FROM audit_log",
-    [ST_JOB_INSERT] = "INSERT INTO jobs (kind, payload, state, run_after, created_at) "
-                      "VALUES ($1, $2, 'queued', $3, $4) RETURNING id",
-    /* SKIP LOCKED: a claimer passes over rows another claimer's transaction holds,
-     * instead of waiting for it and then finding the job gone. */
-    [ST_JOB_CLAIM] = "UPDATE jobs SET state = 'running', attempts = attempts + 1, "
-                     "locked_by = $2, locked_until = $3::bigint + $4::bigint "
-                     "WHERE id = (SELECT id FROM jobs WHERE "
-                     "((state = 'queued' AND run_after <= $3::bigint) OR "
-                     " (state = 'running' AND locked_until <= $3::bigint)) "
-                     "AND ($1::text IS NULL OR kind = $1::text) ORDER BY run_after, id "
-                     "LIMIT 1 FOR UPDATE SKIP LOCKED) "
-                     "RETURNING id, kind, payload, attempts",
-    [ST_JOB_COMPLETE] = "UPDATE jobs SET state = 'done', finished_at = $3, locked_until = NULL "
-                        "WHERE id = $1 AND state = 'running' AND locked_by = $2",
-    [ST_JOB_FAIL] = "UPDATE jobs SET last_error = $4, locked_until = NULL, "
-                    "state = CASE WHEN $5::bigint > 0 THEN 'queued' ELSE 'failed' END, "
-                    "run_after = CASE WHEN $5::bigint > 0 THEN $5::bigint ELSE run_after END, "
-                    "finished_at = CASE WHEN $5::bigint > 0 THEN NULL ELSE $3::bigint END "
-                    "WHERE id = $1 AND state = 'running' AND locked_by = $2",
-    /* The catalogue, for store_copy. dir_service_search is derived (rebuilt). */
-    [ST_COPY_TABLES] = "SELECT c.relname FROM pg_class c "
-                       "WHERE c.relnamespace = current_schema()::regnamespace "
-                       "AND c.relkind IN ('r', 'p') "
-                       "AND c.relname NOT IN ('schema_migrations', 'dir_service_search') "
-                       "ORDER BY 1",
-    [ST_COPY_REFERENCES] = "SELECT DISTINCT f.relname FROM pg_constraint k "
-                           "JOIN pg_class c ON c.oid = k.conrelid "
-                           "JOIN pg_class f ON f.oid = k.confrelid "
-                           "WHERE k.contype = 'f' AND c.relname = $1 "
-                           "AND c.relnamespace = current_schema()::regnamespace",
-    [ST_COPY_COLUMNS] = "SELECT a.attname FROM pg_attribute a "
-                        "JOIN pg_class c ON c.oid = a.attrelid WHERE c.relname = $1 "
-                        "AND c.relnamespace = current_schema()::regnamespace "
-                        "AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
-                        "ORDER BY a.attnum",
-    /* One statement per identity column that moves its sequence past the copied ids;
-     * format() quotes the names. */
-    [ST_COPY_IDENTITIES] = "SELECT format('SELECT setval(%L, COALESCE((SELECT MAX(%I) "
-                           "FROM %I), 0) + 1, false)', "
-                           "pg_get_serial_sequence(quote_ident(table_name), column_name), "
-                           "column_name, table_name) FROM information_schema.columns "
-                           "WHERE table_schema = current_schema() AND is_identity = 'YES'",
 };
 
 /* ---- Connections ---------------------------------------------------------------- */
@@ -247,8 +215,8 @@ typedef struct pg_backend pg_backend;
 
 typedef struct conn {
     PGconn *db;
-    unsigned char prepared[ST__COUNT];
-    unsigned char dir_prepared[STORE_PG_DIR_STATEMENTS]; /* postgres_directory.c's */
+    unsigned char prepared[OWN__COUNT];
+    unsigned char shared_prepared[D__COUNT]; /* store.c's and store_directory.c's */
     pg_backend *owner;
     struct conn *prev, *next;
 } conn;
@@ -326,7 +294,7 @@ static conn *conn_get(pg_backend *b) {
     if (c && PQstatus(c->db) != CONNECTION_OK) {
         PQreset(c->db);
         memset(c->prepared, 0, sizeof c->prepared);
-        memset(c->dir_prepared, 0, sizeof c->dir_prepared);
+        memset(c->shared_prepared, 0, sizeof c->shared_prepared);
         if (PQstatus(c->db) != CONNECTION_OK) {
             log_error("store: PostgreSQL connection lost: %s", PQerrorMessage(c->db));
             return NULL;
@@ -342,13 +310,6 @@ static conn *conn_get(pg_backend *b) {
     }
     pthread_setspecific(b->key, c);
     return c;
-}
-
-PGconn *store_pg_conn(void *impl, unsigned char **dir_prepared) {
-    conn *c = conn_get(impl);
-    if (!c) return NULL;
-    *dir_prepared = c->dir_prepared;
-    return c->db;
 }
 
 /* ---- Running statements --------------------------------------------------------- */
@@ -372,13 +333,6 @@ static void p_int(params *p, int64_t x) {
     snprintf(p->num[p->n], sizeof p->num[p->n], "%" PRId64, x);
     p->v[p->n] = p->num[p->n];
     p->n++;
-}
-
-static void p_id(params *p, int64_t id) { /* 0 means NULL */
-    if (id)
-        p_int(p, id);
-    else
-        p_text(p, NULL);
 }
 
 /* Maps a failed result to the contract's codes; logs real errors. */
@@ -487,43 +441,6 @@ static int tx_end(conn *c, int rc) {
     conn *c = conn_get(BACKEND(impl));                                                             \
     if (!c) return STORE_ERROR
 
-static int64_t now_utc(void) { return (int64_t)time(NULL); }
-
-/* ---- Audit ---------------------------------------------------------------------- */
-
-static json_t *jstr(const char *s) { return s ? json_string(s) : json_null(); }
-
-static json_t *jchange(const char *from, const char *to) {
-    json_t *o = json_object();
-    json_object_set_new(o, "from", jstr(from));
-    json_object_set_new(o, "to", jstr(to));
-    return o;
-}
-
-/* Appends an audit entry inside the caller's transaction; detail (NULL = {}) is
- * consumed. The text is the same as the SQLite backend writes. */
-static int audit_add(conn *c, const store_actor *actor, const char *action, const char *entity_type,
-                     const char *entity_id, json_t *detail) {
-    if (!detail) detail = json_object();
-    char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text) {
-        log_error("store: out of memory serialising audit detail");
-        abort();
-    }
-    json_decref(detail);
-    params p = {0};
-    p_int(&p, now_utc());
-    p_id(&p, actor->user_id);
-    p_text(&p, actor->ip);
-    p_text(&p, action);
-    p_text(&p, entity_type);
-    p_text(&p, entity_id);
-    p_text(&p, text);
-    int rc = run_done(c, ST_AUDIT_INSERT, &p, NULL, "audit insert");
-    free(text);
-    return rc == STORE_OK ? STORE_OK : STORE_ERROR; /* never the caller's fault */
-}
-
 /* ---- Lifecycle ------------------------------------------------------------------ */
 
 static void pg_close(void *impl) {
@@ -546,14 +463,14 @@ static void pg_close(void *impl) {
 static int pg_ping(void *impl) {
     CONN_OR_FAIL(impl);
     int64_t one = 0;
-    return run_int64(c, ST_PING, NULL, &one, "ping") == STORE_OK && one == 1 ? STORE_OK
-                                                                             : STORE_ERROR;
+    return run_int64(c, OWN_PING, NULL, &one, "ping") == STORE_OK && one == 1 ? STORE_OK
+                                                                              : STORE_ERROR;
 }
 
 static int pg_schema_version(void *impl, int *version_out) {
     CONN_OR_FAIL(impl);
     int64_t v = 0;
-    int rc = run_int64(c, ST_SCHEMA_VERSION, NULL, &v, "schema version");
+    int rc = run_int64(c, OWN_SCHEMA_VERSION, NULL, &v, "schema version");
     if (rc == STORE_OK) *version_out = (int)v;
     return rc;
 }
@@ -567,634 +484,124 @@ static int pg_backup(void *impl, const char *dest_path, char *err, size_t errlen
     return STORE_ERROR;
 }
 
-/* ---- Users ---------------------------------------------------------------------- */
+static const store_ops pg_ops;
 
-static void read_user(const PGresult *r, int row, arena *a, store_user *u) {
-    u->id = val_int(r, row, 0);
-    u->uuid = val_text(r, row, 1, a);
-    u->email = val_text(r, row, 2, a);
-    u->display_name = val_text(r, row, 3, a);
-    u->password_hash = val_text(r, row, 4, a);
-    const char *role = PQgetvalue(r, row, 5);
-    if (store_role_parse(role, &u->role) != 0) u->role = STORE_ROLE_RESIDENT;
-    u->created_at = val_int(r, row, 6);
+static int64_t now_utc(void) { return (int64_t)time(NULL); }
+
+/* ---- Statement primitives (store_ops; backend.h) -------------------------------- */
+
+static int pg_conn(void *impl, store_conn *sc) {
+    conn *c = conn_get(BACKEND(impl));
+    if (!c) return STORE_ERROR;
+    sc->ops = &pg_ops;
+    sc->impl = impl;
+    sc->conn = c;
+    sc->mode = -1;
+    return STORE_OK;
 }
 
-static int user_fetch(conn *c, enum stmt_id id, const params *p, arena *a, store_user *out) {
-    int rc;
-    PGresult *r = run(c, id, p, &rc, "user look-up");
-    if (!r) return rc;
-    rc = PQntuples(r) > 0 ? STORE_OK : STORE_NOT_FOUND;
-    if (rc == STORE_OK && out) read_user(r, 0, a, out);
-    PQclear(r);
-    return rc;
-}
+int store_pg_dir_conn(void *impl, store_conn *sc) { return pg_conn(impl, sc); }
 
-static int pg_user_create(void *impl, const store_actor *actor, const char *email,
-                          const char *display_name, const char *password_hash, store_role role,
-                          arena *a, store_user *out) {
-    CONN_OR_FAIL(impl);
-    char uuid[UUID_STR_LEN];
-    uuid_v4(uuid);
-    int64_t now = now_utc(), id = 0;
-    int rc = tx_begin(c, TX_WRITE);
-    if (rc != STORE_OK) return rc;
-    params p = {0};
-    p_text(&p, uuid);
-    p_text(&p, email);
-    p_text(&p, display_name);
-    p_text(&p, password_hash);
-    p_text(&p, store_role_name(role));
-    p_int(&p, now);
-    rc = run_int64(c, ST_USER_INSERT, &p, &id, "user insert");
-    if (rc == STORE_OK) {
-        json_t *detail = json_object();
-        json_object_set_new(detail, "email", json_string(email));
-        json_object_set_new(detail, "display_name", json_string(display_name));
-        json_object_set_new(detail, "role", json_string(store_role_name(role)));
-        rc = audit_add(c, actor, "user.create", "user", uuid, detail);
-    }
-    rc = tx_end(c, rc);
-    if (rc == STORE_OK && out) {
-        out->id = id;
-        out->uuid = arena_strdup(a, uuid);
-        out->email = arena_strdup(a, email);
-        out->display_name = arena_strdup(a, display_name);
-        out->password_hash = arena_strdup(a, password_hash);
-        out->role = role;
-        out->created_at = now;
-    }
-    return rc;
-}
-
-static int pg_user_by_email(void *impl, const char *email, arena *a, store_user *out) {
-    CONN_OR_FAIL(impl);
-    params p = {0};
-    p_text(&p, email);
-    return user_fetch(c, ST_USER_BY_EMAIL, &p, a, out);
-}
-
-static int pg_user_by_id(void *impl, int64_t id, arena *a, store_user *out) {
-    CONN_OR_FAIL(impl);
-    params p = {0};
-    p_int(&p, id);
-    return user_fetch(c, ST_USER_BY_ID, &p, a, out);
-}
-
-static int pg_user_by_uuid(void *impl, const char *uuid, arena *a, store_user *out) {
-    CONN_OR_FAIL(impl);
-    params p = {0};
-    p_text(&p, uuid);
-    return user_fetch(c, ST_USER_BY_UUID, &p, a, out);
-}
-
-static int pg_user_count(void *impl, int64_t *count_out) {
-    CONN_OR_FAIL(impl);
-    return run_int64(c, ST_USER_COUNT, NULL, count_out, "user count");
-}
-
-static int pg_user_list_page(void *impl, int64_t offset, int64_t limit, arena *a,
-                             store_user_list *out) {
-    CONN_OR_FAIL(impl);
-    int64_t total = 0;
-    store_user *items = NULL;
-    size_t n = 0;
-    int rc = tx_begin(c, TX_READ);
-    if (rc != STORE_OK) return rc;
-    rc = run_int64(c, ST_USER_COUNT, NULL, &total, "user count");
-    if (rc == STORE_OK && limit > 0) {
-        params p = {0};
-        p_int(&p, limit);
-        p_int(&p, offset);
-        PGresult *r = run(c, ST_USER_PAGE, &p, &rc, "user list");
-        if (r) {
-            int rows = PQntuples(r);
-            if (rows > 0) items = arena_calloc(a, (size_t)rows, sizeof *items);
-            for (int i = 0; i < rows; i++) read_user(r, i, a, &items[n++]);
-            PQclear(r);
-        }
-    }
-    rc = tx_end(c, rc);
-    if (rc == STORE_OK) {
-        out->items = items;
-        out->n = n;
-        out->total = total;
-    }
-    return rc;
-}
-
-/* Within a transaction: user id's row, locked until the transaction ends. */
-static int user_lock_tx(conn *c, int64_t id, arena *a, store_user *u) {
-    params p = {0};
-    p_int(&p, id);
-    return user_fetch(c, ST_USER_LOCK, &p, a, u);
-}
-
-/* The three single-column user updates: lock and load, update, audit. */
-static int user_update(void *impl, const store_actor *actor, int64_t user_id, enum stmt_id update,
-                       const char *value, const char *action, const char *field) {
-    CONN_OR_FAIL(impl);
-    arena a;
-    arena_init(&a, 1024);
-    store_user old;
-    int rc = tx_begin(c, TX_WRITE);
-    if (rc != STORE_OK) goto end;
-    if (update == ST_USER_SET_ROLE) {
-        /* Role changes queue on one lock: after it, each statement sees the others'
-         * committed changes, so two admins demoting each other at the same moment
-         * cannot both pass the checks below. */
-        params l = {0};
-        p_int(&l, LOCK_ROLES);
-        rc = run_done(c, ST_XACT_LOCK, &l, NULL, "role lock");
-    }
-    if (rc == STORE_OK) rc = user_lock_tx(c, user_id, &a, &old);
-    if (rc == STORE_OK && update == ST_USER_SET_ROLE) {
-        /* The actor must still be an admin, and the last admin cannot be demoted. */
-        if (actor->user_id != 0) {
-            store_user by;
-            params q = {0};
-            p_int(&q, actor->user_id);
-            rc = user_fetch(c, ST_USER_BY_ID, &q, &a, &by);
-            if (rc == STORE_NOT_FOUND || (rc == STORE_OK && by.role != STORE_ROLE_ADMIN))
-                rc = STORE_INVALID;
-        }
-        if (rc == STORE_OK && old.role == STORE_ROLE_ADMIN && strcmp(value, "admin") != 0) {
-            int64_t admins = 0;
-            rc = run_int64(c, ST_ADMIN_COUNT, NULL, &admins, "admin count");
-            if (rc == STORE_OK && admins <= 1) rc = STORE_CONFLICT;
-        }
-    }
-    if (rc == STORE_OK) {
-        params p = {0};
-        p_int(&p, user_id);
-        p_text(&p, value);
-        rc = run_done(c, update, &p, NULL, action);
-    }
-    if (rc == STORE_OK) {
-        json_t *detail = json_object();
-        if (strcmp(field, "role") == 0)
-            json_object_set_new(detail, "role", jchange(store_role_name(old.role), value));
-        else if (strcmp(field, "display_name") == 0)
-            json_object_set_new(detail, "display_name", jchange(old.display_name, value));
-        rc = audit_add(c, actor, action, "user", old.uuid, detail);
-    }
-    rc = tx_end(c, rc);
-end:
-    arena_free(&a);
-    return rc;
-}
-
-static int pg_user_set_role(void *impl, const store_actor *actor, int64_t user_id,
-                            store_role role) {
-    return user_update(impl, actor, user_id, ST_USER_SET_ROLE, store_role_name(role), "user.role",
-                       "role");
-}
-
-static int pg_user_set_password(void *impl, const store_actor *actor, int64_t user_id,
-                                const char *password_hash) {
-    return user_update(impl, actor, user_id, ST_USER_SET_PASSWORD, password_hash, "user.password",
-                       "password");
-}
-
-static int pg_user_set_display_name(void *impl, const store_actor *actor, int64_t user_id,
-                                    const char *display_name) {
-    return user_update(impl, actor, user_id, ST_USER_SET_NAME, display_name, "user.update",
-                       "display_name");
-}
-
-/* ---- Sessions ------------------------------------------------------------------- */
-
-static int pg_session_create(void *impl, const store_actor *actor, const char *token_hash,
-                             int64_t user_id, const char *csrf_token, const char *lang,
-                             int64_t expires_at) {
-    CONN_OR_FAIL(impl);
-    arena a;
-    arena_init(&a, 1024);
-    store_user u = {0};
-    int rc = tx_begin(c, TX_WRITE);
-    if (rc != STORE_OK) goto end;
-    if (user_id) {
-        params q = {0};
-        p_int(&q, user_id);
-        rc = user_fetch(c, ST_USER_BY_ID, &q, &a, &u);
-        if (rc == STORE_NOT_FOUND) rc = STORE_INVALID;
-    }
-    if (rc == STORE_OK) {
-        params p = {0};
-        p_text(&p, token_hash);
-        p_id(&p, user_id);
-        p_text(&p, csrf_token);
-        p_text(&p, lang);
-        p_int(&p, now_utc());
-        p_int(&p, expires_at);
-        rc = run_done(c, ST_SESSION_INSERT, &p, NULL, "session insert");
-    }
-    if (rc == STORE_OK && user_id) rc = audit_add(c, actor, "session.signin", "user", u.uuid, NULL);
-    rc = tx_end(c, rc);
-end:
-    arena_free(&a);
-    return rc;
-}
-
-static int pg_session_get(void *impl, const char *token_hash, int64_t now, arena *a,
-                          store_session *out) {
-    CONN_OR_FAIL(impl);
-    params p = {0};
-    p_text(&p, token_hash);
-    p_int(&p, now);
-    int rc;
-    PGresult *r = run(c, ST_SESSION_GET, &p, &rc, "session get");
-    if (!r) return rc;
-    rc = PQntuples(r) > 0 ? STORE_OK : STORE_NOT_FOUND;
-    if (rc == STORE_OK) {
-        out->user_id = val_int(r, 0, 0); /* NULL reads as 0 = anonymous */
-        out->csrf_token = val_text(r, 0, 1, a);
-        out->lang = val_text(r, 0, 2, a);
-        out->expires_at = val_int(r, 0, 3);
-        out->created_at = val_int(r, 0, 4);
-    }
-    PQclear(r);
-    return rc;
-}
-
-/* UPDATE of one session; STORE_NOT_FOUND when no row changed. */
-static int session_update(void *impl, enum stmt_id id, const char *token_hash, int64_t num,
-                          const char *text) {
-    CONN_OR_FAIL(impl);
-    params p = {0};
-    p_text(&p, token_hash);
-    if (text)
-        p_text(&p, text);
-    else
-        p_int(&p, num);
-    int64_t changed = 0;
-    int rc = run_done(c, id, &p, &changed, "session update");
-    if (rc == STORE_OK && changed == 0) rc = STORE_NOT_FOUND;
-    return rc;
-}
-
-static int pg_session_extend(void *impl, const char *token_hash, int64_t expires_at) {
-    return session_update(impl, ST_SESSION_EXTEND, token_hash, expires_at, NULL);
-}
-
-static int pg_session_set_lang(void *impl, const char *token_hash, const char *lang) {
-    return session_update(impl, ST_SESSION_SET_LANG, token_hash, 0, lang);
-}
-
-static int pg_session_delete(void *impl, const store_actor *actor, const char *token_hash) {
-    CONN_OR_FAIL(impl);
-    arena a;
-    arena_init(&a, 256);
-    int64_t user_id = 0;
-    char *user_uuid = NULL;
-    int rc = tx_begin(c, TX_WRITE);
-    if (rc != STORE_OK) goto end;
-    params p = {0};
-    p_text(&p, token_hash);
-    PGresult *r = run(c, ST_SESSION_OWNER, &p, &rc, "session owner");
-    if (r) {
-        rc = PQntuples(r) > 0 ? STORE_OK : STORE_NOT_FOUND;
-        if (rc == STORE_OK) {
-            user_id = val_int(r, 0, 0);
-            user_uuid = val_text(r, 0, 1, &a);
-        }
-        PQclear(r);
-    }
-    if (rc == STORE_OK) rc = run_done(c, ST_SESSION_DELETE, &p, NULL, "session delete");
-    if (rc == STORE_OK && user_id && user_uuid)
-        rc = audit_add(c, actor, "session.signout", "user", user_uuid, NULL);
-    rc = tx_end(c, rc);
-end:
-    arena_free(&a);
-    return rc;
-}
-
-static int pg_session_delete_for_user(void *impl, const store_actor *actor, int64_t user_id) {
-    CONN_OR_FAIL(impl);
-    arena a;
-    arena_init(&a, 1024);
-    store_user u;
-    int64_t count = 0;
-    int rc = tx_begin(c, TX_WRITE);
-    if (rc != STORE_OK) goto end;
-    rc = user_lock_tx(c, user_id, &a, &u);
-    if (rc == STORE_OK) {
-        params p = {0};
-        p_int(&p, user_id);
-        rc = run_done(c, ST_SESSION_DELETE_USER, &p, &count, "session delete for user");
-    }
-    if (rc == STORE_OK) {
-        json_t *detail = json_object();
-        json_object_set_new(detail, "count", json_integer(count));
-        rc = audit_add(c, actor, "session.revoke_all", "user", u.uuid, detail);
-    }
-    rc = tx_end(c, rc);
-end:
-    arena_free(&a);
-    return rc;
-}
-
-static int delete_before(void *impl, enum stmt_id id, int64_t t, int64_t *deleted_out) {
-    CONN_OR_FAIL(impl);
-    params p = {0};
-    p_int(&p, t);
-    int64_t n = 0;
-    int rc = run_done(c, id, &p, &n, "purge");
-    if (rc == STORE_OK && deleted_out) *deleted_out = n;
-    return rc;
-}
-
-static int pg_session_purge_expired(void *impl, int64_t now, int64_t *deleted_out) {
-    return delete_before(impl, ST_SESSION_PURGE, now, deleted_out);
-}
-
-/* ---- Rate limits ---------------------------------------------------------------- */
-
-static int pg_ratelimit_hit(void *impl, const char *key, int64_t now, int64_t window_seconds,
-                            int *count_out) {
-    CONN_OR_FAIL(impl);
-    int64_t since = now - window_seconds, count = 0;
-    int rc = tx_begin(c, TX_WRITE);
-    if (rc != STORE_OK) return rc;
-    params k = {0};
-    p_text(&k, key);
-    rc = run_done(c, ST_RL_LOCK, &k, NULL, "rate limit lock");
-    params old = {0};
-    p_text(&old, key);
-    p_int(&old, since);
-    if (rc == STORE_OK) rc = run_done(c, ST_RL_FORGET_OLD, &old, NULL, "rate limit forget");
-    if (rc == STORE_OK) {
-        params ins = {0};
-        p_text(&ins, key);
-        p_int(&ins, now);
-        rc = run_done(c, ST_RL_INSERT, &ins, NULL, "rate limit insert");
-    }
-    if (rc == STORE_OK) rc = run_int64(c, ST_RL_COUNT, &old, &count, "rate limit count");
-    rc = tx_end(c, rc);
-    if (rc == STORE_OK && count_out) *count_out = count > INT32_MAX ? INT32_MAX : (int)count;
-    return rc;
-}
-
-static int pg_ratelimit_clear(void *impl, const char *key) {
-    CONN_OR_FAIL(impl);
-    params p = {0};
-    p_text(&p, key);
-    return run_done(c, ST_RL_CLEAR, &p, NULL, "rate limit clear");
-}
-
-static int pg_ratelimit_purge(void *impl, int64_t before, int64_t *deleted_out) {
-    return delete_before(impl, ST_RL_PURGE, before, deleted_out);
-}
-
-/* ---- Places --------------------------------------------------------------------- */
-
-static void read_place(const PGresult *r, int row, arena *a, store_place *p) {
-    p->id = val_int(r, row, 0);
-    p->uuid = val_text(r, row, 1, a);
-    p->parent_id = val_int(r, row, 2);
-    p->parent_uuid = val_text(r, row, 3, a);
-    p->parent_name = val_text(r, row, 4, a);
-    if (store_place_kind_parse(PQgetvalue(r, row, 5), &p->kind) != 0)
-        p->kind = STORE_PLACE_NEIGHBOURHOOD;
-    p->name = val_text(r, row, 6, a);
-    p->gss_code = val_text(r, row, 7, a);
-    p->description = val_text(r, row, 8, a);
-    if (!p->description) p->description = arena_strdup(a, "");
-    p->child_count = val_int(r, row, 9);
-    p->created_at = val_int(r, row, 10);
-    p->updated_at = val_int(r, row, 11);
-    p->updated_by = val_int(r, row, 12);
-}
-
-static int place_fetch(conn *c, enum stmt_id id, const params *p, arena *a, store_place *out) {
-    int rc;
-    PGresult *r = run(c, id, p, &rc, "place look-up");
-    if (!r) return rc;
-    rc = PQntuples(r) > 0 ? STORE_OK : STORE_NOT_FOUND;
-    if (rc == STORE_OK && out) read_place(r, 0, a, out);
-    PQclear(r);
-    return rc;
-}
-
-static int place_load(conn *c, int64_t id, arena *a, store_place *out) {
-    params p = {0};
-    p_int(&p, id);
-    return place_fetch(c, ST_PLACE_BY_ID, &p, a, out);
-}
-
-/* Parameters $2..$8 of the insert and the update. */
-static void place_params(params *p, const store_place_input *in, int64_t now, int64_t by) {
-    p_id(p, in->parent_id);
-    p_text(p, store_place_kind_name(in->kind));
-    p_text(p, in->name);
-    p_text(p, in->gss_code);
-    p_text(p, in->description);
-    p_int(p, now);
-    p_id(p, by);
-}
-
-/* Takes the place-tree lock for the rest of the transaction. */
-static int place_tree_lock(conn *c) {
-    params p = {0};
-    p_int(&p, LOCK_PLACE_TREE);
-    return run_done(c, ST_PLACE_LOCK, &p, NULL, "place lock");
-}
-
-static int pg_place_create(void *impl, const store_actor *actor, const store_place_input *in,
-                           arena *a, store_place *out) {
-    CONN_OR_FAIL(impl);
-    arena tmp;
-    arena_init(&tmp, 1024);
-    store_place parent = {0};
-    char uuid[UUID_STR_LEN];
-    uuid_v4(uuid);
-    int64_t id = 0;
-    int rc = tx_begin(c, TX_WRITE);
-    if (rc != STORE_OK) goto end;
-    rc = place_tree_lock(c);
-    if (rc == STORE_OK && in->parent_id) {
-        rc = place_load(c, in->parent_id, &tmp, &parent);
-        if (rc == STORE_NOT_FOUND) rc = STORE_INVALID;
-    }
-    if (rc == STORE_OK) {
-        params p = {0};
-        p_text(&p, uuid);
-        place_params(&p, in, now_utc(), actor->user_id);
-        rc = run_int64(c, ST_PLACE_INSERT, &p, &id, "place insert");
-    }
-    if (rc == STORE_OK) {
-        json_t *detail = json_object();
-        json_object_set_new(detail, "name", json_string(in->name));
-        json_object_set_new(detail, "kind", json_string(store_place_kind_name(in->kind)));
-        json_object_set_new(detail, "gss_code", jstr(in->gss_code));
-        json_object_set_new(detail, "parent", jstr(in->parent_id ? parent.uuid : NULL));
-        rc = audit_add(c, actor, "place.create", "place", uuid, detail);
-    }
-    if (rc == STORE_OK && out) rc = place_load(c, id, a, out);
-    rc = tx_end(c, rc);
-end:
-    arena_free(&tmp);
-    return rc;
-}
-
-static void diff_field(json_t *detail, const char *field, const char *from, const char *to) {
-    if ((from == NULL) != (to == NULL) || (from && strcmp(from, to) != 0))
-        json_object_set_new(detail, field, jchange(from, to));
-}
-
-static int pg_place_update(void *impl, const store_actor *actor, int64_t id,
-                           const store_place_input *in) {
-    CONN_OR_FAIL(impl);
-    arena tmp;
-    arena_init(&tmp, 1024);
-    store_place old, parent = {0};
-    int rc = tx_begin(c, TX_WRITE);
-    if (rc != STORE_OK) goto end;
-    rc = place_tree_lock(c);
-    if (rc == STORE_OK) rc = place_load(c, id, &tmp, &old);
-    if (rc == STORE_OK && in->parent_id) {
-        rc = place_load(c, in->parent_id, &tmp, &parent);
-        if (rc == STORE_NOT_FOUND) rc = STORE_INVALID;
-        if (rc == STORE_OK) {
-            /* The new parent must not be this place or one of its descendants. */
-            params q = {0};
-            p_int(&q, in->parent_id);
-            p_int(&q, id);
-            int64_t hits = 0;
-            rc = run_int64(c, ST_PLACE_IS_ANCESTOR, &q, &hits, "place ancestry");
-            if (rc == STORE_OK && hits > 0) rc = STORE_INVALID;
-        }
-    }
-    if (rc == STORE_OK) {
-        params p = {0};
-        p_int(&p, id);
-        place_params(&p, in, now_utc(), actor->user_id);
-        rc = run_done(c, ST_PLACE_UPDATE, &p, NULL, "place update");
-    }
-    if (rc == STORE_OK) {
-        json_t *detail = json_object();
-        diff_field(detail, "name", old.name, in->name);
-        diff_field(detail, "kind", store_place_kind_name(old.kind),
-                   store_place_kind_name(in->kind));
-        diff_field(detail, "gss_code", old.gss_code, in->gss_code);
-        diff_field(detail, "description", old.description, in->description);
-        diff_field(detail, "parent", old.parent_uuid, in->parent_id ? parent.uuid : NULL);
-        rc = audit_add(c, actor, "place.update", "place", old.uuid, detail);
-    }
-    rc = tx_end(c, rc);
-end:
-    arena_free(&tmp);
-    return rc;
-}
-
-static int pg_place_by_uuid(void *impl, const char *uuid, arena *a, store_place *out) {
-    CONN_OR_FAIL(impl);
-    params p = {0};
-    p_text(&p, uuid);
-    return place_fetch(c, ST_PLACE_BY_UUID, &p, a, out);
-}
-
-static int pg_place_by_id(void *impl, int64_t id, arena *a, store_place *out) {
-    CONN_OR_FAIL(impl);
-    return place_load(c, id, a, out);
-}
-
-static int pg_place_by_gss(void *impl, const char *gss_code, arena *a, store_place *out) {
-    CONN_OR_FAIL(impl);
-    params p = {0};
-    p_text(&p, gss_code);
-    return place_fetch(c, ST_PLACE_BY_GSS, &p, a, out);
-}
-
-static int pg_place_list_page(void *impl, int64_t parent_id, int64_t offset, int64_t limit,
-                              arena *a, store_place_list *out) {
-    CONN_OR_FAIL(impl);
-    enum stmt_id page_id = ST_PLACE_PAGE_CHILDREN, count_id = ST_PLACE_COUNT_CHILDREN;
-    if (parent_id == STORE_PLACES_ALL) page_id = ST_PLACE_PAGE_ALL, count_id = ST_PLACE_COUNT_ALL;
-    if (parent_id == STORE_PLACES_ROOTS)
-        page_id = ST_PLACE_PAGE_ROOTS, count_id = ST_PLACE_COUNT_ROOTS;
-    int64_t total = 0;
-    store_place *items = NULL;
-    size_t n = 0;
+static int pg_begin(store_conn *sc, int mode) {
     int rc = STORE_OK;
-    if (limit > 0) {
-        params p = {0};
-        p_int(&p, limit);
-        p_int(&p, offset);
-        if (page_id == ST_PLACE_PAGE_CHILDREN) p_int(&p, parent_id);
-        PGresult *r = run(c, page_id, &p, &rc, "place list");
-        if (!r) return rc;
-        int rows = PQntuples(r);
-        if (rows > 0) items = arena_calloc(a, (size_t)rows, sizeof *items);
-        for (int i = 0; i < rows; i++) read_place(r, i, a, &items[n++]);
-        if (rows > 0) total = val_int(r, 0, 13);
-        PQclear(r);
-    }
-    /* No row on the page (limit 0, or an offset past the end): count on its own. */
-    if (n == 0) {
-        params q = {0};
-        if (count_id == ST_PLACE_COUNT_CHILDREN) p_int(&q, parent_id);
-        rc = run_int64(c, count_id, &q, &total, "place count");
-    }
-    if (rc == STORE_OK) {
-        out->items = items;
-        out->n = n;
-        out->total = total;
-    }
+    if (mode != STORE_TX_ONE) rc = tx_begin(sc->conn, mode == STORE_TX_WRITE ? TX_WRITE : TX_READ);
+    if (rc == STORE_OK) sc->mode = mode;
     return rc;
 }
 
-static int pg_place_count(void *impl, int64_t *count_out) {
-    CONN_OR_FAIL(impl);
-    return run_int64(c, ST_PLACE_COUNT_ALL, NULL, count_out, "place count");
+static int pg_end(store_conn *sc, int rc) {
+    if (sc->mode == STORE_TX_READ || sc->mode == STORE_TX_WRITE) rc = tx_end(sc->conn, rc);
+    sc->mode = -1;
+    return rc;
 }
 
-/* ---- Audit log ------------------------------------------------------------------ */
-
-static int pg_audit_count(void *impl, int64_t *count_out) {
-    CONN_OR_FAIL(impl);
-    return run_int64(c, ST_AUDIT_COUNT, NULL, count_out, "audit count");
+/* Transaction-scoped advisory locks: released by the commit or rollback. */
+static int pg_lock(store_conn *sc, int what, const char *key) {
+    conn *c = sc->conn;
+    params p = {0};
+    switch (what) {
+    case STORE_LOCK_ROLES:
+        p_int(&p, LOCK_ROLES);
+        return run_done(c, OWN_XACT_LOCK, &p, NULL, "role lock");
+    case STORE_LOCK_PLACES:
+        p_int(&p, LOCK_PLACE_TREE);
+        return run_done(c, OWN_XACT_LOCK, &p, NULL, "place lock");
+    case STORE_LOCK_RATELIMIT:
+        p_text(&p, key);
+        return run_done(c, OWN_RL_LOCK, &p, NULL, "rate limit lock");
+    default:
+        p_int(&p, LOCK_DIRECTORY);
+        return run_done(c, OWN_XACT_LOCK, &p, NULL, "directory lock");
+    }
 }
 
-static int pg_audit_list_page(void *impl, int64_t offset, int64_t limit, arena *a,
-                              store_audit_list *out) {
-    CONN_OR_FAIL(impl);
-    int64_t total = 0;
-    store_audit_entry *items = NULL;
-    size_t n = 0;
-    int rc = tx_begin(c, TX_READ);
-    if (rc != STORE_OK) return rc;
-    rc = run_int64(c, ST_AUDIT_COUNT, NULL, &total, "audit count");
-    if (rc == STORE_OK && limit > 0) {
-        params p = {0};
-        p_int(&p, limit);
-        p_int(&p, offset);
-        PGresult *r = run(c, ST_AUDIT_PAGE, &p, &rc, "audit list");
-        if (r) {
-            int rows = PQntuples(r);
-            if (rows > 0) items = arena_calloc(a, (size_t)rows, sizeof *items);
-            for (int i = 0; i < rows; i++) {
-                store_audit_entry *e = &items[n++];
-                e->id = val_int(r, i, 0);
-                e->at = val_int(r, i, 1);
-                e->user_id = val_int(r, i, 2);
-                e->actor_name = val_text(r, i, 3, a);
-                e->ip = val_text(r, i, 4, a);
-                e->action = val_text(r, i, 5, a);
-                e->entity_type = val_text(r, i, 6, a);
-                e->entity_id = val_text(r, i, 7, a);
-                e->detail = val_text(r, i, 8, a);
+/* Prepares on first use ("cgsN"), executes on the first call with the parameters as
+ * text, then moves to the next row of the result. */
+static int pg_step(store_conn *sc, store_st *s) {
+    conn *c = sc->conn;
+    if (!s->h) {
+        char name[16];
+        snprintf(name, sizeof name, "cgs%d", s->id);
+        if (!c->shared_prepared[s->id]) {
+            const char *text = s->id < ST__COUNT ? shared_sql[s->id] : store_pg_dir_sql[s->id];
+            if (!text) {
+                log_error("store: statement %d has no PostgreSQL text", s->id);
+                s->rc = STORE_ERROR;
+                return STORE_STEP_ERR;
             }
+            PGresult *r = PQprepare(c->db, name, text, 0, NULL);
+            int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+            if (!ok) s->rc = map_error(r, c, "preparing a statement");
             PQclear(r);
+            if (!ok) return STORE_STEP_ERR;
+            c->shared_prepared[s->id] = 1;
         }
+        const char *v[STORE_MAXP];
+        char num[STORE_MAXP][32];
+        for (int i = 0; i < s->n; i++) {
+            const store_param *p = &s->p[i];
+            v[i] = num[i];
+            if (p->type == SP_TEXT)
+                v[i] = p->s;
+            else if (p->type == SP_INT)
+                snprintf(num[i], sizeof num[i], "%" PRId64, p->i);
+            else if (p->type == SP_DOUBLE)
+                snprintf(num[i], sizeof num[i], "%.17g", p->d);
+            else
+                v[i] = NULL;
+        }
+        PGresult *r = PQexecPrepared(c->db, name, s->n, v, NULL, NULL, 0);
+        ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+            s->rc = map_error(r, c, s->what ? s->what : "statement");
+            PQclear(r);
+            return STORE_STEP_ERR;
+        }
+        s->h = r;
+        s->rows = PQntuples(r);
+        s->row = -1;
     }
-    rc = tx_end(c, rc);
-    if (rc == STORE_OK) {
-        out->items = items;
-        out->n = n;
-        out->total = total;
-    }
-    return rc;
+    return ++s->row < s->rows ? STORE_STEP_ROW : STORE_STEP_DONE;
+}
+
+static void pg_done(store_conn *sc, store_st *s) {
+    (void)sc;
+    PQclear(s->h);
+    s->h = NULL;
+}
+
+static int64_t pg_changes(store_conn *sc, const store_st *s) {
+    (void)sc;
+    return s->h ? strtoll(PQcmdTuples(s->h), NULL, 10) : 0;
+}
+
+static int pg_col_null(const store_st *s, int i) { return PQgetisnull(s->h, s->row, i); }
+static int64_t pg_col_int(const store_st *s, int i) { return val_int(s->h, s->row, i); }
+static double pg_col_double(const store_st *s, int i) {
+    return pg_col_null(s, i) ? 0.0 : strtod(PQgetvalue(s->h, s->row, i), NULL);
+}
+static const char *pg_col_text(const store_st *s, int i, arena *a) {
+    return val_text(s->h, s->row, i, a);
 }
 
 /* ---- Background jobs ------------------------------------------------------------ */
@@ -1208,7 +615,7 @@ static int pg_job_enqueue(void *impl, const char *kind, const char *payload, int
     p_int(&p, run_after);
     p_int(&p, now);
     int64_t id = 0;
-    int rc = run_int64(c, ST_JOB_INSERT, &p, &id, "job enqueue");
+    int rc = run_int64(c, OWN_JOB_INSERT, &p, &id, "job enqueue");
     if (rc == STORE_OK && id_out) *id_out = id;
     return rc;
 }
@@ -1224,7 +631,7 @@ static int pg_job_claim(void *impl, const char *kind, const char *worker, int64_
     p_int(&p, now);
     p_int(&p, lease_seconds);
     int rc;
-    PGresult *r = run(c, ST_JOB_CLAIM, &p, &rc, "job claim");
+    PGresult *r = run(c, OWN_JOB_CLAIM, &p, &rc, "job claim");
     if (!r) return rc;
     rc = PQntuples(r) > 0 ? STORE_OK : STORE_NOT_FOUND;
     if (rc == STORE_OK) {
@@ -1244,7 +651,7 @@ static int pg_job_complete(void *impl, int64_t id, const char *worker, int64_t n
     p_text(&p, worker);
     p_int(&p, now);
     int64_t changed = 0;
-    int rc = run_done(c, ST_JOB_COMPLETE, &p, &changed, "job complete");
+    int rc = run_done(c, OWN_JOB_COMPLETE, &p, &changed, "job complete");
     return rc == STORE_OK && changed == 0 ? STORE_NOT_FOUND : rc;
 }
 
@@ -1258,7 +665,7 @@ static int pg_job_fail(void *impl, int64_t id, const char *worker, const char *e
     p_text(&p, error);
     p_int(&p, retry_at);
     int64_t changed = 0;
-    int rc = run_done(c, ST_JOB_FAIL, &p, &changed, "job fail");
+    int rc = run_done(c, OWN_JOB_FAIL, &p, &changed, "job fail");
     return rc == STORE_OK && changed == 0 ? STORE_NOT_FOUND : rc;
 }
 
@@ -1285,15 +692,15 @@ static int collect(void *impl, enum stmt_id id, const char *param, arena *a, cha
 }
 
 static int pg_copy_tables(void *impl, arena *a, char ***names, size_t *n) {
-    return collect(impl, ST_COPY_TABLES, NULL, a, names, n);
+    return collect(impl, OWN_COPY_TABLES, NULL, a, names, n);
 }
 
 static int pg_copy_references(void *impl, const char *table, arena *a, char ***names, size_t *n) {
-    return collect(impl, ST_COPY_REFERENCES, table, a, names, n);
+    return collect(impl, OWN_COPY_REFERENCES, table, a, names, n);
 }
 
 static int pg_copy_columns(void *impl, const char *table, arena *a, char ***names, size_t *n) {
-    return collect(impl, ST_COPY_COLUMNS, table, a, names, n);
+    return collect(impl, OWN_COPY_COLUMNS, table, a, names, n);
 }
 
 /* Appends name to q as a quoted identifier. */
@@ -1413,7 +820,7 @@ static int pg_copy_load_end(void *impl, int commit) {
         return STORE_OK;
     }
     int rc;
-    PGresult *ids = run(c, ST_COPY_IDENTITIES, NULL, &rc, "copy identities");
+    PGresult *ids = run(c, OWN_COPY_IDENTITIES, NULL, &rc, "copy identities");
     for (int i = 0; ids && rc == STORE_OK && i < PQntuples(ids); i++)
         rc = exec_text(c, PQgetvalue(ids, i, 0), "copy setval");
     PQclear(ids);
@@ -1431,34 +838,6 @@ static const store_ops pg_ops = {
     .ping = pg_ping,
     .backup = pg_backup,
     .schema_version = pg_schema_version,
-    .user_create = pg_user_create,
-    .user_by_email = pg_user_by_email,
-    .user_by_id = pg_user_by_id,
-    .user_by_uuid = pg_user_by_uuid,
-    .user_list_page = pg_user_list_page,
-    .user_set_role = pg_user_set_role,
-    .user_set_password = pg_user_set_password,
-    .user_set_display_name = pg_user_set_display_name,
-    .user_count = pg_user_count,
-    .session_create = pg_session_create,
-    .session_get = pg_session_get,
-    .session_extend = pg_session_extend,
-    .session_set_lang = pg_session_set_lang,
-    .session_delete = pg_session_delete,
-    .session_delete_for_user = pg_session_delete_for_user,
-    .session_purge_expired = pg_session_purge_expired,
-    .ratelimit_hit = pg_ratelimit_hit,
-    .ratelimit_clear = pg_ratelimit_clear,
-    .ratelimit_purge = pg_ratelimit_purge,
-    .place_create = pg_place_create,
-    .place_update = pg_place_update,
-    .place_by_uuid = pg_place_by_uuid,
-    .place_by_id = pg_place_by_id,
-    .place_by_gss = pg_place_by_gss,
-    .place_list_page = pg_place_list_page,
-    .place_count = pg_place_count,
-    .audit_list_page = pg_audit_list_page,
-    .audit_count = pg_audit_count,
     .job_enqueue = pg_job_enqueue,
     .job_claim = pg_job_claim,
     .job_complete = pg_job_complete,
@@ -1471,6 +850,18 @@ static const store_ops pg_ops = {
     .copy_load_row = pg_copy_load_row,
     .copy_load_end = pg_copy_load_end,
     .dir = &store_pg_dir_ops,
+    .conn = pg_conn,
+    .begin = pg_begin,
+    .end = pg_end,
+    .lock = pg_lock,
+    .step = pg_step,
+    .done = pg_done,
+    .changes = pg_changes,
+    .col_null = pg_col_null,
+    .col_int = pg_col_int,
+    .col_double = pg_col_double,
+    .col_text = pg_col_text,
+    .place_page_total = 1,
 };
 
 /* The first value of a one-row query without parameters, or -1 (message in err). */

@@ -1,6 +1,6 @@
 /*
  * postgres: the private interface of the PostgreSQL backend (postgres.c), used by
- * store.c to open it and by the backend's other files (postgres_schema.c, later
+ * store.c to open it and by the backend's other files (postgres_schema.c,
  * postgres_directory.c). Nothing outside src/store includes this file.
  */
 #ifndef CG_STORE_POSTGRES_H
@@ -18,12 +18,12 @@
  * *ops and *impl, or STORE_ERROR with a message in err. */
 int store_pg_open(const char *url, const store_ops **ops, void **impl, char *err, size_t errlen);
 
-/* This thread's connection of backend impl (opened on first use, reset if broken) and
- * the flags of which postgres_directory.c statements it has prepared
- * (STORE_PG_DIR_STATEMENTS entries, cleared when the connection is reset); NULL, logged,
- * when the database cannot be reached. */
-#define STORE_PG_DIR_STATEMENTS 96
-PGconn *store_pg_conn(void *impl, unsigned char **dir_prepared);
+/* store_dir_ops.conn (postgres.c): this thread's connection, for the directory's
+ * statements. */
+int store_pg_dir_conn(void *impl, store_conn *c);
+/* The SQL text of the directory's statements, by enum store_dir_stmt
+ * (postgres_directory.c). */
+extern const char *const store_pg_dir_sql[];
 
 /* The PostgreSQL schema, one entry per migration in the same order and with the same
  * meaning as store_sqlite_migrations (postgres_schema.c). */

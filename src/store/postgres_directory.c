@@ -1,7 +1,8 @@
 /*
  * postgres_directory: the PostgreSQL half of the directory's statements
  * (backend_directory.h), on the connections of postgres.c. The operations themselves
- * are written once, in store_directory.c; this file holds what is PostgreSQL's own.
+ * are written once, in store_directory.c; this file holds what is PostgreSQL's own: the
+ * SQL text of each statement, the search document of a service and the query syntax.
  *
  * Its statements follow sqlite_directory.c's one for one, so that both backends give
  * the same answers; the differences are the dialect's:
@@ -17,8 +18,8 @@
  *     steps (fingerprints, the term tree) need no further isolation. Reads of several
  *     statements run in REPEATABLE READ READ ONLY (one snapshot).
  *
- * Statements are prepared on first use per connection ("cgdN"); parameters and results
- * travel as text.
+ * Statements are an enum-indexed table (enum store_dir_stmt), prepared by postgres.c on
+ * each connection on first use, with store.c's; parameters and results travel as text.
  */
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -73,14 +74,7 @@
     "JOIN (SELECT service_id AS rid FROM dir_service_search "                                      \
     "  WHERE doc @@ to_tsquery('simple', $12::text)) f ON f.rid = s.id "
 
-static const char *const dsql[D__COUNT] = {
-    [D_LOCK] = "SELECT pg_advisory_xact_lock(4426031000585474051)",
-    [D_BEGIN] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-    [D_BEGIN_IMMEDIATE] = "BEGIN",
-    [D_COMMIT] = "COMMIT",
-    [D_ROLLBACK] = "ROLLBACK",
-    [D_AUDIT] = "INSERT INTO audit_log (at, user_id, ip, action, entity_type, entity_id, "
-                "detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+const char *const store_pg_dir_sql[D__COUNT] = {
     [D_ORG_BY_ID] = "SELECT " ORG_COLS "FROM dir_organizations o WHERE o.id = $1",
     [D_ORG_BY_UUID] = "SELECT " ORG_COLS "FROM dir_organizations o WHERE o.uuid = $1",
     [D_ORG_ID_BY_UUID] = "SELECT id FROM dir_organizations WHERE uuid = $1",
@@ -235,146 +229,18 @@ static const char *const dsql[D__COUNT] = {
                           "AND substr(postcode_key, 1, length($1::text)) = $1::text",
 };
 
-_Static_assert(D__COUNT <= STORE_PG_DIR_STATEMENTS, "raise STORE_PG_DIR_STATEMENTS");
-
-/* ---- Connection, statements, transactions --------------------------------------- */
-
-static int pg_conn(void *impl, store_dir_conn *c) {
-    unsigned char *prepared = NULL;
-    PGconn *db = store_pg_conn(impl, &prepared);
-    if (!db) return STORE_ERROR;
-    c->ops = &store_pg_dir_ops;
-    c->impl = impl;
-    c->db = db;
-    c->stmts = prepared;
-    c->writing = 0;
-    return STORE_OK;
-}
-
-static int map_error(const PGresult *r, store_dir_conn *c, const char *what) {
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    if (state && strcmp(state, "23505") == 0) return STORE_CONFLICT;
-    if (state &&
-        (strcmp(state, "23503") == 0 || strcmp(state, "23514") == 0 || strcmp(state, "23502") == 0))
-        return STORE_INVALID;
-    log_error("store: directory %s: %s", what,
-              r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r) : PQerrorMessage(c->db));
-    return STORE_ERROR;
-}
-
-/* Executes on the first call (parameters as text; numbers formatted here), then moves
- * to the next row of the result. */
-static int pg_step(store_dir_conn *c, store_dir_st *s) {
-    if (!s->h) {
-        unsigned char *prepared = c->stmts;
-        char name[16];
-        snprintf(name, sizeof name, "cgd%d", (int)s->id);
-        if (!prepared[s->id]) {
-            if (!dsql[s->id]) {
-                log_error("store: directory statement %d has no PostgreSQL text", (int)s->id);
-                s->rc = STORE_ERROR;
-                return STORE_DIR_ERR;
-            }
-            PGresult *p = PQprepare(c->db, name, dsql[s->id], 0, NULL);
-            int ok = PQresultStatus(p) == PGRES_COMMAND_OK;
-            if (!ok) s->rc = map_error(p, c, "prepare");
-            PQclear(p);
-            if (!ok) return STORE_DIR_ERR;
-            prepared[s->id] = 1;
-        }
-        const char *v[STORE_DIR_MAXP];
-        char num[STORE_DIR_MAXP][32];
-        for (int i = 0; i < s->n; i++) {
-            const store_dir_param *p = &s->p[i];
-            v[i] = num[i];
-            if (p->type == DP_TEXT)
-                v[i] = p->s;
-            else if (p->type == DP_INT)
-                snprintf(num[i], sizeof num[i], "%lld", (long long)p->i);
-            else if (p->type == DP_DOUBLE)
-                snprintf(num[i], sizeof num[i], "%.17g", p->d);
-            else
-                v[i] = NULL;
-        }
-        PGresult *r = PQexecPrepared(c->db, name, s->n, v, NULL, NULL, 0);
-        ExecStatusType st = PQresultStatus(r);
-        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-            s->rc = map_error(r, c, "statement");
-            PQclear(r);
-            return STORE_DIR_ERR;
-        }
-        s->h = r;
-        s->rows = PQntuples(r);
-        s->row = -1;
-    }
-    return ++s->row < s->rows ? STORE_DIR_ROW : STORE_DIR_DONE;
-}
-
-static void pg_done(store_dir_conn *c, store_dir_st *s) {
-    (void)c;
-    PQclear(s->h);
-    s->h = NULL;
-}
-
-static int64_t pg_changes(store_dir_conn *c, const store_dir_st *s) {
-    (void)c;
-    return s->h ? strtoll(PQcmdTuples(s->h), NULL, 10) : 0;
-}
-
-static int pg_col_null(const store_dir_st *s, int i) { return PQgetisnull(s->h, s->row, i); }
-static int64_t pg_col_int(const store_dir_st *s, int i) {
-    return pg_col_null(s, i) ? 0 : strtoll(PQgetvalue(s->h, s->row, i), NULL, 10);
-}
-static double pg_col_double(const store_dir_st *s, int i) {
-    return pg_col_null(s, i) ? 0.0 : strtod(PQgetvalue(s->h, s->row, i), NULL);
-}
-static const char *pg_col_text(const store_dir_st *s, int i, arena *a) {
-    if (pg_col_null(s, i)) return NULL;
-    return arena_strndup(a, PQgetvalue(s->h, s->row, i), (size_t)PQgetlength(s->h, s->row, i));
-}
-
-static int exec_plain(store_dir_conn *c, enum store_dir_stmt id) {
-    PGresult *r = PQexec(c->db, dsql[id]);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-    int rc = ok ? STORE_OK : map_error(r, c, "transaction");
-    PQclear(r);
-    return rc;
-}
-
-static int pg_begin(store_dir_conn *c, int write) {
-    if (exec_plain(c, write ? D_BEGIN_IMMEDIATE : D_BEGIN) != STORE_OK) return STORE_ERROR;
-    if (write && exec_plain(c, D_LOCK) != STORE_OK) {
-        exec_plain(c, D_ROLLBACK);
-        return STORE_ERROR;
-    }
-    c->writing = write;
-    return STORE_OK;
-}
-
-static int pg_end(store_dir_conn *c, int rc) {
-    if (rc == STORE_OK) {
-        if (exec_plain(c, D_COMMIT) != STORE_OK)
-            rc = STORE_ERROR;
-        else if (PQtransactionStatus(c->db) != PQTRANS_IDLE)
-            rc = STORE_ERROR;
-    }
-    if (PQtransactionStatus(c->db) != PQTRANS_IDLE) exec_plain(c, D_ROLLBACK);
-    c->writing = 0;
-    return rc;
-}
-
-#define ST DIR_ST
+#define ST STORE_ST
 
 /* ---- Full-text index ------------------------------------------------------------ */
 
-static int search_refresh(store_dir_conn *c, int64_t service_id) {
+static int search_refresh(store_conn *c, int64_t service_id) {
     ST(del, D_FTS_DELETE);
     bi64(del, 1, service_id);
-    int rc = store_dir_run_done(c, del, "search delete");
+    int rc = store_run_done(c, del, "search delete");
     if (rc != STORE_OK) return rc;
     ST(ins, D_FTS_INSERT);
     bi64(ins, 1, service_id);
-    return store_dir_run_done(c, ins, "search insert");
+    return store_run_done(c, ins, "search insert");
 }
 
 /* ---- Search --------------------------------------------------------------------- */
@@ -404,16 +270,7 @@ static char *ts_query(const char *text, arena *a) {
 }
 
 const store_dir_ops store_pg_dir_ops = {
-    .conn = pg_conn,
-    .begin = pg_begin,
-    .end = pg_end,
-    .step = pg_step,
-    .done = pg_done,
-    .changes = pg_changes,
-    .col_null = pg_col_null,
-    .col_int = pg_col_int,
-    .col_double = pg_col_double,
-    .col_text = pg_col_text,
+    .conn = store_pg_dir_conn,
     .id_list = "{}",
     .search_refresh = search_refresh,
     .text_query = ts_query,

@@ -21,10 +21,7 @@
 #include "store/backend.h"
 #include "store/sqlite_internal.h"
 
-static sqlite3 *this_db(void *impl) {
-    void **slot;
-    return store_sqlite_conn(impl, &slot);
-}
+static sqlite3 *this_db(void *impl) { return store_sqlite_conn(impl); }
 
 /* Appends "name" to b, quoted as an SQL identifier. */
 static void quote_ident(buf *b, const char *name) {

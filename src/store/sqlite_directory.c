@@ -2,11 +2,11 @@
  * sqlite_directory: the SQLite half of the directory's statements (backend_directory.h),
  * on the connections of sqlite.c (sqlite_internal.h). The operations themselves are
  * written once, in store_directory.c; this file holds what is SQLite's own: the SQL
- * text of each statement, running them, transactions, the FTS5 index and the search.
+ * text of each statement, the FTS5 index, its query syntax and a faster page for a
+ * search by text alone.
  *
- * Statements are an enum-indexed table (enum store_dir_stmt); each connection prepares
- * an entry on first use and keeps it in the connection's directory slot, finalised by
- * store_sqlite_dir_release when sqlite.c closes the connection.
+ * Statements are an enum-indexed table (enum store_dir_stmt), prepared by sqlite.c on
+ * each connection on first use, with store.c's.
  *
  * Searching builds no SQL at run time: each filter of store_dir_query is a fixed
  * clause that is true when its parameter is "not given" (0 or NULL), so one statement
@@ -66,13 +66,7 @@
     "JOIN (SELECT rowid AS rid, bm25(dir_service_fts, 10.0, 1.0, 5.0, 3.0) AS rank "               \
     "  FROM dir_service_fts WHERE dir_service_fts MATCH ?14) f ON f.rid = s.id "
 
-static const char *const dsql[D__COUNT] = {
-    [D_BEGIN] = "BEGIN",
-    [D_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
-    [D_COMMIT] = "COMMIT",
-    [D_ROLLBACK] = "ROLLBACK",
-    [D_AUDIT] = "INSERT INTO audit_log (at, user_id, ip, action, entity_type, entity_id, "
-                "detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+const char *const store_sqlite_dir_sql[D__COUNT] = {
     [D_ORG_BY_ID] = "SELECT " ORG_COLS "FROM dir_organizations o WHERE o.id = ?1",
     [D_ORG_BY_UUID] = "SELECT " ORG_COLS "FROM dir_organizations o WHERE o.uuid = ?1",
     [D_ORG_ID_BY_UUID] = "SELECT id FROM dir_organizations WHERE uuid = ?1",
@@ -246,180 +240,28 @@ static const char *const dsql[D__COUNT] = {
                           "AND substr(postcode_key, 1, length(?1)) = ?1",
 };
 
-/* ---- Connection, statements, transactions --------------------------------------- */
-
-/* The directory's state on one connection, kept in its slot (sqlite_internal.h). */
-typedef struct sq_dir {
-    sqlite3_stmt *stmts[D__COUNT];
-} sq_dir;
-
-void store_sqlite_dir_release(void *slot) {
-    sq_dir *d = slot;
-    if (!d) return;
-    for (int i = 0; i < D__COUNT; i++) sqlite3_finalize(d->stmts[i]);
-    free(d);
-}
-
-static int sq_conn(void *impl, store_dir_conn *c) {
-    void **slot = NULL;
-    sqlite3 *db = store_sqlite_conn(impl, &slot);
-    if (!db) return STORE_ERROR;
-    if (!*slot) {
-        *slot = xcalloc(1, sizeof(sq_dir));
-        /* First directory use of this connection. A page of services and a search read
-         * pages all over a database of tens of MB; with SQLite's default 2 MB page cache
-         * per connection each miss is a pread() system call, which cost more than the
-         * queries themselves under load. Memory-mapping the file lets every connection
-         * read the operating system's one cached copy directly. Advisory: a failure
-         * leaves the connection as it was. */
-        sqlite3_exec(db, "PRAGMA mmap_size=268435456", NULL, NULL, NULL);
-    }
-    c->ops = &store_sqlite_dir_ops;
-    c->impl = impl;
-    c->db = db;
-    c->stmts = *slot;
-    c->writing = 0;
-    return STORE_OK;
-}
-
-static sqlite3_stmt *st_get(store_dir_conn *c, enum store_dir_stmt id) {
-    sqlite3_stmt **stmts = ((sq_dir *)c->stmts)->stmts;
-    if (!stmts[id]) {
-        if (!dsql[id] || sqlite3_prepare_v3(c->db, dsql[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                            &stmts[id], NULL) != SQLITE_OK) {
-            log_error("store: preparing directory statement %d: %s", (int)id,
-                      sqlite3_errmsg(c->db));
-            stmts[id] = NULL;
-        }
-    }
-    return stmts[id];
-}
-
-static int map_rc(store_dir_conn *c, int rc, const char *what) {
-    switch (rc) {
-    case SQLITE_CONSTRAINT_UNIQUE:
-    case SQLITE_CONSTRAINT_PRIMARYKEY:
-        return STORE_CONFLICT;
-    case SQLITE_CONSTRAINT_FOREIGNKEY:
-    case SQLITE_CONSTRAINT_CHECK:
-    case SQLITE_CONSTRAINT_NOTNULL:
-        return STORE_INVALID;
-    default:
-        log_error("store: %s: %s (%d)", what, sqlite3_errmsg(c->db), rc);
-        return STORE_ERROR;
-    }
-}
-
-/* Text parameters are bound SQLITE_STATIC: they live until the statement is done. */
-static int sq_step(store_dir_conn *c, store_dir_st *s) {
-    sqlite3_stmt *st = s->h;
-    if (!st) {
-        st = st_get(c, s->id);
-        if (!st) {
-            s->rc = STORE_ERROR;
-            return STORE_DIR_ERR;
-        }
-        for (int i = 0; i < s->n; i++) {
-            const store_dir_param *p = &s->p[i];
-            switch (p->type) {
-            case DP_TEXT:
-                sqlite3_bind_text(st, i + 1, p->s, -1, SQLITE_STATIC);
-                break;
-            case DP_INT:
-                sqlite3_bind_int64(st, i + 1, p->i);
-                break;
-            case DP_DOUBLE:
-                sqlite3_bind_double(st, i + 1, p->d);
-                break;
-            default:
-                sqlite3_bind_null(st, i + 1);
-                break;
-            }
-        }
-        s->h = st;
-    }
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) return STORE_DIR_ROW;
-    if (rc == SQLITE_DONE) return STORE_DIR_DONE;
-    s->rc = map_rc(c, rc, s->what ? s->what : "directory statement");
-    return STORE_DIR_ERR;
-}
-
-static void sq_done(store_dir_conn *c, store_dir_st *s) {
-    (void)c;
-    if (!s->h) return;
-    sqlite3_reset(s->h);
-    sqlite3_clear_bindings(s->h);
-    s->h = NULL;
-}
-
-static int64_t sq_changes(store_dir_conn *c, const store_dir_st *s) {
-    (void)s;
-    return sqlite3_changes(c->db);
-}
-
-static int sq_col_null(const store_dir_st *s, int i) {
-    return sqlite3_column_type(s->h, i) == SQLITE_NULL;
-}
-static int64_t sq_col_int(const store_dir_st *s, int i) { return sqlite3_column_int64(s->h, i); }
-static double sq_col_double(const store_dir_st *s, int i) { return sqlite3_column_double(s->h, i); }
-static const char *sq_col_text(const store_dir_st *s, int i, arena *a) {
-    const unsigned char *t = sqlite3_column_text(s->h, i);
-    if (!t) return NULL;
-    return arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(s->h, i));
-}
-
-/* A statement that returns nothing, outside store_dir_st (transaction control). */
-static int sq_exec(store_dir_conn *c, enum store_dir_stmt id, const char *what) {
-    DIR_ST(st, id);
-    return store_dir_run_done(c, st, what);
-}
-
-static int sq_begin(store_dir_conn *c, int write) {
-    if (write) {
-        store_sqlite_write_lock(c->impl);
-        c->writing = 1;
-    }
-    if (sq_exec(c, write ? D_BEGIN_IMMEDIATE : D_BEGIN, "begin") != STORE_OK) {
-        if (c->writing) store_sqlite_write_unlock(c->impl);
-        c->writing = 0;
-        return STORE_ERROR;
-    }
-    return STORE_OK;
-}
-
-static int sq_end(store_dir_conn *c, int rc) {
-    if (rc == STORE_OK && sq_exec(c, D_COMMIT, "commit") != STORE_OK) rc = STORE_ERROR;
-    if (rc != STORE_OK && !sqlite3_get_autocommit(c->db) &&
-        sq_exec(c, D_ROLLBACK, "rollback") != STORE_OK)
-        log_error("store: directory rollback failed: %s", sqlite3_errmsg(c->db));
-    if (c->writing) store_sqlite_write_unlock(c->impl);
-    c->writing = 0;
-    return rc;
-}
-
-#define ST DIR_ST
+#define ST STORE_ST
 
 /* ---- Full-text index ------------------------------------------------------------ */
 
 /* Rebuilds the full-text row of one service (names of its terms as "categories"). */
-static int fts_refresh(store_dir_conn *c, int64_t service_id) {
+static int fts_refresh(store_conn *c, int64_t service_id) {
     buf cats;
     buf_init(&cats, 1 << 16);
     ST(del, D_FTS_DELETE);
     bi64(del, 1, service_id);
-    int rc = store_dir_run_done(c, del, "fts delete");
+    int rc = store_run_done(c, del, "fts delete");
     if (rc != STORE_OK) goto out;
     ST(cs, D_FTS_CATEGORIES);
     bi64(cs, 1, service_id);
-    while (pstep(c, cs) == STORE_DIR_ROW)
+    while (pstep(c, cs) == STORE_STEP_ROW)
         buf_printf(&cats, "%s %s ", (const char *)sqlite3_column_text(cs->h, 0),
                    (const char *)sqlite3_column_text(cs->h, 1));
     st_done(cs);
     ST(ins, D_FTS_INSERT);
     bi64(ins, 1, service_id);
     bt(ins, 2, buf_cstr(&cats));
-    rc = store_dir_run_done(c, ins, "fts insert");
+    rc = store_run_done(c, ins, "fts insert");
 out:
     buf_free(&cats);
     return rc;
@@ -499,7 +341,7 @@ static char *ids_json(const ranked *rows, size_t n, arena *a) {
  * between the two (ties included, since ties are broken by name; BM25 ties are common)
  * have their names read, and only the page's rows are read whole. The total is the
  * number of matches (every FTS row is a service: fts_refresh). */
-static int text_page(store_dir_conn *c, const char *match, int64_t offset, int64_t limit, arena *a,
+static int text_page(store_conn *c, const char *match, int64_t offset, int64_t limit, arena *a,
                      store_dir_service **items, size_t *n, int64_t *total) {
     size_t cap = 256, m = 0;
     ranked *all = xmalloc(cap * sizeof *all);
@@ -511,7 +353,7 @@ static int text_page(store_dir_conn *c, const char *match, int64_t offset, int64
     bt(st, 1, match);
     st->what = "search ranks";
     int step;
-    while ((step = pstep(c, st)) == STORE_DIR_ROW) {
+    while ((step = pstep(c, st)) == STORE_STEP_ROW) {
         if (m == cap) {
             cap *= 2;
             all = xrealloc(all, cap * sizeof *all);
@@ -522,7 +364,7 @@ static int text_page(store_dir_conn *c, const char *match, int64_t offset, int64
         m++;
     }
     st_done(st);
-    if (step == STORE_DIR_ERR) {
+    if (step == STORE_STEP_ERR) {
         rc = st->rc;
         goto out;
     }
@@ -546,13 +388,13 @@ static int text_page(store_dir_conn *c, const char *match, int64_t offset, int64
     ST(names, D_SVC_NAMES_BY_IDS);
     bt(names, 1, ids_json(all, nc, a));
     names->what = "search names";
-    while ((step = pstep(c, names)) == STORE_DIR_ROW) {
+    while ((step = pstep(c, names)) == STORE_STEP_ROW) {
         ranked key = {.id = cint(names, 0)};
         ranked *hit = bsearch(&key, all, nc, sizeof *all, by_id_only);
         if (hit) hit->name = ct_empty(names, 1, a);
     }
     st_done(names);
-    if (step == STORE_DIR_ERR) {
+    if (step == STORE_STEP_ERR) {
         rc = names->rc;
         goto out;
     }
@@ -585,16 +427,7 @@ out:
 }
 
 const store_dir_ops store_sqlite_dir_ops = {
-    .conn = sq_conn,
-    .begin = sq_begin,
-    .end = sq_end,
-    .step = sq_step,
-    .done = sq_done,
-    .changes = sq_changes,
-    .col_null = sq_col_null,
-    .col_int = sq_col_int,
-    .col_double = sq_col_double,
-    .col_text = sq_col_text,
+    .conn = store_sqlite_dir_conn,
     .id_list = "[]",
     .search_refresh = fts_refresh,
     .text_query = fts_query,

@@ -1,8 +1,8 @@
 /*
  * sqlite_internal: what sqlite.c shares with the other files of the SQLite backend
- * (sqlite_directory.c): this thread's connection, the process-wide write lock, and a
- * slot on each connection where sqlite_directory.c keeps its prepared statements so
- * they live and die with the connection. Nothing outside src/store includes this file.
+ * (sqlite_directory.c, sqlite_jobs.c, sqlite_copy.c): this thread's connection, the
+ * process-wide write lock, and the directory's statements, which sqlite.c prepares and
+ * runs with store.c's. Nothing outside src/store includes this file.
  */
 #ifndef CG_STORE_SQLITE_INTERNAL_H
 #define CG_STORE_SQLITE_INTERNAL_H
@@ -11,18 +11,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/backend.h"
 #include "store/store.h"
 
-/* This thread's connection of backend impl (opened on first use) and its directory
- * slot (*dir_slot starts NULL); NULL, logged, when the connection cannot be opened. */
-sqlite3 *store_sqlite_conn(void *impl, void ***dir_slot);
+/* This thread's connection of backend impl (opened on first use); NULL, logged, when
+ * the connection cannot be opened. */
+sqlite3 *store_sqlite_conn(void *impl);
 /* Takes / releases the backend's write mutex for this thread's connection: hold it
  * from BEGIN IMMEDIATE to COMMIT or ROLLBACK (see "write_mu" in sqlite.c). */
 void store_sqlite_write_lock(void *impl);
 void store_sqlite_write_unlock(void *impl);
-/* Implemented by sqlite_directory.c; sqlite.c calls it when it closes a connection,
- * before sqlite3_close, with the slot's value (may be NULL). */
-void store_sqlite_dir_release(void *slot);
+/* store_dir_ops.conn (sqlite.c): this thread's connection, made ready for the
+ * directory's statements on their first use. */
+int store_sqlite_dir_conn(void *impl, store_conn *c);
+/* The SQL text of the directory's statements, by enum store_dir_stmt
+ * (sqlite_directory.c). */
+extern const char *const store_sqlite_dir_sql[];
 
 /* Background jobs (sqlite_jobs.c) and whole-database copy (sqlite_copy.c): the
  * store_ops entries of the same names, without the store_sqlite_ prefix. */

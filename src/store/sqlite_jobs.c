@@ -15,8 +15,7 @@
 
 /* Prepares text on this thread's connection; NULL (logged) on failure. */
 static sqlite3_stmt *prepare(void *impl, const char *text, sqlite3 **db_out) {
-    void **slot;
-    sqlite3 *db = store_sqlite_conn(impl, &slot);
+    sqlite3 *db = store_sqlite_conn(impl);
     if (!db) return NULL;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, text, -1, &st, NULL) != SQLITE_OK) {

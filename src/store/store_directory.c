@@ -300,44 +300,40 @@ static int term_norm(const store_dir_term *in, arena *a, store_dir_term *t) {
 
 /* ---- Running statements --------------------------------------------------------- */
 
-#define ST DIR_ST
+#define ST STORE_ST
 
 /* This thread's connection of the store's backend. */
-static int dconn(store *s, store_dir_conn *c) {
+static int dconn(store *s, store_conn *c) {
     return DIR_OPS(s)->conn(IMPL(s), c) == STORE_OK ? STORE_OK : STORE_ERROR;
 }
 
 #define DCONN(s)                                                                                   \
-    store_dir_conn cc;                                                                             \
-    store_dir_conn *c = &cc;                                                                       \
+    store_conn cc;                                                                                 \
+    store_conn *c = &cc;                                                                           \
     if (dconn(s, c) != STORE_OK) return STORE_ERROR
 
-static int tx_begin(store_dir_conn *c, int write) { return c->ops->begin(c, write); }
-static int tx_end(store_dir_conn *c, int rc) { return c->ops->end(c, rc); }
-
-int store_dir_run_done(store_dir_conn *c, store_dir_st *s, const char *what) {
-    s->what = what;
-    int step = pstep(c, s);
-    st_done(s);
-    return step == STORE_DIR_ERR ? s->rc : STORE_OK;
+/* A read transaction (one snapshot), or a write one holding the directory's lock: one
+ * directory writer at a time, so read-then-write steps (fingerprints, the term tree)
+ * need no further isolation. */
+static int tx_begin(store_conn *c, int write) {
+    int rc = c->ops->begin(c, write ? STORE_TX_WRITE : STORE_TX_READ);
+    if (rc == STORE_OK && write && c->ops->lock(c, STORE_LOCK_DIRECTORY, NULL) != STORE_OK) {
+        c->ops->end(c, STORE_ERROR);
+        rc = STORE_ERROR;
+    }
+    return rc;
 }
 
-/* As store_dir_run_done, keeping the result for changes(); the caller st_done()s. */
-static int run_keep(store_dir_conn *c, store_dir_st *s, const char *what) {
+static int tx_end(store_conn *c, int rc) { return c->ops->end(c, rc); }
+
+/* As store_run_done, keeping the result for changes(); the caller st_done()s. */
+static int run_keep(store_conn *c, store_st *s, const char *what) {
     s->what = what;
-    return pstep(c, s) == STORE_DIR_ERR ? s->rc : STORE_OK;
+    return pstep(c, s) == STORE_STEP_ERR ? s->rc : STORE_OK;
 }
 
-int store_dir_run_int64(store_dir_conn *c, store_dir_st *s, int64_t *out, const char *what) {
-    s->what = what;
-    int step = pstep(c, s);
-    if (step == STORE_DIR_ROW) *out = cint(s, 0);
-    st_done(s);
-    return step == STORE_DIR_ROW ? STORE_OK : step == STORE_DIR_DONE ? STORE_NOT_FOUND : s->rc;
-}
-
-#define run_done store_dir_run_done
-#define run_int64 store_dir_run_int64
+#define run_done store_run_done
+#define run_int64 store_run_int64
 
 static int64_t now_utc(void) { return (int64_t)time(NULL); }
 
@@ -348,26 +344,8 @@ static const char *uuid_or_new(const char *u, arena *a) {
     return arena_strdup(a, fresh);
 }
 
-/* Appends the audit entry of a change; takes detail (NULL = {}). */
-static int audit(store_dir_conn *c, const store_actor *actor, const char *action, const char *type,
-                 const char *id, json_t *detail) {
-    if (!detail) detail = json_object();
-    char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(detail);
-    if (!text) abort();
-    ST(st, D_AUDIT);
-    bi64(st, 1, now_utc());
-    bid(st, 2, actor->user_id);
-    bt_null(st, 3, actor->ip);
-    bt(st, 4, action);
-    bt(st, 5, type);
-    bt(st, 6, id);
-    bt(st, 7, text);
-    int rc = run_done(c, st, "directory audit");
-    free(text);
-    return rc == STORE_OK ? STORE_OK : STORE_ERROR;
-}
-
+/* Adds {"field":{"from":..,"to":..}} to the audit detail d when the two differ; NULL
+ * counts as "", as directory text is never NULL. */
 static void diff(json_t *d, const char *field, const char *from, const char *to) {
     if (!from) from = "";
     if (!to) to = "";
@@ -390,44 +368,9 @@ static void diff(json_t *d, const char *field, const char *from, const char *to)
         }                                                                                          \
     } while (0)
 
-/* Reads every row of st with read into an arena array of elements of size size. */
-static int read_rows(store_dir_conn *c, store_dir_st *st, arena *a, size_t size,
-                     void (*read)(const store_dir_st *, arena *, void *), void **items, size_t *n,
-                     const char *what) {
-    size_t cap = 0;
-    char *arr = NULL;
-    *n = 0;
-    st->what = what;
-    int step;
-    while ((step = pstep(c, st)) == STORE_DIR_ROW) {
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            char *bigger = arena_calloc(a, ncap, size);
-            if (*n) memcpy(bigger, arr, *n * size);
-            arr = bigger;
-            cap = ncap;
-        }
-        read(st, a, arr + (*n)++ * size);
-    }
-    st_done(st);
-    *items = arr;
-    return step == STORE_DIR_ERR ? st->rc : STORE_OK;
-}
-
-/* One row of a look-up: STORE_OK and *out (when out), STORE_NOT_FOUND, or an error. */
-static int read_one(store_dir_conn *c, store_dir_st *st, arena *a,
-                    void (*read)(const store_dir_st *, arena *, void *), void *out,
-                    const char *what) {
-    st->what = what;
-    int step = pstep(c, st);
-    if (step == STORE_DIR_ROW && out) read(st, a, out);
-    st_done(st);
-    return step == STORE_DIR_ROW ? STORE_OK : step == STORE_DIR_DONE ? STORE_NOT_FOUND : st->rc;
-}
-
 /* ---- Rows into structs ---------------------------------------------------------- */
 
-static void read_org(const store_dir_st *st, arena *a, void *out) {
+static void read_org(const store_st *st, arena *a, void *out) {
     store_dir_org *o = out;
     o->id = cint(st, 0);
     o->uuid = ct(st, 1, a);
@@ -445,7 +388,7 @@ static void read_org(const store_dir_st *st, arena *a, void *out) {
     o->fingerprint = ct_empty(st, 13, a);
 }
 
-static void read_member(const store_dir_st *st, arena *a, void *out) {
+static void read_member(const store_st *st, arena *a, void *out) {
     store_user *u = out;
     u->id = cint(st, 0);
     u->uuid = (char *)ct(st, 1, a);
@@ -457,7 +400,7 @@ static void read_member(const store_dir_st *st, arena *a, void *out) {
     u->created_at = cint(st, 5);
 }
 
-static void read_tax(const store_dir_st *st, arena *a, void *out) {
+static void read_tax(const store_st *st, arena *a, void *out) {
     store_dir_taxonomy *t = out;
     t->id = cint(st, 0);
     t->uuid = ct(st, 1, a);
@@ -467,7 +410,7 @@ static void read_tax(const store_dir_st *st, arena *a, void *out) {
     t->version = ct_empty(st, 5, a);
 }
 
-static void read_term(const store_dir_st *st, arena *a, void *out) {
+static void read_term(const store_st *st, arena *a, void *out) {
     store_dir_term *t = out;
     t->id = cint(st, 0);
     t->uuid = ct(st, 1, a);
@@ -480,7 +423,7 @@ static void read_term(const store_dir_st *st, arena *a, void *out) {
     t->service_count = cint(st, 8);
 }
 
-static void read_svc(const store_dir_st *st, arena *a, void *out) {
+static void read_svc(const store_st *st, arena *a, void *out) {
     store_dir_service *s = out;
     memset(s, 0, sizeof *s);
     s->id = cint(st, 0);
@@ -528,7 +471,7 @@ static int by_id(const void *x, const void *y, void *base) {
 }
 
 /* Appends the child in the current row of st (a D_CH_* statement) to s. */
-static void read_child(const store_dir_st *st, store_dir_service *s, size_t *cp, arena *a) {
+static void read_child(const store_st *st, store_dir_service *s, size_t *cp, arena *a) {
     switch (st->id) {
     case D_CH_TERMS: {
         PUSH(s->terms, s->n_terms, *cp, a);
@@ -609,16 +552,15 @@ static void read_child(const store_dir_st *st, store_dir_service *s, size_t *cp,
     }
 }
 
-int store_dir_load_children(store_dir_conn *c, store_dir_service *svcs, size_t n, int all,
-                            arena *a) {
+int store_dir_load_children(store_conn *c, store_dir_service *svcs, size_t n, int all, arena *a) {
     if (n == 0) return STORE_OK;
     /* The list of ids, and an index sorted by id for the look-ups. */
     size_t cap = n * 21 + 3;
     char *ids = arena_alloc(a, cap), *p = ids;
-    *p++ = c->ops->id_list[0];
+    *p++ = c->ops->dir->id_list[0];
     for (size_t i = 0; i < n; i++)
         p += snprintf(p, cap - (size_t)(p - ids), "%s%lld", i ? "," : "", (long long)svcs[i].id);
-    *p++ = c->ops->id_list[1];
+    *p++ = c->ops->dir->id_list[1];
     *p = 0;
     size_t *idx = arena_calloc(a, n, sizeof *idx);
     for (size_t i = 0; i < n; i++) idx[i] = i;
@@ -631,19 +573,19 @@ int store_dir_load_children(store_dir_conn *c, store_dir_service *svcs, size_t n
         bt(st, 1, ids);
         st->what = "service children";
         int step;
-        while ((step = pstep(c, st)) == STORE_DIR_ROW) {
+        while ((step = pstep(c, st)) == STORE_STEP_ROW) {
             long i = find_svc(svcs, idx, n, cint(st, 0));
             if (i >= 0) read_child(st, &svcs[i], &caps[(size_t)i * 6 + k], a);
         }
         st_done(st);
-        if (step == STORE_DIR_ERR) return st->rc;
+        if (step == STORE_STEP_ERR) return st->rc;
     }
     return STORE_OK;
 }
 
-int store_dir_svc_rows(store_dir_conn *c, store_dir_st *st, arena *a, store_dir_service **items,
+int store_dir_svc_rows(store_conn *c, store_st *st, arena *a, store_dir_service **items,
                        size_t *n) {
-    return read_rows(c, st, a, sizeof **items, read_svc, (void **)items, n, "service list");
+    return store_read_rows(c, st, a, sizeof **items, read_svc, (void **)items, n, "service list");
 }
 
 char *store_dir_postcode_key(const char *pc, arena *a) {
@@ -658,33 +600,33 @@ char *store_dir_postcode_key(const char *pc, arena *a) {
 
 /* ---- Look-ups within an operation ----------------------------------------------- */
 
-static int org_load_uuid(store_dir_conn *c, const char *uuid, arena *a, store_dir_org *out) {
+static int org_load_uuid(store_conn *c, const char *uuid, arena *a, store_dir_org *out) {
     ST(st, D_ORG_BY_UUID);
     bt(st, 1, uuid);
-    return read_one(c, st, a, read_org, out, "organisation look-up");
+    return store_read_one(c, st, a, read_org, out, "organisation look-up");
 }
 
-static int org_load_id(store_dir_conn *c, int64_t id, arena *a, store_dir_org *out) {
+static int org_load_id(store_conn *c, int64_t id, arena *a, store_dir_org *out) {
     ST(st, D_ORG_BY_ID);
     bi64(st, 1, id);
-    return read_one(c, st, a, read_org, out, "organisation look-up");
+    return store_read_one(c, st, a, read_org, out, "organisation look-up");
 }
 
-static int tax_fetch(store_dir_conn *c, const char *uuid, arena *a, store_dir_taxonomy *out) {
+static int tax_fetch(store_conn *c, const char *uuid, arena *a, store_dir_taxonomy *out) {
     ST(st, D_TAX_BY_UUID);
     bt(st, 1, uuid);
-    return read_one(c, st, a, read_tax, out, "taxonomy look-up");
+    return store_read_one(c, st, a, read_tax, out, "taxonomy look-up");
 }
 
-static int term_fetch(store_dir_conn *c, const char *uuid, arena *a, store_dir_term *out) {
+static int term_fetch(store_conn *c, const char *uuid, arena *a, store_dir_term *out) {
     ST(st, D_TERM_BY_UUID);
     bt(st, 1, uuid);
-    return read_one(c, st, a, read_term, out, "term look-up");
+    return store_read_one(c, st, a, read_term, out, "term look-up");
 }
 
 /* A service (by uuid, or by id when uuid is NULL) with all its children. */
-static int svc_load(store_dir_conn *c, enum store_dir_stmt id, const char *uuid, int64_t sid,
-                    arena *a, store_dir_service *out) {
+static int svc_load(store_conn *c, enum store_dir_stmt id, const char *uuid, int64_t sid, arena *a,
+                    store_dir_service *out) {
     ST(st, id);
     if (uuid)
         bt(st, 1, uuid);
@@ -702,7 +644,7 @@ static int svc_load(store_dir_conn *c, enum store_dir_stmt id, const char *uuid,
 
 /* ---- Writes within a transaction ------------------------------------------------ */
 
-static void org_bind(store_dir_st *st, const store_dir_org *in, int64_t now, int64_t by) {
+static void org_bind(store_st *st, const store_dir_org *in, int64_t now, int64_t by) {
     bt(st, 2, in->name);
     bt(st, 3, in->description);
     bt(st, 4, in->website);
@@ -717,8 +659,8 @@ static void org_bind(store_dir_st *st, const store_dir_org *in, int64_t now, int
 
 /* Within a write transaction: create or update one organisation. *changed = 0 when
  * the stored fingerprint equals the new one (nothing written). */
-static int org_save_tx(store_dir_conn *c, const store_actor *actor, const store_dir_org *in,
-                       arena *tmp, int64_t *id_out, int *created, int *changed) {
+static int org_save_tx(store_conn *c, const store_actor *actor, const store_dir_org *in, arena *tmp,
+                       int64_t *id_out, int *created, int *changed) {
     int rc = STORE_OK;
     store_dir_org old;
     int exists = 0;
@@ -755,7 +697,7 @@ static int org_save_tx(store_dir_conn *c, const store_actor *actor, const store_
         diff(d, "email", old.email, in->email);
         diff(d, "phone", old.phone, in->phone);
         diff(d, "identifier", old.identifier, in->identifier);
-        rc = audit(c, actor, "directory.organization.update", "organization", uuid, d);
+        rc = store_audit_add(c, actor, "directory.organization.update", "organization", uuid, d);
         if (rc == STORE_OK && strcmp(old.name, in->name) != 0) {
             /* the organisation's name is part of its services' search text */
             ST(ids, D_ORG_SERVICES);
@@ -764,13 +706,14 @@ static int org_save_tx(store_dir_conn *c, const store_actor *actor, const store_
             int64_t *sv = NULL;
             size_t n = 0, cap = 0;
             int step;
-            while ((step = pstep(c, ids)) == STORE_DIR_ROW) {
+            while ((step = pstep(c, ids)) == STORE_STEP_ROW) {
                 PUSH(sv, n, cap, tmp);
                 sv[n++] = cint(ids, 0);
             }
             st_done(ids);
-            if (step == STORE_DIR_ERR) return ids->rc;
-            for (size_t i = 0; i < n && rc == STORE_OK; i++) rc = c->ops->search_refresh(c, sv[i]);
+            if (step == STORE_STEP_ERR) return ids->rc;
+            for (size_t i = 0; i < n && rc == STORE_OK; i++)
+                rc = c->ops->dir->search_refresh(c, sv[i]);
         }
     } else {
         ST(st, D_ORG_INSERT);
@@ -782,12 +725,12 @@ static int org_save_tx(store_dir_conn *c, const store_actor *actor, const store_
         *id_out = id;
         json_t *d = json_object();
         json_object_set_new(d, "name", json_string(in->name));
-        rc = audit(c, actor, "directory.organization.create", "organization", uuid, d);
+        rc = store_audit_add(c, actor, "directory.organization.create", "organization", uuid, d);
     }
     return rc;
 }
 
-static int tax_save_tx(store_dir_conn *c, const store_actor *actor, const store_dir_taxonomy *in,
+static int tax_save_tx(store_conn *c, const store_actor *actor, const store_dir_taxonomy *in,
                        const char *uuid) {
     ST(st, D_TAX_UPSERT);
     bt(st, 1, uuid);
@@ -800,11 +743,11 @@ static int tax_save_tx(store_dir_conn *c, const store_actor *actor, const store_
     if (rc != STORE_OK) return rc;
     json_t *d = json_object();
     json_object_set_new(d, "name", json_string(in->name));
-    return audit(c, actor, "directory.taxonomy.save", "taxonomy", uuid, d);
+    return store_audit_add(c, actor, "directory.taxonomy.save", "taxonomy", uuid, d);
 }
 
 /* Within a transaction: checks and saves one term. */
-static int term_save_tx(store_dir_conn *c, const store_actor *actor, const store_dir_term *in,
+static int term_save_tx(store_conn *c, const store_actor *actor, const store_dir_term *in,
                         const char *uuid, arena *tmp) {
     store_dir_taxonomy tax;
     int rc = tax_fetch(c, in->taxonomy_uuid, tmp, &tax);
@@ -841,10 +784,10 @@ static int term_save_tx(store_dir_conn *c, const store_actor *actor, const store
     json_t *d = json_object();
     json_object_set_new(d, "name", json_string(in->name));
     json_object_set_new(d, "taxonomy", json_string(in->taxonomy_uuid));
-    return audit(c, actor, "directory.term.save", "taxonomy_term", uuid, d);
+    return store_audit_add(c, actor, "directory.term.save", "taxonomy_term", uuid, d);
 }
 
-static void svc_bind(store_dir_st *st, const store_dir_service *in, int64_t org_id, int64_t now,
+static void svc_bind(store_st *st, const store_dir_service *in, int64_t org_id, int64_t now,
                      int64_t by) {
     bi64(st, 2, org_id);
     bt(st, 3, in->name);
@@ -861,7 +804,7 @@ static void svc_bind(store_dir_st *st, const store_dir_service *in, int64_t org_
 }
 
 /* Within a write transaction: inserts the children of service id. */
-static int svc_children_tx(store_dir_conn *c, const store_dir_service *in, int64_t id, arena *tmp) {
+static int svc_children_tx(store_conn *c, const store_dir_service *in, int64_t id, arena *tmp) {
     int rc = STORE_OK;
     for (size_t i = 0; i < in->n_terms && rc == STORE_OK; i++) {
         ST(st, D_INS_TERM);
@@ -970,7 +913,7 @@ static int svc_children_tx(store_dir_conn *c, const store_dir_service *in, int64
 }
 
 /* Within a write transaction: saves one service and its children. */
-static int svc_save_tx(store_dir_conn *c, const store_actor *actor, const store_dir_service *in,
+static int svc_save_tx(store_conn *c, const store_actor *actor, const store_dir_service *in,
                        arena *tmp, int64_t *id_out, int *created, int *changed) {
     int rc = STORE_OK;
     int64_t org_id = in->org_id, id = 0, now = now_utc();
@@ -1024,7 +967,7 @@ static int svc_save_tx(store_dir_conn *c, const store_actor *actor, const store_
     if (rc != STORE_OK) return rc;
     rc = svc_children_tx(c, in, id, tmp);
     if (rc != STORE_OK) return rc;
-    rc = c->ops->search_refresh(c, id);
+    rc = c->ops->dir->search_refresh(c, id);
     if (rc != STORE_OK) return rc;
     json_t *d = json_object();
     if (exists) {
@@ -1039,8 +982,8 @@ static int svc_save_tx(store_dir_conn *c, const store_actor *actor, const store_
     } else {
         json_object_set_new(d, "name", json_string(in->name));
     }
-    rc = audit(c, actor, exists ? "directory.service.update" : "directory.service.create",
-               "service", uuid, d);
+    rc = store_audit_add(c, actor, exists ? "directory.service.update" : "directory.service.create",
+                         "service", uuid, d);
     *id_out = id;
     return rc;
 }
@@ -1049,7 +992,7 @@ static int svc_save_tx(store_dir_conn *c, const store_actor *actor, const store_
 
 int store_dir_org_save(store *s, const store_actor *actor, const store_dir_org *in, arena *a,
                        store_dir_org *out) {
-    store_dir_conn cc, *c = &cc;
+    store_conn cc, *c = &cc;
     arena tmp;
     arena_init(&tmp, 1024);
     store_dir_org o;
@@ -1101,7 +1044,8 @@ int store_dir_org_list_page(store *s, int64_t offset, int64_t limit, arena *a,
         ST(st, D_ORG_PAGE);
         bi64(st, 1, limit);
         bi64(st, 2, offset);
-        rc = read_rows(c, st, a, sizeof *items, read_org, (void **)&items, &n, "organisation list");
+        rc = store_read_rows(c, st, a, sizeof *items, read_org, (void **)&items, &n,
+                             "organisation list");
     }
     rc = tx_end(c, rc);
     if (rc == STORE_OK) {
@@ -1129,10 +1073,10 @@ static int member_change(store *s, const store_actor *actor, int64_t org_id, int
     u->what = "user look-up";
     const char *user_uuid = NULL;
     int step = pstep(c, u);
-    if (step == STORE_DIR_ROW) user_uuid = ct(u, 0, &tmp);
+    if (step == STORE_STEP_ROW) user_uuid = ct(u, 0, &tmp);
     st_done(u);
     if (!user_uuid) {
-        rc = step == STORE_DIR_ERR ? u->rc : STORE_NOT_FOUND;
+        rc = step == STORE_STEP_ERR ? u->rc : STORE_NOT_FOUND;
         goto out;
     }
     ST(st, add ? D_MEMBER_INSERT : D_MEMBER_DELETE);
@@ -1149,8 +1093,8 @@ static int member_change(store *s, const store_actor *actor, int64_t org_id, int
     }
     json_t *d = json_object();
     json_object_set_new(d, "user", json_string(user_uuid));
-    rc = audit(c, actor, add ? "directory.member.add" : "directory.member.remove", "organization",
-               org.uuid, d);
+    rc = store_audit_add(c, actor, add ? "directory.member.add" : "directory.member.remove",
+                         "organization", org.uuid, d);
 out:
     rc = tx_end(c, rc);
 end:
@@ -1183,7 +1127,7 @@ int store_dir_members(store *s, int64_t org_id, arena *a, store_user_list *out) 
     bi64(st, 1, org_id);
     store_user *items;
     size_t n;
-    int rc = read_rows(c, st, a, sizeof *items, read_member, (void **)&items, &n, "members");
+    int rc = store_read_rows(c, st, a, sizeof *items, read_member, (void **)&items, &n, "members");
     if (rc == STORE_OK) {
         out->items = items;
         out->n = n;
@@ -1198,7 +1142,8 @@ int store_dir_orgs_of_user(store *s, int64_t user_id, arena *a, store_dir_org_li
     bi64(st, 1, user_id);
     store_dir_org *items;
     size_t n;
-    int rc = read_rows(c, st, a, sizeof *items, read_org, (void **)&items, &n, "organisation list");
+    int rc = store_read_rows(c, st, a, sizeof *items, read_org, (void **)&items, &n,
+                             "organisation list");
     if (rc == STORE_OK) {
         out->items = items;
         out->n = n;
@@ -1211,7 +1156,7 @@ int store_dir_orgs_of_user(store *s, int64_t user_id, arena *a, store_dir_org_li
 
 int store_dir_taxonomy_save(store *s, const store_actor *actor, const store_dir_taxonomy *in,
                             arena *a, store_dir_taxonomy *out) {
-    store_dir_conn cc, *c = &cc;
+    store_conn cc, *c = &cc;
     arena tmp;
     arena_init(&tmp, 512);
     store_dir_taxonomy t;
@@ -1230,7 +1175,7 @@ int store_dir_taxonomy_save(store *s, const store_actor *actor, const store_dir_
 
 int store_dir_term_save(store *s, const store_actor *actor, const store_dir_term *in, arena *a,
                         store_dir_term *out) {
-    store_dir_conn cc, *c = &cc;
+    store_conn cc, *c = &cc;
     arena tmp;
     arena_init(&tmp, 1024);
     store_dir_term t;
@@ -1252,7 +1197,8 @@ int store_dir_taxonomies(store *s, arena *a, store_dir_taxonomy_list *out) {
     ST(st, D_TAX_LIST);
     store_dir_taxonomy *items;
     size_t n;
-    int rc = read_rows(c, st, a, sizeof *items, read_tax, (void **)&items, &n, "taxonomy list");
+    int rc =
+        store_read_rows(c, st, a, sizeof *items, read_tax, (void **)&items, &n, "taxonomy list");
     if (rc == STORE_OK) {
         out->items = items;
         out->n = n;
@@ -1271,7 +1217,7 @@ int store_dir_terms(store *s, const char *taxonomy_uuid, arena *a, store_dir_ter
     if (taxonomy_uuid) bt(st, 1, taxonomy_uuid);
     store_dir_term *items;
     size_t n;
-    int rc = read_rows(c, st, a, sizeof *items, read_term, (void **)&items, &n, "term list");
+    int rc = store_read_rows(c, st, a, sizeof *items, read_term, (void **)&items, &n, "term list");
     if (rc == STORE_OK) {
         out->items = items;
         out->n = n;
@@ -1291,7 +1237,7 @@ int store_dir_taxonomy_by_uuid(store *s, const char *uuid, arena *a, store_dir_t
 
 int store_dir_service_save(store *s, const store_actor *actor, const store_dir_service *in,
                            arena *a, store_dir_service *out) {
-    store_dir_conn cc, *c = &cc;
+    store_conn cc, *c = &cc;
     arena tmp;
     arena_init(&tmp, 4096);
     store_dir_service v;
@@ -1309,7 +1255,7 @@ int store_dir_service_save(store *s, const store_actor *actor, const store_dir_s
     return rc;
 }
 
-static int service_by_uuid(store_dir_conn *c, const char *uuid, arena *a, store_dir_service *out) {
+static int service_by_uuid(store_conn *c, const char *uuid, arena *a, store_dir_service *out) {
     int rc = tx_begin(c, 0);
     if (rc != STORE_OK) return rc;
     rc = svc_load(c, D_SVC_BY_UUID, uuid, 0, a, out);
@@ -1321,8 +1267,7 @@ int store_dir_service_by_uuid(store *s, const char *uuid, arena *a, store_dir_se
 }
 
 /* The filters of a search: parameters 1 to 11 of D_SEARCH and its kin. */
-static void bind_query(store_dir_st *st, const store_dir_query *q, int64_t org_id,
-                       const char *pkey) {
+static void bind_query(store_st *st, const store_dir_query *q, int64_t org_id, const char *pkey) {
     bi64(st, 1, org_id);
     bi64(st, 2, q->modified_after);
     bi64(st, 3, q->active_only ? 1 : 0);
@@ -1339,14 +1284,14 @@ static void bind_query(store_dir_st *st, const store_dir_query *q, int64_t org_i
 /* The search, arguments checked and normalised. Each filter of store_dir_query is a
  * fixed clause of D_SEARCH that is true when its parameter is "not given", so one
  * statement serves every combination. */
-static int service_search(store_dir_conn *c, const store_dir_query *q, arena *a,
+static int service_search(store_conn *c, const store_dir_query *q, arena *a,
                           store_dir_service_list *out) {
     arena tmp;
     arena_init(&tmp, 512);
     int64_t org_id = 0, total = 0;
     store_dir_service *items = NULL;
     size_t n = 0;
-    const char *match = q->text ? c->ops->text_query(q->text, &tmp) : NULL;
+    const char *match = q->text ? c->ops->dir->text_query(q->text, &tmp) : NULL;
     const char *pkey =
         q->postcode && *q->postcode ? store_dir_postcode_key(q->postcode, &tmp) : NULL;
     int rc = tx_begin(c, 0);
@@ -1371,8 +1316,8 @@ static int service_search(store_dir_conn *c, const store_dir_query *q, arena *a,
     }
     int filtered = org_id || q->modified_after || q->active_only || q->term_uuid || q->place_id ||
                    pkey || q->near;
-    if (match && !filtered && c->ops->text_page) {
-        rc = c->ops->text_page(c, match, q->offset, q->limit, a, &items, &n, &total);
+    if (match && !filtered && c->ops->dir->text_page) {
+        rc = c->ops->dir->text_page(c, match, q->offset, q->limit, a, &items, &n, &total);
         if (rc == STORE_OK && n > 0) rc = store_dir_load_children(c, items, n, q->with_children, a);
         goto out;
     }
@@ -1400,7 +1345,7 @@ static int service_search(store_dir_conn *c, const store_dir_query *q, arena *a,
     } else {
         ST(cnt, match ? D_SEARCH_TEXT_COUNT : D_SEARCH_COUNT);
         bind_query(cnt, q, org_id, pkey);
-        if (match) bt(cnt, c->ops->count_text_param, match);
+        if (match) bt(cnt, c->ops->dir->count_text_param, match);
         rc = run_int64(c, cnt, &total, "service count");
     }
 out:
@@ -1474,11 +1419,11 @@ int store_dir_postcode_centre(store *s, const char *postcode, double *lat, doubl
     bt(st, 1, key);
     st->what = "postcode centre";
     int step = pstep(c, st);
-    if (step == STORE_DIR_ROW && cint(st, 2) > 0 && *key) {
+    if (step == STORE_STEP_ROW && cint(st, 2) > 0 && *key) {
         *lat = cdbl(st, 0);
         *lon = cdbl(st, 1);
     } else {
-        rc = step == STORE_DIR_ERR ? st->rc : STORE_NOT_FOUND;
+        rc = step == STORE_STEP_ERR ? st->rc : STORE_NOT_FOUND;
     }
     st_done(st);
     arena_free(&tmp);
@@ -1539,7 +1484,7 @@ static int import_tx(store *s, const store_actor *actor, const store_dir_feed *f
         json_object_set_new(d, "updated", json_integer(res->updated));
         json_object_set_new(d, "unchanged", json_integer(res->unchanged));
         json_object_set_new(d, "source", json_string(feed->source ? feed->source : ""));
-        rc = audit(c, actor, "directory.import", "directory", "import", d);
+        rc = store_audit_add(c, actor, "directory.import", "directory", "import", d);
     }
     rc = tx_end(c, rc);
 end:
