@@ -529,9 +529,12 @@ static int pg_lock(store_conn *sc, int what, const char *key) {
     case STORE_LOCK_RATELIMIT:
         p_text(&p, key);
         return run_done(c, OWN_RL_LOCK, &p, NULL, "rate limit lock");
-    default:
+    case STORE_LOCK_DIRECTORY:
         p_int(&p, LOCK_DIRECTORY);
         return run_done(c, OWN_XACT_LOCK, &p, NULL, "directory lock");
+    default:
+        log_error("store: unknown lock kind %d", what);
+        return STORE_ERROR;
     }
 }
 

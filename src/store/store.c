@@ -143,8 +143,6 @@ int store_schema_version(store *s, int *version_out) {
     return s->ops->schema_version(s->impl, version_out);
 }
 
-/* ---- Users ---------------------------------------------------------------------- */
-
 /* ---- Running statements --------------------------------------------------------- */
 
 /* Each operation below runs once for every backend, as statements of enum store_stmt
