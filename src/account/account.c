@@ -246,8 +246,14 @@ static void post_signin(http_request *req, http_response *resp) {
         http_error(req, resp, 500, NULL);
         return;
     }
-    app_flash(req, resp, "signed_in");
     const char *rt = return_to_of(req);
+    if (u.must_change_password) {
+        /* A one-time password: nothing else until the user has chosen their own. */
+        app_flash(req, resp, "must_change_password");
+        http_redirect(resp, 303, APP_PASSWORD_PATH);
+        return;
+    }
+    app_flash(req, resp, "signed_in");
     http_redirect(resp, 303, rt ? rt : "/account");
 }
 
@@ -399,7 +405,7 @@ static void post_password(http_request *req, http_response *resp) {
     int hrc = account_password_hash(password, hash);
     app_limiter_release(a->hash_limiter);
     if (hrc != 0 ||
-        store_user_set_password(a->store, &actor, c->user.id, hash) != STORE_OK ||
+        store_user_set_password(a->store, &actor, c->user.id, hash, false) != STORE_OK ||
         store_session_delete_for_user(a->store, &actor, c->user.id) != STORE_OK ||
         start_session(req, resp, c->user.id) != 0) {
         http_error(req, resp, 500, NULL);
@@ -562,8 +568,8 @@ void account_routes(http_router *router) {
     http_route(router, HTTP_POST, "/signup", post_signup);
     http_route(router, HTTP_POST, "/signout", post_signout);
     http_route(router, HTTP_GET, "/account", get_account);
-    http_route(router, HTTP_GET, "/account/password", get_password);
-    http_route(router, HTTP_POST, "/account/password", post_password);
+    http_route(router, HTTP_GET, APP_PASSWORD_PATH, get_password);
+    http_route(router, HTTP_POST, APP_PASSWORD_PATH, post_password);
     http_route(router, HTTP_POST, "/lang", post_lang);
     http_route(router, HTTP_GET, "/admin/users", get_admin_users);
     http_route(router, HTTP_POST, "/admin/users/{id}/role", post_admin_role);

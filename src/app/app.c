@@ -118,6 +118,7 @@ static const struct {
     {"place_saved", N_("The place has been saved.")},
     {"role_changed", N_("The role has been changed.")},
     {"password_changed", N_("Your password has been changed.")},
+    {"must_change_password", N_("The password you were given works only once. Choose your own password to go on.")},
 };
 
 void app_flash(http_request *req, http_response *resp, const char *key) {
@@ -191,6 +192,14 @@ bool app_require(http_request *req, http_response *resp, store_role min_role) {
         buf_free(&b);
         return false;
     }
+    /* Signed in with a one-time password (from `init` or `user add`): every page that
+     * needs an account leads to the password change until the user has chosen their
+     * own, so the printed password opens nothing else. */
+    if (c->user.must_change_password && strcmp(req->path, APP_PASSWORD_PATH) != 0) {
+        app_flash(req, resp, "must_change_password");
+        http_redirect(resp, 303, APP_PASSWORD_PATH);
+        return false;
+    }
     if (c->user.role < min_role) {
         http_error(req, resp, 403, T(c->lang, "Your account does not have permission to see this page."));
         return false;
@@ -246,6 +255,7 @@ static void add_globals(http_request *req, tv *ctx, const char *title) {
         tv_set_str(u, "role", store_role_name(c->user.role));
         tv_set_bool(u, "is_admin", c->user.role >= STORE_ROLE_ADMIN);
         tv_set_bool(u, "is_officer", c->user.role >= STORE_ROLE_OFFICER);
+        tv_set_bool(u, "must_change_password", c->user.must_change_password);
     }
 }
 

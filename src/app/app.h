@@ -83,8 +83,13 @@ tv *app_page(http_request *req);
 void app_render(http_request *req, http_response *resp, int status, const char *template_name,
                 const char *title, tv *ctx);
 
+/* The page where a user changes their password; the only page that needs an account
+ * and is open to a user who still holds a one-time password. */
+#define APP_PASSWORD_PATH "/account/password"
+
 /* Access control. Returns true when the request may go on. Otherwise it has answered:
- * a visitor who is not signed in is sent to /signin (303, with return_to); a signed-in
+ * a visitor who is not signed in is sent to /signin (303, with return_to); a user
+ * signed in with a one-time password is sent to APP_PASSWORD_PATH (303); a signed-in
  * user whose role is too low gets 403. */
 bool app_require(http_request *req, http_response *resp, store_role min_role);
 

@@ -18,7 +18,8 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: commonground init [--db PATH] [--demo] [--admin-email EMAIL]\n\n"
             "Creates the database if needed and applies migrations. When it has no users,\n"
-            "creates the first administrator and prints a one-time password.\n\n"
+            "creates the first administrator and prints a one-time password (the first\n"
+            "sign-in asks for a new one).\n\n"
             "  --db PATH            database file (default $CG_DB or var/commonground.db)\n"
             "  --demo               add demo data (Adur and Worthing with their wards)\n"
             "  --admin-email EMAIL  the first administrator's email (default admin@example.org)\n");
@@ -67,9 +68,11 @@ int cmd_init(int argc, char **argv) {
         char password[17], hash[ACCOUNT_HASH_MAX];
         store_user admin;
         cli_random_password(password, 16);
+        /* Created, then marked one-time: the first sign-in must replace it. */
         if (account_password_hash(password, hash) != 0 ||
             store_user_create(s, &system, email, "Administrator", hash, STORE_ROLE_ADMIN, &a,
-                              &admin) != STORE_OK) {
+                              &admin) != STORE_OK ||
+            store_user_set_password(s, &system, admin.id, hash, true) != STORE_OK) {
             fprintf(stderr, "commonground init: could not create the first administrator\n");
             status = 1;
         } else {

@@ -18,7 +18,8 @@ static void usage(FILE *out) {
             "       commonground user role [--db PATH] --email EMAIL --role ROLE\n"
             "       commonground user list [--db PATH]\n\n"
             "ROLE is resident, organiser, officer or admin (default resident). Without\n"
-            "--password-stdin, `add` generates a password and prints it once.\n");
+            "--password-stdin, `add` generates a password and prints it once; it works for\n"
+            "one sign-in, which asks the user to choose their own.\n");
 }
 
 int cmd_user(int argc, char **argv) {
@@ -99,6 +100,9 @@ int cmd_user(int argc, char **argv) {
             int rc = account_password_hash(password, hash) == 0
                          ? store_user_create(s, &system, email, name, hash, role, &a, &u)
                          : STORE_ERROR;
+            /* A generated password is printed, so it is one-time: the first sign-in
+             * must replace it. A password from stdin is the operator's choice. */
+            if (rc == STORE_OK && generated) rc = store_user_set_password(s, &system, u.id, hash, true);
             if (rc == STORE_CONFLICT) {
                 fprintf(stderr, "commonground user add: --email: an account with %s already exists\n", email);
                 status = 1;
@@ -107,7 +111,7 @@ int cmd_user(int argc, char **argv) {
                 status = 1;
             } else {
                 printf("Created %s (%s) as %s.\n", u.email, u.uuid, store_role_name(role));
-                if (generated) printf("Password: %s\n", password);
+                if (generated) printf("Password: %s\n(one-time: to be replaced at the first sign-in)\n", password);
             }
         }
     } else if (strcmp(action, "role") == 0) {

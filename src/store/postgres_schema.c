@@ -230,6 +230,9 @@ const char *const store_pg_migrations[] = {
     "  finished_at BIGINT"
     ");"
     "CREATE INDEX jobs_due ON jobs(state, run_after, id);",
+    /* 4: a password that must be changed at the next sign-in (SQLite's migration 4). */
+    "ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (must_change_password IN (0, 1));",
 };
 
 const int store_pg_migration_count =

@@ -53,7 +53,7 @@
 
 /* ---- Statements ----------------------------------------------------------------- */
 
-#define USER_COLS "id, uuid, email, display_name, password_hash, role, created_at"
+#define USER_COLS "id, uuid, email, display_name, password_hash, role, created_at, must_change_password"
 #define PLACE_SELECT                                                                     \
     "SELECT p.id, p.uuid, p.parent_id, pp.uuid, pp.name, p.kind, p.name, p.gss_code, "    \
     "p.description, (SELECT COUNT(*) FROM places c WHERE c.parent_id = p.id), "            \
@@ -97,7 +97,7 @@ static const char *const shared_sql[ST__COUNT] = {
     [ST_USER_COUNT] = "SELECT COUNT(*) FROM users",
     [ST_USER_SET_ROLE] = "UPDATE users SET role = ?2 WHERE id = ?1",
     [ST_ADMIN_COUNT] = "SELECT count(*) FROM users WHERE role = 'admin'",
-    [ST_USER_SET_PASSWORD] = "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+    [ST_USER_SET_PASSWORD] = "UPDATE users SET password_hash = ?2, must_change_password = ?3 WHERE id = ?1",
     [ST_USER_SET_NAME] = "UPDATE users SET display_name = ?2 WHERE id = ?1",
     [ST_SESSION_INSERT] = "INSERT INTO sessions (token_hash, user_id, csrf_token, lang, "
                           "created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

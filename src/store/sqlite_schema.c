@@ -228,6 +228,10 @@ const char *const store_sqlite_migrations[] = {
     "  finished_at BIGINT"
     ");"
     "CREATE INDEX jobs_due ON jobs(state, run_after, id);",
+    /* 4: a password that must be changed at the next sign-in (the one-time passwords
+     * that `init` and `user add` print); 1 until the user sets their own. */
+    "ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (must_change_password IN (0, 1));",
 };
 
 const int store_sqlite_migration_count =

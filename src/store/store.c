@@ -312,6 +312,7 @@ static void read_user(const store_st *st, arena *a, void *out) {
     const char *role = ct(st, 5, a);
     if (!role || store_role_parse(role, &u->role) != 0) u->role = STORE_ROLE_RESIDENT;
     u->created_at = cint(st, 6);
+    u->must_change_password = cint(st, 7) != 0;
 }
 
 /* A user by id (ST_USER_BY_ID, or ST_USER_LOCK to lock the row), by email or by uuid. */
@@ -359,7 +360,7 @@ static int user_create_tx(store *s, const store_actor *actor, const char *email,
 
 /* The three single-column user updates: lock and load, update, audit. */
 static int user_update(store *s, const store_actor *actor, int64_t user_id, int update,
-                       const char *value, const char *action, const char *field) {
+                       const char *value, int one_time, const char *action, const char *field) {
     CONN(s);
     arena a;
     arena_init(&a, 1024);
@@ -390,6 +391,7 @@ static int user_update(store *s, const store_actor *actor, int64_t user_id, int 
         ST(st, update);
         bi64(st, 1, user_id);
         bt_null(st, 2, value);
+        if (update == ST_USER_SET_PASSWORD) bi64(st, 3, one_time ? 1 : 0);
         rc = store_run_done(c, st, action);
     }
     if (rc == STORE_OK) {
@@ -399,6 +401,8 @@ static int user_update(store *s, const store_actor *actor, int64_t user_id, int 
         else if (strcmp(field, "display_name") == 0)
             json_object_set_new(detail, "display_name", jchange(old.display_name, value));
         /* password: the hash is never written to the log */
+        else if (one_time)
+            json_object_set_new(detail, "one_time", json_true());
         rc = store_audit_add(c, actor, action, "user", old.uuid, detail);
     }
     rc = tx_end(c, rc);
@@ -835,22 +839,22 @@ int store_user_set_role(store *s, const store_actor *actor, int64_t user_id, sto
     if (!role_ok(role)) return STORE_INVALID;
     if (user_id <= 0) return STORE_NOT_FOUND;
     return user_update(s, actor_or_system(actor), user_id, ST_USER_SET_ROLE, store_role_name(role),
-                       "user.role", "role");
+                       0, "user.role", "role");
 }
 
 int store_user_set_password(store *s, const store_actor *actor, int64_t user_id,
-                            const char *password_hash) {
+                            const char *password_hash, bool one_time) {
     if (!text_ok(password_hash)) return STORE_INVALID;
     if (user_id <= 0) return STORE_NOT_FOUND;
     return user_update(s, actor_or_system(actor), user_id, ST_USER_SET_PASSWORD, password_hash,
-                       "user.password", "password");
+                       one_time, "user.password", "password");
 }
 
 int store_user_set_display_name(store *s, const store_actor *actor, int64_t user_id,
                                 const char *display_name) {
     if (!name_ok(display_name)) return STORE_INVALID;
     if (user_id <= 0) return STORE_NOT_FOUND;
-    return user_update(s, actor_or_system(actor), user_id, ST_USER_SET_NAME, display_name,
+    return user_update(s, actor_or_system(actor), user_id, ST_USER_SET_NAME, display_name, 0,
                        "user.update", "display_name");
 }
 

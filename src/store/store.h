@@ -36,6 +36,7 @@
 #ifndef CG_STORE_STORE_H
 #define CG_STORE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -116,6 +117,7 @@ typedef struct store_user {
     char *password_hash;      /* opaque to the store (Argon2id string from libsodium) */
     store_role role;
     int64_t created_at;
+    bool must_change_password; /* a one-time password: the next sign-in must replace it */
 } store_user;
 
 typedef struct store_user_list {
@@ -148,9 +150,11 @@ int store_user_list_page(store *s, int64_t offset, int64_t limit, arena *a,
  * happen inside the write, so concurrent role changes cannot leave no admin. */
 int store_user_set_role(store *s, const store_actor *actor, int64_t user_id, store_role role);
 
-/* Replaces the password hash; audit "user.password" (the hash is never logged). */
+/* Replaces the password hash; audit "user.password" (the hash is never logged). With
+ * one_time, the user must replace it at the next sign-in (must_change_password);
+ * otherwise that requirement ends. */
 int store_user_set_password(store *s, const store_actor *actor, int64_t user_id,
-                            const char *password_hash);
+                            const char *password_hash, bool one_time);
 
 /* Changes the display name; audit "user.update" with {"display_name":{"from":..,"to":..}}.
  * STORE_INVALID when empty. */

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
-import { startServer, chromiumOptions } from './server.mjs';
+import { execFileSync } from 'node:child_process';
+import { startServer, chromiumOptions, binary } from './server.mjs';
 
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -83,6 +84,26 @@ test('signed-in and admin pages pass axe-core', async () => {
     return page.locator('table a[href^="/places/"]').first().getAttribute('href');
   })();
   await checkPage(page, `${href}/edit`);
+  await context.close();
+});
+
+test('a one-time password leads to an accessible password change, then everything opens', async () => {
+  const out = execFileSync(binary(), ['user', 'add', '--db', server.db, '--email', 'owen@example.org',
+    '--name', 'Owen', '--role', 'officer'], { encoding: 'utf8' });
+  const once = /Password:\s*(\S+)/.exec(out)[1];
+  const context = await browser.newContext({ bypassCSP: true });
+  const page = await context.newPage();
+  await signIn(page, 'owen@example.org', once);
+  assert.equal(new URL(page.url()).pathname, '/account/password');
+  assert.match(await page.textContent('main'), /works only once/);
+  assert.deepEqual(await axe(page), []);
+  await page.goto(`${server.base}/places/new`);
+  assert.equal(new URL(page.url()).pathname, '/account/password');
+  await page.fill('#current', once);
+  await page.fill('#password', 'owen chose this one');
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit] >> text=/Change password|Newid/')]);
+  assert.equal(new URL(page.url()).pathname, '/account');
+  await checkPage(page, '/places/new');
   await context.close();
 });
 

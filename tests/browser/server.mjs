@@ -26,8 +26,12 @@ export async function startServer() {
     });
     proc.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
+  // As an operator does: the first sign-in replaces the one-time password init printed.
+  const oneTimePassword = password;
+  const own = `own-${oneTimePassword}`;
+  await changePassword(base, email, oneTimePassword, own);
   return {
-    base, email, password,
+    base, email, password: own, oneTimePassword, db,
     async stop() {
       const done = new Promise((r) => proc.on('exit', (code) => r(code)));
       proc.kill('SIGTERM');
@@ -36,6 +40,41 @@ export async function startServer() {
       return code;
     },
   };
+}
+
+// A tiny cookie-keeping client over fetch (no redirects followed).
+function client(base) {
+  const jar = new Map();
+  return async function request(path, form) {
+    const headers = { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') };
+    let body;
+    if (form) {
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      body = new URLSearchParams(form).toString();
+    }
+    const resp = await fetch(`${base}${path}`, { method: form ? 'POST' : 'GET', headers, body, redirect: 'manual' });
+    for (const c of resp.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const eq = pair.indexOf('=');
+      jar.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+    }
+    return { status: resp.status, location: resp.headers.get('location'), text: await resp.text() };
+  };
+}
+
+const csrfOf = (html) => /name="csrf_token" value="([^"]+)"/.exec(html)[1];
+
+// Signs in with a one-time password and replaces it, through the real forms.
+export async function changePassword(base, email, current, password) {
+  const request = client(base);
+  let page = await request('/signin');
+  const signin = await request('/signin', { csrf_token: csrfOf(page.text), email, password: current });
+  if (signin.status !== 303 || signin.location !== '/account/password') {
+    throw new Error(`first sign-in: ${signin.status} to ${signin.location}`);
+  }
+  page = await request('/account/password');
+  const change = await request('/account/password', { csrf_token: csrfOf(page.text), current, password });
+  if (change.status !== 303) throw new Error(`password change: ${change.status}`);
 }
 
 // Debian's Chromium, as root on a closed network: these flags keep it quiet and local.

@@ -20,13 +20,16 @@ typedef struct cg_server {
     char db[600];         /* a file, or a postgres:// URL */
     int drop_db;          /* the harness created db on PostgreSQL and drops it at stop */
     char admin_email[64];
-    char admin_password[64];
+    char admin_password[96]; /* the admin's own password, set at the first sign-in */
+    char admin_once[80];     /* the one-time password `init` printed (no longer valid) */
     char base[64];        /* "http://127.0.0.1:PORT" */
     int exit_status;      /* set by cg_server_stop */
 } cg_server;
 
 /* Initialises a fresh database (with --demo when demo != 0), starts `serve` on port 0
- * and reads the port from its first line. Returns 0, or -1 with a message on stderr.
+ * and reads the port from its first line; then signs in once as the first admin with
+ * the one-time password `init` printed and replaces it (admin_password), as an
+ * operator does. Returns 0, or -1 with a message on stderr.
  * The database is a file in a temporary directory, or, when CG_TEST_DB_URL is a
  * postgres:// URL (tests/run.sh sets it for the PostgreSQL run), a new database on that
  * server, dropped by cg_server_stop. */
@@ -80,5 +83,8 @@ const char *cg_csrf_from(cg_client *c, const char *path, char out[65]);
 /* Signs up (display name, email, password) and returns the final status of the POST. */
 long cg_signup(cg_client *c, const char *name, const char *email, const char *password);
 long cg_signin(cg_client *c, const char *email, const char *password);
+/* Changes the signed-in user's password on /account/password; returns the POST's status
+ * (303 on success). */
+long cg_change_password(cg_client *c, const char *current, const char *password);
 
 #endif

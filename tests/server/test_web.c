@@ -255,6 +255,70 @@ static void roles_are_enforced(void **state) {
     cg_client_free(anon);
 }
 
+/* A printed password is one-time: the first sign-in leads to the password change, every
+ * page that needs an account leads there until the user has chosen their own, and the
+ * printed one stops working. Both ways: the first admin from `init` (the harness did
+ * it at start-up) and an officer added with `user add`. */
+static void one_time_password_must_be_replaced(void **state) {
+    (void)state;
+    cg_client *old = cg_client_new(&srv);
+    assert_int_equal(cg_signin(old, srv.admin_email, srv.admin_once), 401);
+    cg_client_free(old);
+
+    buf out;
+    buf_init(&out, 1 << 16);
+    const char *args[] = {"user", "add", "--db", srv.db, "--email", "once@example.org", "--name", "Owen Once",
+                          "--role", "officer", NULL};
+    assert_int_equal(cg_run(args, &out), 0);
+    const char *pw = strstr(buf_cstr(&out), "Password: ");
+    assert_non_null(pw);
+    assert_non_null(strstr(buf_cstr(&out), "one-time"));
+    char once[64];
+    snprintf(once, sizeof once, "%.*s", (int)strcspn(pw + 10, "\r\n"), pw + 10);
+    buf_free(&out);
+
+    cg_client *c = cg_client_new(&srv);
+    cg_resp r;
+    char csrf[65], loc[256];
+    assert_non_null(cg_csrf_from(c, "/signin", csrf));
+    assert_int_equal(cg_post_form(c, "/signin?return_to=/places/new", &r, "csrf_token", csrf, "email",
+                                  "once@example.org", "password", once, NULL), 0);
+    assert_int_equal(r.status, 303);
+    assert_string_equal(cg_resp_header(&r, "Location", loc, sizeof loc), "/account/password");
+    cg_resp_free(&r);
+    const char *gated[] = {"/account", "/places/new"};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(cg_get(c, gated[i], &r), 0);
+        assert_int_equal(r.status, 303);
+        assert_string_equal(cg_resp_header(&r, "Location", loc, sizeof loc), "/account/password");
+        cg_resp_free(&r);
+    }
+    /* Nothing is changed through a gated form either (with this session's own token). */
+    assert_non_null(cg_csrf_from(c, "/account/password", csrf));
+    assert_int_equal(cg_post_form(c, "/places", &r, "csrf_token", csrf, "name", "Sneaky", "kind", "ward", NULL),
+                     0);
+    assert_int_equal(r.status, 303);
+    cg_resp_free(&r);
+    assert_int_equal(cg_get(c, "/account/password", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(contains(&r, "works only once"));
+    cg_resp_free(&r);
+    assert_int_equal(cg_change_password(c, "not it", "my own good password"), 400);
+    assert_int_equal(cg_change_password(c, once, "my own good password"), 303);
+    assert_int_equal(cg_get(c, "/places/new", &r), 0);
+    assert_int_equal(r.status, 200);
+    cg_resp_free(&r);
+    assert_int_equal(cg_get(c, "/places", &r), 0);
+    assert_false(contains(&r, "Sneaky"));
+    cg_resp_free(&r);
+    cg_client_free(c);
+
+    cg_client *again = cg_client_new(&srv);
+    assert_int_equal(cg_signin(again, "once@example.org", once), 401);
+    assert_int_equal(cg_signin(again, "once@example.org", "my own good password"), 303);
+    cg_client_free(again);
+}
+
 static void officer_edits_places(void **state) {
     (void)state;
     cg_client *c = cg_client_new(&srv);
@@ -401,6 +465,7 @@ int main(void) {
         cmocka_unit_test(hostile_name_is_text),
         cmocka_unit_test(roles_are_enforced),
         cmocka_unit_test(officer_edits_places),
+        cmocka_unit_test(one_time_password_must_be_replaced),
         cmocka_unit_test(malformed_requests),
         cmocka_unit_test(welsh_by_accept_language),
         cmocka_unit_test(signin_is_rate_limited),
