@@ -144,6 +144,8 @@ int cmd_directory(int argc, char **argv) {
                    "services read) in %.2f s\n",
                    argv[optind + 1], (long long)rep.result.created, (long long)rep.result.updated,
                    (long long)rep.result.unchanged, rep.n_orgs, rep.n_services, took);
+            if (rep.n_notes) printf("%zu note%s (imported with a change):\n", rep.n_notes, rep.n_notes == 1 ? "" : "s");
+            for (size_t i = 0; i < rep.n_notes; i++) printf("  %s: %s\n", rep.notes[i].where, rep.notes[i].why);
         } else if (rc == -1) {
             fprintf(stderr,
                     "commonground directory import: nothing imported from %s; %zu problem%s:\n",

@@ -120,6 +120,10 @@ typedef struct directory_problem {
 typedef struct directory_import_report {
     directory_problem *problems;
     size_t n_problems;
+    /* Accepted with a change the importer had to make (e.g. coordinates off the globe
+     * left out): where and what, so that nothing is dropped without a word. */
+    directory_problem *notes;
+    size_t n_notes;
     size_t n_orgs, n_services;
     store_dir_import_result result;
 } directory_import_report;

@@ -698,6 +698,8 @@ typedef struct reader {
     size_t cap_tax, cap_terms, cap_orgs, cap_svcs;
     directory_problem *problems;
     size_t n_problems, cap_problems;
+    directory_problem *notes; /* accepted with a change: see directory_import_report */
+    size_t n_notes, cap_notes;
     store_dir_term_list known_terms; /* the database's terms (CSV categories) */
     int terms_loaded;
     uindex org_ix, term_ix, svc_ix;
@@ -712,6 +714,17 @@ static void problem(reader *r, const char *where, const char *fmt, ...) {
     r->problems[r->n_problems].where = arena_strdup(r->a, where);
     r->problems[r->n_problems].why = arena_vsprintf(r->a, fmt, ap);
     r->n_problems++;
+    va_end(ap);
+}
+
+static void note(reader *r, const char *where, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void note(reader *r, const char *where, const char *fmt, ...) {
+    GROW(r->notes, r->n_notes, r->cap_notes, r->a);
+    va_list ap;
+    va_start(ap, fmt);
+    r->notes[r->n_notes].where = arena_strdup(r->a, where);
+    r->notes[r->n_notes].why = arena_vsprintf(r->a, fmt, ap);
+    r->n_notes++;
     va_end(ap);
 }
 
@@ -954,12 +967,22 @@ static void read_service(reader *r, json_t *o, const char *where, const char *or
         l->description = jtext(loc, "description", r->a);
         json_t *la = json_object_get(loc, "latitude"), *lo = json_object_get(loc, "longitude");
         /* Coordinates off the globe (the validator's own sample has latitude 100) are
-         * left out rather than refusing the service: the address still places it. */
+         * left out rather than refusing the service: the address still places it. The
+         * report says so. */
         if (json_is_number(la) && json_is_number(lo) && fabs(json_number_value(la)) <= 90 &&
             fabs(json_number_value(lo)) <= 180) {
             l->has_coords = 1;
             l->latitude = json_number_value(la);
             l->longitude = json_number_value(lo);
+        } else if ((la && !json_is_null(la)) || (lo && !json_is_null(lo))) {
+            const char *lw = arena_sprintf(r->a, "%s.location", w);
+            if (!json_is_number(la) || !json_is_number(lo))
+                note(r, lw, "latitude and longitude must both be numbers; the location is kept without coordinates");
+            else
+                note(r, lw,
+                     "latitude %g, longitude %g is off the globe (latitude -90 to 90, longitude -180 to "
+                     "180); the location is kept without coordinates",
+                     json_number_value(la), json_number_value(lo));
         }
         json_t *addrs = json_object_get(loc, "addresses");
         if (json_is_array(addrs) && json_array_size(addrs) > 0) {
@@ -1462,6 +1485,8 @@ int directory_import(store *s, const store_actor *actor, const char *data, size_
         problem(&r, "file", "holds no organisations or services");
     rep->n_orgs = r.feed.n_orgs;
     rep->n_services = r.feed.n_services;
+    rep->notes = r.notes;
+    rep->n_notes = r.n_notes;
     if (r.n_problems) {
         rep->problems = r.problems;
         rep->n_problems = r.n_problems;

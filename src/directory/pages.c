@@ -1055,6 +1055,12 @@ static void post_import(http_request *req, http_response *resp) {
     tv_set_int(r, "created", rep.result.created);
     tv_set_int(r, "updated", rep.result.updated);
     tv_set_int(r, "unchanged", rep.result.unchanged);
+    tv *nl = tv_set_list(r, "notes");
+    for (size_t i = 0; rc == 0 && i < rep.n_notes; i++) {
+        tv *m = tv_push_map(nl);
+        tv_set_str(m, "where", rep.notes[i].where);
+        tv_set_str(m, "why", rep.notes[i].why);
+    }
     tv *pl = tv_set_list(r, "problems");
     for (size_t i = 0; i < rep.n_problems; i++) {
         tv *m = tv_push_map(pl);

@@ -178,3 +178,23 @@ test('the API validates against the Open Referral UK 3.0 schemas', { skip: !have
   valid(v.termList, terms, 'taxonomy_terms');
   valid(v.term, await getJson(`/openreferral/taxonomy_terms/${terms.contents[0].id}`), 'a term');
 });
+
+// Last in this file: it adds a service, which the API test above counts.
+test('an import with a change says what changed, accessibly', async () => {
+  const context = await browser.newContext({ bypassCSP: true });
+  const page = await context.newPage();
+  await signIn(page);
+  // A file imported with a change (coordinates off the globe) says what changed.
+  const feed = [{ id: 'b1b2c3d4-0000-4000-8000-000000000020', name: 'Sea swim', status: 'active',
+    organization: { id: 'b1b2c3d4-0000-4000-8000-0000000000bb', name: 'Swimmers' },
+    service_at_locations: [{ id: 'b1b2c3d4-0000-4000-8000-000000000021',
+      location: { id: 'b1b2c3d4-0000-4000-8000-000000000022', name: 'Beach', latitude: 100, longitude: -0.3 } }] }];
+  await page.goto(`${server.base}/directory/import`);
+  await page.setInputFiles('#file', { name: 'sea.json', mimeType: 'application/json',
+    buffer: Buffer.from(JSON.stringify(feed)) });
+  await page.click('button[type=submit] >> text=/^Import$|Mewnforio/');
+  await page.waitForSelector('.govuk-panel--confirmation');
+  assert.match(await page.textContent('table'), /off the globe/);
+  assert.deepEqual(await axe(page), []);
+  await context.close();
+});

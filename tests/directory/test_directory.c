@@ -342,6 +342,12 @@ static int has_problem(const directory_import_report *r, const char *where, cons
     return 0;
 }
 
+static int has_note(const directory_import_report *r, const char *where, const char *needle) {
+    for (size_t i = 0; i < r->n_notes; i++)
+        if (strstr(r->notes[i].where, where) && strstr(r->notes[i].why, needle)) return 1;
+    return 0;
+}
+
 static void csv_template_imports_and_reports(void **state) {
     fx *f = *state;
     int64_t before = service_total(f);
@@ -426,6 +432,25 @@ static void json_feed_imports_and_reports(void **state) {
     assert_string_equal(s.schedules[0].opens_at, "19:00:00");
     assert_int_equal(directory_import(f->s, NULL, feed, strlen(feed), "one.json", &f->a, &rep), 0);
     assert_int_equal(rep.result.created + rep.result.updated, 0);
+    assert_int_equal(rep.n_notes, 0);
+    /* Coordinates off the globe: the service and its location are kept, without the
+     * coordinates, and the report says where and why. */
+    const char *offglobe =
+        "[{\"id\":\"a1b2c3d4-0000-4000-8000-000000000010\",\"name\":\"Sea swim\",\"status\":\"active\","
+        "\"organization\":{\"id\":\"a1b2c3d4-0000-4000-8000-0000000000aa\",\"name\":\"Chess people\"},"
+        "\"service_at_locations\":[{\"id\":\"a1b2c3d4-0000-4000-8000-000000000011\",\"location\":"
+        "{\"id\":\"a1b2c3d4-0000-4000-8000-000000000012\",\"name\":\"Beach\",\"latitude\":100,"
+        "\"longitude\":-0.3}},{\"id\":\"a1b2c3d4-0000-4000-8000-000000000013\",\"location\":"
+        "{\"id\":\"a1b2c3d4-0000-4000-8000-000000000014\",\"name\":\"Pier\",\"latitude\":\"50.8\"}}]}]";
+    assert_int_equal(directory_import(f->s, NULL, offglobe, strlen(offglobe), "sea.json", &f->a, &rep), 0);
+    assert_int_equal(rep.n_notes, 2);
+    assert_true(has_note(&rep, "[0].service_at_locations[0].location", "latitude 100, longitude -0.3 is off the globe"));
+    assert_true(has_note(&rep, "[0].service_at_locations[1].location", "must both be numbers"));
+    assert_int_equal(
+        store_dir_service_by_uuid(f->s, "a1b2c3d4-0000-4000-8000-000000000010", &f->a, &s), STORE_OK);
+    assert_int_equal(s.n_locations, 2);
+    assert_false(s.locations[0].has_coords);
+    assert_false(s.locations[1].has_coords);
     const char *bad = "[{\"id\":\"x\",\"name\":\"\",\"status\":\"open\",\"organization_id\":"
                       "\"a1b2c3d4-0000-4000-8000-0000000000ab\","
                       "\"email\":\"nope\",\"schedules\":[{\"freq\":\"DAILY\",\"opens_at\":\"10:"
