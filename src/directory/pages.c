@@ -483,6 +483,8 @@ static void org_page(http_request *req, http_response *resp, const store_dir_org
                 tv *x = tv_push_map(ml);
                 tv_set_str(x, "name", members.items[i].display_name);
                 tv_set_str(x, "email", members.items[i].email);
+                tv_set_strf(x, "remove_action", "/directory/organisations/%s/members/%s/remove", o->uuid,
+                            members.items[i].uuid);
             }
     }
     app_render(req, resp, status, "dir_org.html", o->name, ctx);
@@ -534,6 +536,39 @@ static void post_member(http_request *req, http_response *resp) {
         return;
     }
     if (store_dir_member_add(a->store, &actor, o.id, u.id) != STORE_OK) {
+        http_error(req, resp, 500, NULL);
+        return;
+    }
+    http_redirect(resp, 303, arena_sprintf(req->arena, "/directory/organisations/%s", o.uuid));
+}
+
+/* POST /directory/organisations/{id}/members/{user}/remove: an officer or a member
+ * takes someone off the organisation (a member may leave). Their account and role stay;
+ * only the right to manage this organisation goes. */
+static void post_member_remove(http_request *req, http_response *resp) {
+    app *a = req->app;
+    const char *lang = lang_of(req);
+    if (!app_require(req, resp, STORE_ROLE_ORGANISER)) return;
+    store_dir_org o;
+    if (!load_org(req, resp, &o)) return;
+    if (!can_manage(req, o.id)) {
+        http_error(req, resp, 403,
+                   T(lang, "Only officers and members of this organisation can change its members."));
+        return;
+    }
+    const char *uuid = http_param(req, "user");
+    store_user u;
+    if (!uuid || store_user_by_uuid(a->store, uuid, req->arena, &u) != STORE_OK) {
+        http_error(req, resp, 404, T(lang, "This person is not a member of this organisation."));
+        return;
+    }
+    store_actor actor = app_actor(req);
+    int rc = store_dir_member_remove(a->store, &actor, o.id, u.id);
+    if (rc == STORE_NOT_FOUND) {
+        http_error(req, resp, 404, T(lang, "This person is not a member of this organisation."));
+        return;
+    }
+    if (rc != STORE_OK) {
         http_error(req, resp, 500, NULL);
         return;
     }
@@ -1111,6 +1146,7 @@ void directory_page_routes(http_router *router) {
     http_route(router, HTTP_GET, "/directory/organisations/{id}/edit", get_org_edit);
     http_route(router, HTTP_POST, "/directory/organisations/{id}/edit", post_org_edit);
     http_route(router, HTTP_POST, "/directory/organisations/{id}/members", post_member);
+    http_route(router, HTTP_POST, "/directory/organisations/{id}/members/{user}/remove", post_member_remove);
     http_route(router, HTTP_GET, "/directory/organisations/{id}/services/new", get_service_new);
     http_route(router, HTTP_POST, "/directory/organisations/{id}/services/new", post_service_new);
     http_route(router, HTTP_GET, "/directory/duplicates", get_duplicates);

@@ -91,6 +91,14 @@ test('officer and form pages pass axe-core, errors included', async () => {
   await checkPage(page, `/directory/organisations/${ORG}/edit`);
   await checkPage(page, `/directory/organisations/${ORG}/services/new`);
   await checkPage(page, `/directory/services/${SERVICE}/edit`);
+  // The organisation's members, with a remove button each, invited and removed here.
+  await page.goto(`${server.base}/directory/organisations/${ORG}`);
+  await page.fill('#email', server.email);
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit] >> text=/Invite|Gwahodd/')]);
+  await checkPage(page, `/directory/organisations/${ORG}`);
+  assert.equal(await page.locator('main li form button').count(), 1);
+  await Promise.all([page.waitForNavigation(), page.click('main li form button')]);
+  assert.equal(await page.locator('main li form button').count(), 0);
   // A service form with problems: the summary links to each field, values are kept.
   await page.goto(`${server.base}/directory/organisations/${ORG}/services/new`);
   await page.fill('#postcode', 'nowhere');

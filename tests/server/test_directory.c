@@ -448,6 +448,39 @@ static void organisers_manage_their_own_organisations(void **state) {
     assert_int_equal(cg_get(res, "/directory/organisations/new", &r), 0);
     assert_int_equal(r.status, 403);
     cg_resp_free(&r);
+    /* Members can be removed from the organisation's page: not by a resident, an
+     * unknown person is 404, and after removal Olive no longer manages it. */
+    assert_int_equal(cg_get(admin, "/directory/organisations/" FOOD_BANK_ORG, &r), 0);
+    const char *rm = strstr(buf_cstr(&r.body), "action=\"/directory/organisations/" FOOD_BANK_ORG "/members/");
+    assert_non_null(rm);
+    char remove[256];
+    snprintf(remove, sizeof remove, "%.*s", (int)strcspn(rm + 8, "\""), rm + 8);
+    assert_non_null(cg_csrf(&r, csrf));
+    cg_resp_free(&r);
+    char rcsrf[65];
+    assert_non_null(cg_csrf_from(res, "/", rcsrf));
+    assert_int_equal(cg_post_form(res, remove, &r, "csrf_token", rcsrf, NULL), 0);
+    assert_int_equal(r.status, 403);
+    cg_resp_free(&r);
+    assert_int_equal(cg_post_form(admin,
+                                  "/directory/organisations/" FOOD_BANK_ORG
+                                  "/members/00000000-0000-4000-8000-000000000000/remove",
+                                  &r, "csrf_token", csrf, NULL),
+                     0);
+    assert_int_equal(r.status, 404);
+    cg_resp_free(&r);
+    assert_int_equal(cg_post_form(admin, remove, &r, "csrf_token", csrf, NULL), 0);
+    assert_int_equal(r.status, 303);
+    cg_resp_free(&r);
+    assert_int_equal(cg_post_form(admin, remove, &r, "csrf_token", csrf, NULL), 0);
+    assert_int_equal(r.status, 404); /* not a member any more */
+    cg_resp_free(&r);
+    assert_int_equal(cg_get(o, "/directory/organisations/" FOOD_BANK_ORG "/edit", &r), 0);
+    assert_int_equal(r.status, 403);
+    cg_resp_free(&r);
+    assert_int_equal(cg_get(admin, "/admin/audit", &r), 0);
+    assert_true(contains(&r, "directory.member.remove"));
+    cg_resp_free(&r);
     cg_client_free(res);
     cg_client_free(admin);
     cg_client_free(o);
