@@ -40,8 +40,10 @@ void srt_oracle_free(srt_oracle *o);
  * per household of two or more, in the order of the instance). */
 typedef struct {
     const double *clo, *chi, *rlo, *rhi;
+    double seconds; /* > 0: stop then, with the best panel found (not proven best) */
 } srt_face;
-/* As srt_oracle_solve, over the panels in the face (NULL: all panels). */
+/* As srt_oracle_solve, over the panels in the face (NULL: all panels); 2 when the time
+ * limit came before any panel. */
 int srt_oracle_solve_in(srt_oracle *o, const double *w, const srt_face *face, int *x, double *value);
 
 /* The master LP over the panels found so far (columns p_C >= 0, sum p_C = 1):

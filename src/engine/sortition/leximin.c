@@ -432,6 +432,9 @@ static int solve_stage(lex *L, size_t nfixed, double goal, double give_up, doubl
  * through panels outside this walk. Returns 0 or the engine's error code. */
 #define FACE_EPS 1e-9
 #define DECOMPOSE_RETRIES 8 /* other panels tried at one point before giving up */
+/* A face MIP only needs a good panel, not the best: it stops after this long with the
+ * best found (seen: one face MIP of a 503-type pool ran for 250 s). */
+#define FACE_SECONDS 2.0
 static int decompose(lex *L, const double *target, char *err, size_t errlen) {
     const sortition_instance *inst = L->inst;
     size_t T = L->ty.T, nc = inst->ncat, nf = inst->nfeat, nh = inst->nhouseholds, nr = 1 + nf + nh;
@@ -460,6 +463,7 @@ static int decompose(lex *L, const double *target, char *err, size_t errlen) {
     for (size_t step = 0; step < 2 * T + 10; step++) {
         if (stopped(L->o)) {
             ret = fail(err, errlen, SORTITION_EINTERRUPTED, "interrupted");
+            end = "interrupted";
             break;
         }
         int integral = 1;
@@ -489,14 +493,14 @@ static int decompose(lex *L, const double *target, char *err, size_t errlen) {
             rlo[1 + nf + h] = 0, rhi[1 + nf + h] = 1;
             if (act[1 + nf + h] >= 1 - FACE_EPS) rlo[1 + nf + h] = 1;
         }
-        srt_face face = {clo, chi, rlo, rhi};
+        srt_face face = {clo, chi, rlo, rhi, FACE_SECONDS};
         double v;
         L->oracle_calls++;
         double to = srt_now();
         int rc = srt_oracle_solve_in(L->oracle, w, &face, x, &v);
         L->t_oracle += srt_now() - to;
-        if (rc == 1) {
-            /* No panel in this face: the last step left the panels' hull. Back to the
+        if (rc == 1 || rc == 2) {
+            /* No panel in this face (or none found in FACE_SECONDS): the last step left the panels' hull. Back to the
              * point before it, to step away from another panel of its face. */
             if (!have_prev || retries >= DECOMPOSE_RETRIES) {
                 end = "a face without panels";
