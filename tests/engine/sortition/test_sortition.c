@@ -741,6 +741,68 @@ static void oracle_keeps_ctrl_c_for_the_caller(void **state) {
     sortition_instance_free(inst);
 }
 
+/* The oracle over a face: the panel respects the face's bounds; with a time limit it
+ * answers with a panel of the face or "none found yet" (2), never a failure. */
+static void oracle_face_bounds_and_time_limit(void **state) {
+    (void)state;
+    uint64_t rng = 4242;
+    sortition_instance *inst = gen_pool(&rng, 200, 20, 3, 0);
+    srt_types ty;
+    srt_types_build(inst, &ty);
+    size_t nr = 1 + inst->nfeat + inst->nhouseholds;
+    double *clo = xcalloc(ty.T, sizeof(double)), *chi = xcalloc(ty.T, sizeof(double));
+    double *rlo = xcalloc(nr, sizeof(double)), *rhi = xcalloc(nr, sizeof(double)), *w = xcalloc(ty.T, sizeof(double));
+    int *x = xcalloc(ty.T, sizeof(int));
+    for (int s = 0; s < 2; s++) {
+        srt_oracle *o = srt_oracle_new(inst, &ty, s ? SORTITION_SOLVER_GLPK : SORTITION_SOLVER_COIN);
+        /* an unrestricted panel first; then the face that keeps its first member's type
+         * in and the next type that it leaves out, out */
+        for (size_t t = 0; t < ty.T; t++) w[t] = 1 + (double)(t % 7);
+        double v;
+        assert_int_equal(srt_oracle_solve(o, w, x, &v), 0);
+        size_t in = ty.T, out = ty.T;
+        for (size_t t = 0; t < ty.T; t++) {
+            if (x[t] && in == ty.T) in = t;
+            if (!x[t] && out == ty.T) out = t;
+        }
+        assert_true(in < ty.T && out < ty.T);
+        for (size_t t = 0; t < ty.T; t++) clo[t] = 0, chi[t] = ty.size[t];
+        clo[in] = chi[in] = x[in];
+        chi[out] = 0;
+        w[out] = 1000; /* the face must win over the objective */
+        rlo[0] = rhi[0] = inst->k;
+        for (size_t f = 0; f < inst->nfeat; f++) rlo[1 + f] = inst->feat_min[f], rhi[1 + f] = inst->feat_max[f];
+        for (size_t h = 0; h < inst->nhouseholds; h++) rlo[1 + inst->nfeat + h] = 0, rhi[1 + inst->nfeat + h] = 1;
+        int want_in = x[in];
+        for (int limited = 0; limited < 2; limited++) {
+            srt_face face = {clo, chi, rlo, rhi, limited ? 1e-9 : 0};
+            int rc = srt_oracle_solve_in(o, w, &face, x, &v);
+            if (limited) assert_true(rc == 0 || rc == 2);
+            else assert_int_equal(rc, 0);
+            if (rc == 0) {
+                assert_int_equal(x[in], want_in);
+                assert_int_equal(x[out], 0);
+                int total = 0;
+                for (size_t t = 0; t < ty.T; t++) total += x[t];
+                assert_int_equal(total, inst->k);
+            }
+        }
+        /* the oracle's own bounds are back: the unrestricted optimum takes `out` again */
+        assert_int_equal(srt_oracle_solve(o, w, x, &v), 0);
+        assert_true(x[out] > 0);
+        srt_oracle_free(o);
+        w[out] = 1 + (double)(out % 7);
+    }
+    free(clo);
+    free(chi);
+    free(rlo);
+    free(rhi);
+    free(w);
+    free(x);
+    srt_types_free(&ty);
+    sortition_instance_free(inst);
+}
+
 /* ---- command line -------------------------------------------------------------------- */
 
 static int run_cli(const char *args, char **out) {
@@ -855,6 +917,7 @@ int main(void) {
         cmocka_unit_test(diagnosis_cheap_checks_and_relaxation),
         cmocka_unit_test(stop_flag_interrupts_cleanly),
         cmocka_unit_test(oracle_keeps_ctrl_c_for_the_caller),
+        cmocka_unit_test(oracle_face_bounds_and_time_limit),
         cmocka_unit_test(cli_json_has_documented_keys),
         cmocka_unit_test(cli_refuses_bad_input_with_a_message),
     };
