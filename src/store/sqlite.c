@@ -575,14 +575,24 @@ static int sq_step(store_conn *sc, store_st *s) {
         st = c->shared[s->id];
         for (int i = 0; i < s->n; i++) {
             const store_param *p = &s->p[i];
+            int brc;
             if (p->type == SP_TEXT)
-                sqlite3_bind_text(st, i + 1, p->s, -1, SQLITE_STATIC);
+                brc = sqlite3_bind_text(st, i + 1, p->s, -1, SQLITE_STATIC);
             else if (p->type == SP_INT)
-                sqlite3_bind_int64(st, i + 1, p->i);
+                brc = sqlite3_bind_int64(st, i + 1, p->i);
             else if (p->type == SP_DOUBLE)
-                sqlite3_bind_double(st, i + 1, p->d);
+                brc = sqlite3_bind_double(st, i + 1, p->d);
             else
-                sqlite3_bind_null(st, i + 1);
+                brc = sqlite3_bind_null(st, i + 1);
+            /* One bind layer serves two SQL tables: a parameter this dialect's text
+             * lacks is a bug to report, not a value to drop (PostgreSQL refuses it too). */
+            if (brc != SQLITE_OK) {
+                log_error("store: binding parameter %d of statement %d: %s", i + 1, s->id,
+                          sqlite3_errstr(brc));
+                sqlite3_clear_bindings(st);
+                s->rc = STORE_ERROR;
+                return STORE_STEP_ERR;
+            }
         }
         s->h = st;
     }
