@@ -16,6 +16,7 @@ echo "Open http://localhost:${listen##*:}/ in a browser."
 if [ -f var/first-admin.txt ]; then
   echo "Sign in as the demo administrator with the email and one-time password in var/first-admin.txt:"
   grep -E 'First administrator|One-time password' var/first-admin.txt || true
+  echo "(the one-time password works for the first sign-in only, which asks you to choose your own)"
 fi
 echo "Stop with Ctrl-C."
 exec build/commonground serve --db "$db" --listen "$listen"
