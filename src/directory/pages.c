@@ -496,18 +496,27 @@ static void get_org(http_request *req, http_response *resp) {
     org_page(req, resp, &o, 200, app_page(req));
 }
 
+/* The start of a change to an organisation's members: signed in as an organiser or
+ * above, the organisation exists, and the user is an officer or one of its members
+ * (otherwise 403 with refusal, a msgid). False when it has answered. */
+static bool members_change_allowed(http_request *req, http_response *resp, store_dir_org *o,
+                                   const char *refusal) {
+    if (!app_require(req, resp, STORE_ROLE_ORGANISER)) return false;
+    if (!load_org(req, resp, o)) return false;
+    if (!can_manage(req, o->id)) {
+        http_error(req, resp, 403, T(lang_of(req), refusal));
+        return false;
+    }
+    return true;
+}
+
 /* POST /directory/organisations/{id}/members: invite an existing user by email. */
 static void post_member(http_request *req, http_response *resp) {
     app *a = req->app;
     const char *lang = lang_of(req);
-    if (!app_require(req, resp, STORE_ROLE_ORGANISER)) return;
     store_dir_org o;
-    if (!load_org(req, resp, &o)) return;
-    if (!can_manage(req, o.id)) {
-        http_error(req, resp, 403,
-                   T(lang, "Only officers and members of this organisation can invite people."));
+    if (!members_change_allowed(req, resp, &o, N_("Only officers and members of this organisation can invite people.")))
         return;
-    }
     const char *email = http_form(req, "email");
     email = email ? str_trim(arena_strdup(req->arena, email)) : "";
     tv *ctx = app_page(req);
@@ -548,14 +557,10 @@ static void post_member(http_request *req, http_response *resp) {
 static void post_member_remove(http_request *req, http_response *resp) {
     app *a = req->app;
     const char *lang = lang_of(req);
-    if (!app_require(req, resp, STORE_ROLE_ORGANISER)) return;
     store_dir_org o;
-    if (!load_org(req, resp, &o)) return;
-    if (!can_manage(req, o.id)) {
-        http_error(req, resp, 403,
-                   T(lang, "Only officers and members of this organisation can change its members."));
+    if (!members_change_allowed(req, resp, &o,
+                                N_("Only officers and members of this organisation can change its members.")))
         return;
-    }
     const char *uuid = http_param(req, "user");
     store_user u;
     if (!uuid || store_user_by_uuid(a->store, uuid, req->arena, &u) != STORE_OK) {
