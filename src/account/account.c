@@ -405,7 +405,7 @@ static void post_password(http_request *req, http_response *resp) {
     int hrc = account_password_hash(password, hash);
     app_limiter_release(a->hash_limiter);
     if (hrc != 0 ||
-        store_user_set_password(a->store, &actor, c->user.id, hash, false) != STORE_OK ||
+        store_user_set_password(a->store, &actor, c->user.id, hash) != STORE_OK ||
         store_session_delete_for_user(a->store, &actor, c->user.id) != STORE_OK ||
         start_session(req, resp, c->user.id) != 0) {
         http_error(req, resp, 500, NULL);

@@ -68,11 +68,10 @@ int cmd_init(int argc, char **argv) {
         char password[17], hash[ACCOUNT_HASH_MAX];
         store_user admin;
         cli_random_password(password, 16);
-        /* Created, then marked one-time: the first sign-in must replace it. */
+        /* One-time: the first sign-in must replace it. */
         if (account_password_hash(password, hash) != 0 ||
-            store_user_create(s, &system, email, "Administrator", hash, STORE_ROLE_ADMIN, &a,
-                              &admin) != STORE_OK ||
-            store_user_set_password(s, &system, admin.id, hash, true) != STORE_OK) {
+            store_user_create_one_time(s, &system, email, "Administrator", hash,
+                                       STORE_ROLE_ADMIN, &a, &admin) != STORE_OK) {
             fprintf(stderr, "commonground init: could not create the first administrator\n");
             status = 1;
         } else {

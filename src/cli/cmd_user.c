@@ -97,12 +97,11 @@ int cmd_user(int argc, char **argv) {
         }
         if (status == 0) {
             store_user u;
-            int rc = account_password_hash(password, hash) == 0
-                         ? store_user_create(s, &system, email, name, hash, role, &a, &u)
-                         : STORE_ERROR;
             /* A generated password is printed, so it is one-time: the first sign-in
              * must replace it. A password from stdin is the operator's choice. */
-            if (rc == STORE_OK && generated) rc = store_user_set_password(s, &system, u.id, hash, true);
+            int rc = account_password_hash(password, hash) != 0 ? STORE_ERROR
+                     : generated ? store_user_create_one_time(s, &system, email, name, hash, role, &a, &u)
+                                 : store_user_create(s, &system, email, name, hash, role, &a, &u);
             if (rc == STORE_CONFLICT) {
                 fprintf(stderr, "commonground user add: --email: an account with %s already exists\n", email);
                 status = 1;

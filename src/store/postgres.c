@@ -151,7 +151,8 @@ static const char *const shared_sql[ST__COUNT] = {
     [ST_AUDIT_INSERT] = "INSERT INTO audit_log (at, user_id, ip, action, entity_type, "
                         "entity_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     [ST_USER_INSERT] = "INSERT INTO users (uuid, email, display_name, password_hash, role, "
-                       "created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                       "created_at, must_change_password) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                       "RETURNING id",
     [ST_USER_BY_EMAIL] = "SELECT " USER_COLS " FROM users WHERE email = $1",
     [ST_USER_BY_ID] = "SELECT " USER_COLS " FROM users WHERE id = $1",
     [ST_USER_LOCK] = "SELECT " USER_COLS " FROM users WHERE id = $1 FOR UPDATE",
@@ -161,7 +162,7 @@ static const char *const shared_sql[ST__COUNT] = {
     [ST_USER_COUNT] = "SELECT COUNT(*) FROM users",
     [ST_USER_SET_ROLE] = "UPDATE users SET role = $2 WHERE id = $1",
     [ST_ADMIN_COUNT] = "SELECT COUNT(*) FROM users WHERE role = 'admin'",
-    [ST_USER_SET_PASSWORD] = "UPDATE users SET password_hash = $2, must_change_password = $3 WHERE id = $1",
+    [ST_USER_SET_PASSWORD] = "UPDATE users SET password_hash = $2, must_change_password = 0 WHERE id = $1",
     [ST_USER_SET_NAME] = "UPDATE users SET display_name = $2 WHERE id = $1",
     [ST_SESSION_INSERT] = "INSERT INTO sessions (token_hash, user_id, csrf_token, lang, "
                           "created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",

@@ -323,7 +323,7 @@ static int user_fetch(store_conn *c, int id, int64_t key, const char *text, aren
 
 static int user_create_tx(store *s, const store_actor *actor, const char *email,
                           const char *display_name, const char *password_hash, store_role role,
-                          arena *a, store_user *out) {
+                          bool one_time, arena *a, store_user *out) {
     CONN(s);
     char uuid[UUID_STR_LEN];
     uuid_v4(uuid);
@@ -337,12 +337,14 @@ static int user_create_tx(store *s, const store_actor *actor, const char *email,
     bt_null(st, 4, password_hash);
     bt_null(st, 5, store_role_name(role));
     bi64(st, 6, now);
+    bi64(st, 7, one_time ? 1 : 0);
     rc = store_run_int64(c, st, &id, "user insert");
     if (rc == STORE_OK) {
         json_t *detail = json_object();
         json_object_set_new(detail, "email", json_string(email));
         json_object_set_new(detail, "display_name", json_string(display_name));
         json_object_set_new(detail, "role", json_string(store_role_name(role)));
+        if (one_time) json_object_set_new(detail, "one_time_password", json_true());
         rc = store_audit_add(c, actor, "user.create", "user", uuid, detail);
     }
     rc = tx_end(c, rc);
@@ -354,13 +356,14 @@ static int user_create_tx(store *s, const store_actor *actor, const char *email,
         out->password_hash = arena_strdup(a, password_hash);
         out->role = role;
         out->created_at = now;
+        out->must_change_password = one_time;
     }
     return rc;
 }
 
 /* The three single-column user updates: lock and load, update, audit. */
 static int user_update(store *s, const store_actor *actor, int64_t user_id, int update,
-                       const char *value, int one_time, const char *action, const char *field) {
+                       const char *value, const char *action, const char *field) {
     CONN(s);
     arena a;
     arena_init(&a, 1024);
@@ -391,7 +394,6 @@ static int user_update(store *s, const store_actor *actor, int64_t user_id, int 
         ST(st, update);
         bi64(st, 1, user_id);
         bt_null(st, 2, value);
-        if (update == ST_USER_SET_PASSWORD) bi64(st, 3, one_time ? 1 : 0);
         rc = store_run_done(c, st, action);
     }
     if (rc == STORE_OK) {
@@ -401,8 +403,6 @@ static int user_update(store *s, const store_actor *actor, int64_t user_id, int 
         else if (strcmp(field, "display_name") == 0)
             json_object_set_new(detail, "display_name", jchange(old.display_name, value));
         /* password: the hash is never written to the log */
-        else if (one_time)
-            json_object_set_new(detail, "one_time", json_true());
         rc = store_audit_add(c, actor, action, "user", old.uuid, detail);
     }
     rc = tx_end(c, rc);
@@ -787,16 +787,28 @@ static int role_ok(store_role role) {
     return (int)role >= 0 && (int)role <= (int)STORE_ROLE_ADMIN;
 }
 
-int store_user_create(store *s, const store_actor *actor, const char *email,
-                      const char *display_name, const char *password_hash, store_role role,
-                      arena *a, store_user *out) {
+static int user_create(store *s, const store_actor *actor, const char *email,
+                       const char *display_name, const char *password_hash, store_role role,
+                       bool one_time, arena *a, store_user *out) {
     char lower[EMAIL_MAX + 1];
     if (email_normalise(email, lower) != 0 || !name_ok(display_name) ||
         !text_ok(password_hash) || !role_ok(role))
         return STORE_INVALID;
     assert(!out || a);
-    return user_create_tx(s, actor_or_system(actor), lower, display_name, password_hash, role, a,
-                          out);
+    return user_create_tx(s, actor_or_system(actor), lower, display_name, password_hash, role,
+                          one_time, a, out);
+}
+
+int store_user_create(store *s, const store_actor *actor, const char *email,
+                      const char *display_name, const char *password_hash, store_role role,
+                      arena *a, store_user *out) {
+    return user_create(s, actor, email, display_name, password_hash, role, false, a, out);
+}
+
+int store_user_create_one_time(store *s, const store_actor *actor, const char *email,
+                               const char *display_name, const char *password_hash,
+                               store_role role, arena *a, store_user *out) {
+    return user_create(s, actor, email, display_name, password_hash, role, true, a, out);
 }
 
 int store_user_by_email(store *s, const char *email, arena *a, store_user *out) {
@@ -839,22 +851,22 @@ int store_user_set_role(store *s, const store_actor *actor, int64_t user_id, sto
     if (!role_ok(role)) return STORE_INVALID;
     if (user_id <= 0) return STORE_NOT_FOUND;
     return user_update(s, actor_or_system(actor), user_id, ST_USER_SET_ROLE, store_role_name(role),
-                       0, "user.role", "role");
+                       "user.role", "role");
 }
 
 int store_user_set_password(store *s, const store_actor *actor, int64_t user_id,
-                            const char *password_hash, bool one_time) {
+                            const char *password_hash) {
     if (!text_ok(password_hash)) return STORE_INVALID;
     if (user_id <= 0) return STORE_NOT_FOUND;
     return user_update(s, actor_or_system(actor), user_id, ST_USER_SET_PASSWORD, password_hash,
-                       one_time, "user.password", "password");
+                       "user.password", "password");
 }
 
 int store_user_set_display_name(store *s, const store_actor *actor, int64_t user_id,
                                 const char *display_name) {
     if (!name_ok(display_name)) return STORE_INVALID;
     if (user_id <= 0) return STORE_NOT_FOUND;
-    return user_update(s, actor_or_system(actor), user_id, ST_USER_SET_NAME, display_name, 0,
+    return user_update(s, actor_or_system(actor), user_id, ST_USER_SET_NAME, display_name,
                        "user.update", "display_name");
 }
 

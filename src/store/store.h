@@ -133,6 +133,11 @@ typedef struct store_user_list {
 int store_user_create(store *s, const store_actor *actor, const char *email,
                       const char *display_name, const char *password_hash, store_role role,
                       arena *a, store_user *out);
+/* The same, for a password that was printed (`init`, `user add`): the user must replace
+ * it at the first sign-in (must_change_password); the audit detail says so. */
+int store_user_create_one_time(store *s, const store_actor *actor, const char *email,
+                               const char *display_name, const char *password_hash,
+                               store_role role, arena *a, store_user *out);
 
 /* Look-ups: STORE_OK and *out, or STORE_NOT_FOUND. The email is matched lowercased. */
 int store_user_by_email(store *s, const char *email, arena *a, store_user *out);
@@ -150,11 +155,10 @@ int store_user_list_page(store *s, int64_t offset, int64_t limit, arena *a,
  * happen inside the write, so concurrent role changes cannot leave no admin. */
 int store_user_set_role(store *s, const store_actor *actor, int64_t user_id, store_role role);
 
-/* Replaces the password hash; audit "user.password" (the hash is never logged). With
- * one_time, the user must replace it at the next sign-in (must_change_password);
- * otherwise that requirement ends. */
+/* Replaces the password hash and ends must_change_password; audit "user.password" (the
+ * hash is never logged). */
 int store_user_set_password(store *s, const store_actor *actor, int64_t user_id,
-                            const char *password_hash, bool one_time);
+                            const char *password_hash);
 
 /* Changes the display name; audit "user.update" with {"display_name":{"from":..,"to":..}}.
  * STORE_INVALID when empty. */

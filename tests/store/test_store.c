@@ -245,23 +245,16 @@ static void users_create_find_list_and_change(void **state) {
                      STORE_NOT_FOUND);
 
     assert_int_equal(store_user_set_role(f->s, &admin_actor, u.id, STORE_ROLE_OFFICER), STORE_OK);
-    assert_int_equal(store_user_set_password(f->s, &admin_actor, u.id, "$argon2id$new", false), STORE_OK);
+    assert_int_equal(store_user_set_password(f->s, &admin_actor, u.id, "$argon2id$new"), STORE_OK);
     assert_int_equal(store_user_set_display_name(f->s, &admin_actor, u.id, "Ada L."), STORE_OK);
     assert_int_equal(store_user_by_id(f->s, u.id, &f->a, &g), STORE_OK);
     assert_int_equal(g.role, STORE_ROLE_OFFICER);
     assert_string_equal(g.password_hash, "$argon2id$new");
     assert_string_equal(g.display_name, "Ada L.");
     assert_false(g.must_change_password);
-    /* A one-time password must be replaced at the next sign-in; the user's own ends that. */
-    assert_int_equal(store_user_set_password(f->s, &admin_actor, u.id, "$argon2id$once", true), STORE_OK);
-    assert_int_equal(store_user_by_email(f->s, "ada.lovelace@example.org", &f->a, &g), STORE_OK);
-    assert_true(g.must_change_password);
-    assert_string_equal(g.password_hash, "$argon2id$once");
-    assert_int_equal(store_user_set_password(f->s, &admin_actor, u.id, "$argon2id$own", false), STORE_OK);
-    assert_int_equal(store_user_by_uuid(f->s, u.uuid, &f->a, &g), STORE_OK);
-    assert_false(g.must_change_password);
+    assert_false(u.must_change_password);
     assert_int_equal(store_user_set_role(f->s, NULL, 99999, STORE_ROLE_ADMIN), STORE_NOT_FOUND);
-    assert_int_equal(store_user_set_password(f->s, NULL, 99999, "x", false), STORE_NOT_FOUND);
+    assert_int_equal(store_user_set_password(f->s, NULL, 99999, "x"), STORE_NOT_FOUND);
     assert_int_equal(store_user_set_role(f->s, NULL, u.id, (store_role)7), STORE_INVALID);
 
     /* Paging: 25 more users, pages of 10 in creation order, the total always 26. */
@@ -289,6 +282,20 @@ static void users_create_find_list_and_change(void **state) {
     assert_int_equal(l.n, 0);
     assert_int_equal(l.total, 26);
     assert_int_equal(store_user_list_page(f->s, -1, 5, &f->a, &l), STORE_INVALID);
+
+    /* A printed (one-time) password must be replaced at the first sign-in; the user's
+     * own password ends that. */
+    store_user once;
+    assert_int_equal(store_user_create_one_time(f->s, &admin_actor, "once@example.org", "Once",
+                                                "$argon2id$once", STORE_ROLE_OFFICER, &f->a, &once),
+                     STORE_OK);
+    assert_true(once.must_change_password);
+    assert_int_equal(store_user_by_email(f->s, "once@example.org", &f->a, &g), STORE_OK);
+    assert_true(g.must_change_password);
+    assert_string_equal(g.password_hash, "$argon2id$once");
+    assert_int_equal(store_user_set_password(f->s, &admin_actor, once.id, "$argon2id$own"), STORE_OK);
+    assert_int_equal(store_user_by_uuid(f->s, once.uuid, &f->a, &g), STORE_OK);
+    assert_false(g.must_change_password);
 }
 
 static void users_reject_bad_input(void **state) {
@@ -374,7 +381,7 @@ static void every_change_is_audited_with_actor_and_detail(void **state) {
                         "organiser");
     json_decref(d);
 
-    assert_int_equal(store_user_set_password(f->s, &by_admin, bob, "SECRET-HASH", false), STORE_OK);
+    assert_int_equal(store_user_set_password(f->s, &by_admin, bob, "SECRET-HASH"), STORE_OK);
     e = newest_audit(f->s, &f->a);
     assert_string_equal(e.action, "user.password");
     assert_null(strstr(e.detail, "SECRET-HASH"));
@@ -983,7 +990,7 @@ static void failed_audit_write_rolls_the_change_back(void **state) {
     assert_int_equal(u.role, STORE_ROLE_RESIDENT);
     assert_int_equal(audit_total(f->s), 1);
     /* The connection is left usable: no transaction is left open. */
-    assert_int_equal(store_user_set_password(f->s, NULL, uid, "h2", false), STORE_OK);
+    assert_int_equal(store_user_set_password(f->s, NULL, uid, "h2"), STORE_OK);
     assert_int_equal(audit_total(f->s), 2);
 }
 
