@@ -14,6 +14,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 typedef struct arena_block arena_block;
 
@@ -38,6 +39,20 @@ char *arena_strndup(arena *a, const char *s, size_t n);
 /* printf into the arena. */
 char *arena_sprintf(arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *arena_vsprintf(arena *a, const char *fmt, va_list ap);
+
+/* Makes room for one more element in the arena array arr, which holds n of cap: when
+ * full, a block of twice the capacity (at least 8) is taken from a and the elements
+ * copied (the old block stays in the arena until it is reset). */
+#define ARENA_GROW(arr, n, cap, a)                                                             \
+    do {                                                                                       \
+        if ((n) == (cap)) {                                                                    \
+            size_t nc_ = (cap) ? (cap)*2 : 8;                                                  \
+            void *b_ = arena_calloc((a), nc_, sizeof *(arr));                                  \
+            if (n) memcpy(b_, (arr), (n) * sizeof *(arr));                                     \
+            (arr) = b_;                                                                        \
+            (cap) = nc_;                                                                       \
+        }                                                                                      \
+    } while (0)
 
 /* Releases everything but the first block, which is kept for reuse. */
 void arena_reset(arena *a);

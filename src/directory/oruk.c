@@ -639,18 +639,6 @@ void directory_page_write(buf *b, int64_t total, int64_t page, int64_t per_page,
 
 /* ---- Reading feeds: shared state ------------------------------------------------ */
 
-/* A growable array in the arena. */
-#define GROW(arr, n, cap, a)                                                                       \
-    do {                                                                                           \
-        if ((n) == (cap)) {                                                                        \
-            size_t nc_ = (cap) ? (cap)*2 : 16;                                                     \
-            void *b_ = arena_calloc((a), nc_, sizeof *(arr));                                      \
-            if (n) memcpy(b_, (arr), (n) * sizeof *(arr));                                         \
-            (arr) = b_;                                                                            \
-            (cap) = nc_;                                                                           \
-        }                                                                                          \
-    } while (0)
-
 /* An index from uuid to position, so that a feed of 10,000 services finds its
  * organisations and spots repeated ids without comparing every pair. Open addressing;
  * the table lives in the reader's arena and doubles when half full. */
@@ -705,26 +693,30 @@ typedef struct reader {
     uindex org_ix, term_ix, svc_ix;
 } reader;
 
-static void problem(reader *r, const char *where, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Appends where and the formatted why to a report list (problems or notes). */
+static void report_add(reader *r, directory_problem **list, size_t *n, size_t *cap, const char *where,
+                       const char *fmt, va_list ap) {
+    ARENA_GROW(*list, *n, *cap, r->a);
+    (*list)[*n].where = arena_strdup(r->a, where);
+    (*list)[*n].why = arena_vsprintf(r->a, fmt, ap);
+    (*n)++;
+}
+
+/* A refused row: nothing is saved. */
+static void problem(reader *r, const char *where, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void problem(reader *r, const char *where, const char *fmt, ...) {
-    GROW(r->problems, r->n_problems, r->cap_problems, r->a);
     va_list ap;
     va_start(ap, fmt);
-    r->problems[r->n_problems].where = arena_strdup(r->a, where);
-    r->problems[r->n_problems].why = arena_vsprintf(r->a, fmt, ap);
-    r->n_problems++;
+    report_add(r, &r->problems, &r->n_problems, &r->cap_problems, where, fmt, ap);
     va_end(ap);
 }
 
+/* Accepted with a change the importer made. */
 static void note(reader *r, const char *where, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void note(reader *r, const char *where, const char *fmt, ...) {
-    GROW(r->notes, r->n_notes, r->cap_notes, r->a);
     va_list ap;
     va_start(ap, fmt);
-    r->notes[r->n_notes].where = arena_strdup(r->a, where);
-    r->notes[r->n_notes].why = arena_vsprintf(r->a, fmt, ap);
-    r->n_notes++;
+    report_add(r, &r->notes, &r->n_notes, &r->cap_notes, where, fmt, ap);
     va_end(ap);
 }
 
@@ -765,7 +757,7 @@ static void add_taxonomy(reader *r, const char *uuid, const char *name, const ch
                          const char *uri, const char *version) {
     if (find_tax(r, uuid) >= 0) return;
     store_dir_taxonomy existing;
-    GROW(r->feed.taxonomies, r->feed.n_taxonomies, r->cap_tax, r->a);
+    ARENA_GROW(r->feed.taxonomies, r->feed.n_taxonomies, r->cap_tax, r->a);
     store_dir_taxonomy *t = &r->feed.taxonomies[r->feed.n_taxonomies++];
     memset(t, 0, sizeof *t);
     t->uuid = uuid;
@@ -797,7 +789,7 @@ static const char *read_term(reader *r, json_t *o, const char *where) {
     add_taxonomy(r, tax,
                  json_is_object(taxobj) ? jtext(taxobj, "name", r->a) : jtext(o, "taxonomy", r->a),
                  "", "", "");
-    GROW(r->feed.terms, r->feed.n_terms, r->cap_terms, r->a);
+    ARENA_GROW(r->feed.terms, r->feed.n_terms, r->cap_terms, r->a);
     uindex_add(&r->term_ix, uuid, (int)r->feed.n_terms, r->a);
     store_dir_term *t = &r->feed.terms[r->feed.n_terms++];
     memset(t, 0, sizeof *t);
@@ -838,7 +830,7 @@ static const char *read_org(reader *r, json_t *o, const char *where) {
     json_t *phones = json_object_get(o, "phones");
     if (json_is_array(phones) && json_array_size(phones) > 0)
         org.phone = jtext(json_array_get(phones, 0), "number", r->a);
-    GROW(r->feed.orgs, r->feed.n_orgs, r->cap_orgs, r->a);
+    ARENA_GROW(r->feed.orgs, r->feed.n_orgs, r->cap_orgs, r->a);
     uindex_add(&r->org_ix, uuid, (int)r->feed.n_orgs, r->a);
     r->feed.orgs[r->feed.n_orgs++] = org;
     return uuid;
@@ -934,7 +926,7 @@ static void read_service(reader *r, json_t *o, const char *where, const char *or
     arr = json_object_get(o, "schedules");
     cap = 0;
     json_array_foreach(arr, i, x) {
-        GROW(s.schedules, s.n_schedules, cap, r->a);
+        ARENA_GROW(s.schedules, s.n_schedules, cap, r->a);
         store_dir_schedule *h = &s.schedules[s.n_schedules++];
         const char *w = arena_sprintf(r->a, "%s.schedules[%zu]", where, i);
         h->uuid = juuid(r, x, "id", w);
@@ -959,7 +951,7 @@ static void read_service(reader *r, json_t *o, const char *where, const char *or
         json_t *loc = json_object_get(x, "location");
         if (!json_is_object(loc)) continue;
         const char *w = arena_sprintf(r->a, "%s.service_at_locations[%zu]", where, i);
-        GROW(s.locations, s.n_locations, cap, r->a);
+        ARENA_GROW(s.locations, s.n_locations, cap, r->a);
         store_dir_location *l = &s.locations[s.n_locations++];
         l->sal_uuid = juuid(r, x, "id", w);
         l->uuid = juuid(r, loc, "id", w);
@@ -1002,7 +994,7 @@ static void read_service(reader *r, json_t *o, const char *where, const char *or
     arr = json_object_get(o, "languages");
     cap = 0;
     json_array_foreach(arr, i, x) {
-        GROW(s.languages, s.n_languages, cap, r->a);
+        ARENA_GROW(s.languages, s.n_languages, cap, r->a);
         store_dir_language *g = &s.languages[s.n_languages++];
         g->uuid = juuid(r, x, "id", arena_sprintf(r->a, "%s.languages[%zu]", where, i));
         g->name = jtext(x, "name", r->a);
@@ -1012,7 +1004,7 @@ static void read_service(reader *r, json_t *o, const char *where, const char *or
     cap = 0;
     json_array_foreach(arr, i, x) {
         const char *w = arena_sprintf(r->a, "%s.contacts[%zu]", where, i);
-        GROW(s.contacts, s.n_contacts, cap, r->a);
+        ARENA_GROW(s.contacts, s.n_contacts, cap, r->a);
         store_dir_contact *c = &s.contacts[s.n_contacts++];
         c->uuid = juuid(r, x, "id", w);
         c->name = jtext(x, "name", r->a);
@@ -1030,7 +1022,7 @@ static void read_service(reader *r, json_t *o, const char *where, const char *or
         store_dir_area area = {0};
         if (!area_place(r, x, &area)) continue; /* an area that is not one of our places */
         area.uuid = juuid(r, x, "id", arena_sprintf(r->a, "%s.service_areas[%zu]", where, i));
-        GROW(s.areas, s.n_areas, cap, r->a);
+        ARENA_GROW(s.areas, s.n_areas, cap, r->a);
         s.areas[s.n_areas++] = area;
     }
     arr = json_object_get(o, "attributes");
@@ -1049,7 +1041,7 @@ static void read_service(reader *r, json_t *o, const char *where, const char *or
             problem(r, w, "taxonomy_term_id: no such taxonomy term");
             continue;
         }
-        GROW(s.terms, s.n_terms, cap, r->a);
+        ARENA_GROW(s.terms, s.n_terms, cap, r->a);
         s.terms[s.n_terms].uuid = tu;
         s.terms[s.n_terms].attr_uuid = juuid(r, x, "id", w);
         s.n_terms++;
@@ -1060,7 +1052,7 @@ static void read_service(reader *r, json_t *o, const char *where, const char *or
         return;
     }
     if (s.uuid) uindex_add(&r->svc_ix, s.uuid, (int)r->feed.n_services, r->a);
-    GROW(r->feed.services, r->feed.n_services, r->cap_svcs, r->a);
+    ARENA_GROW(r->feed.services, r->feed.n_services, r->cap_svcs, r->a);
     r->feed.services[r->feed.n_services++] = s;
 }
 
@@ -1207,7 +1199,7 @@ static size_t split_list(const char *s, arena *a, char ***out) {
     for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
         tok = str_trim(tok);
         if (!*tok) continue;
-        GROW(parts, n, cap, a);
+        ARENA_GROW(parts, n, cap, a);
         parts[n++] = tok;
     }
     *out = parts;
@@ -1283,7 +1275,7 @@ static void read_csv(reader *r, const char *data, size_t len) {
                 problem(r, where, "organization_website: %s", p);
             if ((p = directory_email_problem(o.email)))
                 problem(r, where, "organization_email: %s", p);
-            GROW(r->feed.orgs, r->feed.n_orgs, r->cap_orgs, r->a);
+            ARENA_GROW(r->feed.orgs, r->feed.n_orgs, r->cap_orgs, r->a);
             uindex_add(&r->org_ix, org_uuid, (int)r->feed.n_orgs, r->a);
             r->feed.orgs[r->feed.n_orgs++] = o;
         }
@@ -1408,7 +1400,7 @@ static void read_csv(reader *r, const char *data, size_t len) {
             continue;
         }
         uindex_add(&r->svc_ix, s.uuid, (int)r->feed.n_services, r->a);
-        GROW(r->feed.services, r->feed.n_services, r->cap_svcs, r->a);
+        ARENA_GROW(r->feed.services, r->feed.n_services, r->cap_svcs, r->a);
         r->feed.services[r->feed.n_services++] = s;
     }
 #undef F

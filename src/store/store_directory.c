@@ -356,18 +356,6 @@ static void diff(json_t *d, const char *field, const char *from, const char *to)
     json_object_set_new(d, field, o);
 }
 
-/* Grows an arena array by doubling. */
-#define PUSH(arr, n, capv, a)                                                                      \
-    do {                                                                                           \
-        if ((n) == (capv)) {                                                                       \
-            size_t nc_ = (capv) ? (capv)*2 : 4;                                                    \
-            void *b_ = arena_calloc((a), nc_, sizeof *(arr));                                      \
-            if (n) memcpy(b_, (arr), (n) * sizeof *(arr));                                         \
-            (arr) = b_;                                                                            \
-            (capv) = nc_;                                                                          \
-        }                                                                                          \
-    } while (0)
-
 /* ---- Rows into structs ---------------------------------------------------------- */
 
 static void read_org(const store_st *st, arena *a, void *out) {
@@ -474,7 +462,7 @@ static int by_id(const void *x, const void *y, void *base) {
 static void read_child(const store_st *st, store_dir_service *s, size_t *cp, arena *a) {
     switch (st->id) {
     case D_CH_TERMS: {
-        PUSH(s->terms, s->n_terms, *cp, a);
+        ARENA_GROW(s->terms, s->n_terms, *cp, a);
         store_dir_term_ref *t = &s->terms[s->n_terms++];
         t->uuid = ct(st, 1, a);
         t->attr_uuid = ct(st, 2, a);
@@ -487,7 +475,7 @@ static void read_child(const store_st *st, store_dir_service *s, size_t *cp, are
         break;
     }
     case D_CH_LOCS: {
-        PUSH(s->locations, s->n_locations, *cp, a);
+        ARENA_GROW(s->locations, s->n_locations, *cp, a);
         store_dir_location *l = &s->locations[s->n_locations++];
         l->uuid = ct(st, 1, a);
         l->name = ct_empty(st, 2, a);
@@ -504,7 +492,7 @@ static void read_child(const store_st *st, store_dir_service *s, size_t *cp, are
         break;
     }
     case D_CH_AREAS: {
-        PUSH(s->areas, s->n_areas, *cp, a);
+        ARENA_GROW(s->areas, s->n_areas, *cp, a);
         store_dir_area *r = &s->areas[s->n_areas++];
         r->uuid = ct(st, 1, a);
         r->place_id = cint(st, 2);
@@ -514,7 +502,7 @@ static void read_child(const store_st *st, store_dir_service *s, size_t *cp, are
         break;
     }
     case D_CH_SCHED: {
-        PUSH(s->schedules, s->n_schedules, *cp, a);
+        ARENA_GROW(s->schedules, s->n_schedules, *cp, a);
         store_dir_schedule *h = &s->schedules[s->n_schedules++];
         h->uuid = ct(st, 1, a);
         h->freq = ct_empty(st, 2, a);
@@ -530,7 +518,7 @@ static void read_child(const store_st *st, store_dir_service *s, size_t *cp, are
         break;
     }
     case D_CH_CONTACTS: {
-        PUSH(s->contacts, s->n_contacts, *cp, a);
+        ARENA_GROW(s->contacts, s->n_contacts, *cp, a);
         store_dir_contact *x = &s->contacts[s->n_contacts++];
         x->uuid = ct(st, 1, a);
         x->name = ct_empty(st, 2, a);
@@ -540,7 +528,7 @@ static void read_child(const store_st *st, store_dir_service *s, size_t *cp, are
         break;
     }
     case D_CH_LANGS: {
-        PUSH(s->languages, s->n_languages, *cp, a);
+        ARENA_GROW(s->languages, s->n_languages, *cp, a);
         store_dir_language *g = &s->languages[s->n_languages++];
         g->uuid = ct(st, 1, a);
         g->name = ct_empty(st, 2, a);
@@ -707,7 +695,7 @@ static int org_save_tx(store_conn *c, const store_actor *actor, const store_dir_
             size_t n = 0, cap = 0;
             int step;
             while ((step = pstep(c, ids)) == STORE_STEP_ROW) {
-                PUSH(sv, n, cap, tmp);
+                ARENA_GROW(sv, n, cap, tmp);
                 sv[n++] = cint(ids, 0);
             }
             st_done(ids);
