@@ -10,6 +10,17 @@
 
 #include "engine/sortition/sortition.h"
 
+/* The fixing rule of a LEXIMIN stage (the master LP's, and the relaxation's): a type
+ * whose dual y is above SRT_FIX_REL of the largest dual ymax (and not zero) and whose
+ * marginal marg sits at the stage's z is at z in every optimum (complementary
+ * slackness). A relative threshold, so large pools, whose duals are all tiny, do not
+ * stall; the caller always fixes the largest-dual type too. */
+#define SRT_FIX_REL 1e-6
+#define SRT_FIX_SLACK 1e-7
+static inline int srt_fix_at_z(double y, double ymax, double marg, double z) {
+    return y > SRT_FIX_REL * ymax && y > 1e-12 && marg <= z + SRT_FIX_SLACK;
+}
+
 /* People with the same feature in every category who share no household are
  * interchangeable: the LEXIMIN vector is unique, so they get equal probabilities, and
  * the oracle may choose how many of them to take instead of which. A person who shares
@@ -35,9 +46,13 @@ srt_oracle *srt_oracle_new(const sortition_instance *inst, const srt_types *ty, 
 /* Returns 0 and fills x[T] and *value; 1 when no panel exists; -1 on solver failure. */
 int srt_oracle_solve(srt_oracle *o, const double *w, int *x, double *value);
 void srt_oracle_free(srt_oracle *o);
-/* A face of the quota polytope: bounds on each type's count (clo, chi [T]) and on
- * each row of the model (rlo, rhi: the panel size, then one row per feature, then one
- * per household of two or more, in the order of the instance). */
+/* The model's rows (the panel size, then one per feature, then one per household of two
+ * or more): their number, and their bounds in *lo and *hi. */
+size_t srt_oracle_rows(const srt_oracle *o, const double **lo, const double **hi);
+/* out[r] = row r's activity at counts v[T] (v may be fractional). */
+void srt_oracle_activity(const srt_oracle *o, const double *v, double *out);
+/* A face of the quota polytope: bounds on each type's count (clo, chi [T]) and on each
+ * row of the model (rlo, rhi, as srt_oracle_rows). */
 typedef struct {
     const double *clo, *chi, *rlo, *rhi;
     double seconds; /* > 0: stop then, with the best panel found (not proven best) */

@@ -22,16 +22,11 @@
 /* A column generated is accepted when it beats the convexity dual by this much; the
  * stage's z is then within this of its optimum (the Lagrangian bound). */
 #define PRICE_TOL 1e-9
-/* A fixed-at-z type must have a dual above this fraction of the largest dual and be at
- * z in the current solution; the largest-dual type is always fixed, so every stage
- * makes progress however large the pool (the absolute-threshold stall). */
-#define FIX_REL 1e-6
 /* The stage's z is accepted when the MIP bound is within GAP_TOL (a probability, so
  * 1e-7 is far below the 1e-4 the reference data asks); the bound is computed at least
  * every GAP_EVERY pricing rounds. */
 #define GAP_TOL 1e-7
 #define GAP_EVERY 10 /* pools of at most 400 types; larger ones call the MIP every round */
-#define FIX_SLACK 1e-7
 /* The relaxation's LEXIMIN counts as met when the distribution reaches this share of
  * it for everyone, and as out of reach once the MIP bound proves less than 1 minus
  * TARGET_GIVE_UP achievable. */
@@ -251,6 +246,15 @@ static int add_column(lex *L, const int *x) {
     return 1;
 }
 
+/* One MIP oracle call (over face, or all panels when NULL), counted and timed. */
+static int mip(lex *L, const double *w, const srt_face *face, int *x, double *v) {
+    L->oracle_calls++;
+    double to = srt_now();
+    int rc = srt_oracle_solve_in(L->oracle, w, face, x, v);
+    L->t_oracle += srt_now() - to;
+    return rc;
+}
+
 /* Finds panels until every type is in one or is shown to be in none (the MIP that
  * maximises the number of uncovered people finds none of them). */
 static int cover(lex *L, char *err, size_t errlen) {
@@ -271,8 +275,7 @@ static int cover(lex *L, char *err, size_t errlen) {
         }
         if (!left) break;
         double v;
-        L->oracle_calls++;
-        int rc = srt_oracle_solve(L->oracle, w, x, &v);
+        int rc = mip(L, w, NULL, x, &v);
         if (rc == 1) {
             ret = fail(err, errlen, SORTITION_EINFEASIBLE, "no panel meets the quotas");
             break;
@@ -329,10 +332,7 @@ static void warm_start(lex *L) {
  * bound ub = v - sum over fixed t of pi_t y_t on the stage's z (valid for any y >= 0
  * whose unfixed entries sum to 1). Returns srt_oracle_solve's code. */
 static int oracle(lex *L, const double *w, const double *y, int *x, double *v, double *ub) {
-    L->oracle_calls++;
-    double to = srt_now();
-    int rc = srt_oracle_solve(L->oracle, w, x, v);
-    L->t_oracle += srt_now() - to;
+    int rc = mip(L, w, NULL, x, v);
     if (rc != 0) return rc;
     double b = *v;
     for (size_t t = 0; t < L->ty.T; t++)
@@ -436,8 +436,9 @@ static int solve_stage(lex *L, size_t nfixed, double goal, double give_up, doubl
  * best found (seen: one face MIP of a 503-type pool ran for 250 s). */
 #define FACE_SECONDS 2.0
 static int decompose(lex *L, const double *target, char *err, size_t errlen) {
-    const sortition_instance *inst = L->inst;
-    size_t T = L->ty.T, nc = inst->ncat, nf = inst->nfeat, nh = inst->nhouseholds, nr = 1 + nf + nh;
+    size_t T = L->ty.T;
+    const double *lo, *hi; /* the rows' own bounds */
+    size_t nr = srt_oracle_rows(L->oracle, &lo, &hi);
     double *m = xcalloc(T, sizeof(double)), *d = xcalloc(T, sizeof(double)), *w = xcalloc(T, sizeof(double));
     double *clo = xcalloc(T, sizeof(double)), *chi = xcalloc(T, sizeof(double));
     double *rlo = xcalloc(nr, sizeof(double)), *rhi = xcalloc(nr, sizeof(double));
@@ -450,16 +451,6 @@ static int decompose(lex *L, const double *target, char *err, size_t errlen) {
     const char *end = "step limit";
     uint64_t rng = 0x5eed;
     for (size_t t = 0; t < T; t++) m[t] = target[t] * size[t];
-    /* row activities of a vector v over the rows of the oracle's model */
-#define ROWS(v, out)                                                                                                   \
-    do {                                                                                                               \
-        memset(out, 0, nr * sizeof(double));                                                                           \
-        for (size_t t_ = 0; t_ < T; t_++) {                                                                            \
-            out[0] += v[t_];                                                                                           \
-            for (size_t c_ = 0; c_ < nc; c_++) out[1 + L->ty.feat[t_ * nc + c_]] += v[t_];                             \
-            if (L->ty.hh[t_] >= 0) out[1 + nf + (size_t)L->ty.hh[t_]] += v[t_];                                        \
-        }                                                                                                              \
-    } while (0)
     for (size_t step = 0; step < 2 * T + 10; step++) {
         if (stopped(L->o)) {
             ret = fail(err, errlen, SORTITION_EINTERRUPTED, "interrupted");
@@ -475,33 +466,32 @@ static int decompose(lex *L, const double *target, char *err, size_t errlen) {
             end = "complete";
             break;
         }
-        ROWS(m, act);
+        /* The smallest face holding m: every bound and row that m meets is held. */
         for (size_t t = 0; t < T; t++) {
-            clo[t] = m[t] <= FACE_EPS ? 0 : m[t] >= size[t] - FACE_EPS ? size[t] : 0;
-            chi[t] = m[t] >= size[t] - FACE_EPS ? size[t] : m[t] <= FACE_EPS ? 0 : size[t];
+            clo[t] = 0, chi[t] = size[t];
+            if (m[t] <= FACE_EPS) chi[t] = 0;
+            else if (m[t] >= size[t] - FACE_EPS) clo[t] = size[t];
             w[t] = m[t] / size[t];
             /* after a dead end, another panel of the same face: a perturbed objective */
             if (retries) w[t] *= 1 + 0.5 * (double)(sortition_rng_next(&rng) >> 11) / 9007199254740992.0;
         }
-        rlo[0] = rhi[0] = inst->k;
-        for (size_t f = 0; f < nf; f++) {
-            rlo[1 + f] = inst->feat_min[f], rhi[1 + f] = inst->feat_max[f];
-            if (act[1 + f] <= inst->feat_min[f] + FACE_EPS) rhi[1 + f] = inst->feat_min[f];
-            if (act[1 + f] >= inst->feat_max[f] - FACE_EPS) rlo[1 + f] = inst->feat_max[f];
-        }
-        for (size_t h = 0; h < nh; h++) {
-            rlo[1 + nf + h] = 0, rhi[1 + nf + h] = 1;
-            if (act[1 + nf + h] >= 1 - FACE_EPS) rlo[1 + nf + h] = 1;
+        srt_oracle_activity(L->oracle, m, act);
+        for (size_t r = 0; r < nr; r++) {
+            rlo[r] = lo[r], rhi[r] = hi[r];
+            if (act[r] <= lo[r] + FACE_EPS) rhi[r] = lo[r];
+            else if (act[r] >= hi[r] - FACE_EPS) rlo[r] = hi[r];
         }
         srt_face face = {clo, chi, rlo, rhi, FACE_SECONDS};
         double v;
-        L->oracle_calls++;
-        double to = srt_now();
-        int rc = srt_oracle_solve_in(L->oracle, w, &face, x, &v);
-        L->t_oracle += srt_now() - to;
+        int rc = mip(L, w, &face, x, &v);
+        if (rc < 0) {
+            ret = fail(err, errlen, SORTITION_ESOLVER, "the MIP solver failed (decomposition)");
+            break;
+        }
         if (rc == 1 || rc == 2) {
-            /* No panel in this face (or none found in FACE_SECONDS): the last step left the panels' hull. Back to the
-             * point before it, to step away from another panel of its face. */
+            /* No panel in this face (or none found in FACE_SECONDS): the last step left
+             * the panels' hull. Back to the point before it, to step away from another
+             * panel of its face. */
             if (!have_prev || retries >= DECOMPOSE_RETRIES) {
                 end = "a face without panels";
                 break;
@@ -512,29 +502,20 @@ static int decompose(lex *L, const double *target, char *err, size_t errlen) {
         }
         if (!restored) retries = 0; /* a new point whose face has panels: progress */
         restored = 0;
-        if (rc < 0) {
-            ret = fail(err, errlen, SORTITION_ESOLVER, "the MIP solver failed (decomposition)");
-            break;
-        }
         add_column(L, x);
+        /* The longest step m + lam (m - x) that stays within the bounds and the rows
+         * the face does not hold (x meets those it holds, so they stay met). */
         for (size_t t = 0; t < T; t++) d[t] = m[t] - x[t];
-        ROWS(d, ad);
+        srt_oracle_activity(L->oracle, d, ad);
         double lam = INFINITY;
         for (size_t t = 0; t < T; t++) {
             if (d[t] < -FACE_EPS) lam = fmin(lam, m[t] / -d[t]);
             else if (d[t] > FACE_EPS) lam = fmin(lam, (size[t] - m[t]) / d[t]);
         }
-        for (size_t f = 0; f < nf; f++) {
-            double a = ad[1 + f];
-            if (rlo[1 + f] == rhi[1 + f]) continue; /* held by the face: x meets it too */
-            if (a < -FACE_EPS) lam = fmin(lam, (act[1 + f] - inst->feat_min[f]) / -a);
-            else if (a > FACE_EPS) lam = fmin(lam, (inst->feat_max[f] - act[1 + f]) / a);
-        }
-        for (size_t h = 0; h < nh; h++) {
-            double a = ad[1 + nf + h];
-            if (rlo[1 + nf + h] == rhi[1 + nf + h]) continue;
-            if (a < -FACE_EPS) lam = fmin(lam, act[1 + nf + h] / -a);
-            else if (a > FACE_EPS) lam = fmin(lam, (1 - act[1 + nf + h]) / a);
+        for (size_t r = 0; r < nr; r++) {
+            if (rlo[r] == rhi[r]) continue;
+            if (ad[r] < -FACE_EPS) lam = fmin(lam, (act[r] - lo[r]) / -ad[r]);
+            else if (ad[r] > FACE_EPS) lam = fmin(lam, (hi[r] - act[r]) / ad[r]);
         }
         if (!(lam > 1e-12) || lam == INFINITY) { /* no room to move: numerical dead end */
             end = "no room to move";
@@ -556,7 +537,6 @@ static int decompose(lex *L, const double *target, char *err, size_t errlen) {
                      T - zero, T, now - L->t0);
         }
     }
-#undef ROWS
     progress(L->o, "decomposition ended (%s): %zu panels, %ld steps back, %.1f s", end, L->cols.n, backtracks,
              srt_now() - L->t0);
     free(mprev);
@@ -668,7 +648,7 @@ static int run_stages(lex *L, double **final_p, char *err, size_t errlen) {
         size_t before = nfixed;
         for (size_t t = 0; t < T; t++) {
             if (L->fixed[t]) continue;
-            if (t == tmax || (y[t] > FIX_REL * ymax && y[t] > 1e-12 && marg[t] <= z + FIX_SLACK)) {
+            if (t == tmax || srt_fix_at_z(y[t], ymax, marg[t], z)) {
                 L->fixed[t] = 1;
                 L->pi[t] = z;
                 nfixed++;

@@ -85,18 +85,6 @@ void srt_types_free(srt_types *ty) {
 
 /* ---- oracle --------------------------------------------------------------------- */
 
-struct srt_oracle {
-    sortition_solver solver;
-    size_t T;
-    int k;
-    size_t nrows;
-    double *rlo, *rhi; /* [nrows] the rows' own bounds, put back after a face solve */
-    const int *size;   /* [T] */
-    glp_prob *glp;
-    Cbc_Model *cbc;
-    double *sol;
-};
-
 /* The constraint matrix in row form: row 0 is the panel size, then one row per
  * feature, then one per household of two or more. */
 typedef struct {
@@ -106,6 +94,18 @@ typedef struct {
     int *col;
     double *val;
 } rowmat;
+
+struct srt_oracle {
+    sortition_solver solver;
+    size_t T;
+    int k;
+    rowmat rows; /* the model's rows: their own bounds are put back after a face solve */
+    const int *size;   /* [T] */
+    glp_prob *glp;
+    Cbc_Model *cbc;
+    double *sol;
+};
+
 
 static void build_rows(const sortition_instance *inst, const srt_types *ty, rowmat *m) {
     size_t T = ty->T, nc = inst->ncat, nf = inst->nfeat;
@@ -152,13 +152,8 @@ srt_oracle *srt_oracle_new(const sortition_instance *inst, const srt_types *ty, 
     o->T = ty->T;
     o->k = inst->k;
     o->sol = xcalloc(ty->T + 1, sizeof(double));
-    rowmat m;
-    build_rows(inst, ty, &m);
-    o->nrows = m.nrows;
-    o->rlo = xcalloc(m.nrows, sizeof(double));
-    o->rhi = xcalloc(m.nrows, sizeof(double));
-    memcpy(o->rlo, m.lo, m.nrows * sizeof(double));
-    memcpy(o->rhi, m.hi, m.nrows * sizeof(double));
+    build_rows(inst, ty, &o->rows);
+    const rowmat m = o->rows;
     o->size = ty->size;
     if (s == SORTITION_SOLVER_GLPK) {
         glp_prob *g = glp_create_prob();
@@ -219,7 +214,6 @@ srt_oracle *srt_oracle_new(const sortition_instance *inst, const srt_types *ty, 
         free(obj);
         o->cbc = c;
     }
-    free_rows(&m);
     return o;
 }
 
@@ -237,8 +231,8 @@ static void glp_face_bounds(srt_oracle *o, const srt_face *f) {
         double lo = f ? f->clo[t] : 0, hi = f ? f->chi[t] : o->size[t];
         glp_set_col_bnds(g, (int)t + 1, lo == hi ? GLP_FX : GLP_DB, lo, hi);
     }
-    for (size_t r = 0; r < o->nrows; r++) {
-        double lo = f ? f->rlo[r] : o->rlo[r], hi = f ? f->rhi[r] : o->rhi[r];
+    for (size_t r = 0; r < o->rows.nrows; r++) {
+        double lo = f ? f->rlo[r] : o->rows.lo[r], hi = f ? f->rhi[r] : o->rows.hi[r];
         glp_set_row_bnds(g, (int)r + 1, lo == hi ? GLP_FX : GLP_DB, lo, hi);
     }
 }
@@ -257,7 +251,7 @@ int srt_oracle_solve_in(srt_oracle *o, const double *w, const srt_face *face, in
             Cbc_setColLower(c, (int)t, face->clo[t]);
             Cbc_setColUpper(c, (int)t, face->chi[t]);
         }
-        for (size_t r = 0; r < o->nrows; r++) {
+        for (size_t r = 0; r < o->rows.nrows; r++) {
             Cbc_setRowLower(c, (int)r, face->rlo[r]);
             Cbc_setRowUpper(c, (int)r, face->rhi[r]);
         }
@@ -268,47 +262,44 @@ int srt_oracle_solve_in(srt_oracle *o, const double *w, const srt_face *face, in
 /* seconds > 0: a time limit, after which the best panel found so far is taken (2 when
  * there is none). */
 static int glp_face_solve(srt_oracle *o, const double *w, double seconds, int *x, double *value) {
-    {
-        glp_prob *g = o->glp;
-        for (size_t t = 0; t < o->T; t++) glp_set_obj_coef(g, (int)t + 1, w[t]);
-        glp_smcp sp;
-        glp_init_smcp(&sp);
-        sp.msg_lev = GLP_MSG_OFF;
-        sp.presolve = GLP_OFF;
-        int rc = glp_simplex(g, &sp);
-        if (rc != 0 && rc != GLP_ENOPFS) {
-            /* A stale basis can be singular after many objective changes: restart. */
-            glp_std_basis(g);
-            rc = glp_simplex(g, &sp);
-        }
-        if (rc == GLP_ENOPFS || glp_get_status(g) == GLP_NOFEAS) return 1;
-        if (rc != 0) return -1;
-        glp_iocp ip;
-        glp_init_iocp(&ip);
-        ip.msg_lev = GLP_MSG_OFF;
-        ip.presolve = GLP_OFF;
-        ip.mip_gap = 0;
-        if (seconds > 0) ip.tm_lim = (int)(seconds * 1000);
-        rc = glp_intopt(g, &ip);
-        int st = glp_mip_status(g);
-        if (st == GLP_NOFEAS) return 1;
-        if (seconds > 0 && rc == GLP_ETMLIM) {
-            if (st != GLP_FEAS) return 2;
-            rc = 0, st = GLP_OPT; /* a panel, not proven best: enough for a face */
-        }
-        if (rc != 0 || st != GLP_OPT) return -1;
-        *value = 0;
-        for (size_t t = 0; t < o->T; t++) {
-            x[t] = (int)lround(glp_mip_col_val(g, (int)t + 1));
-            *value += w[t] * x[t];
-        }
-        return 0;
+    glp_prob *g = o->glp;
+    for (size_t t = 0; t < o->T; t++) glp_set_obj_coef(g, (int)t + 1, w[t]);
+    glp_smcp sp;
+    glp_init_smcp(&sp);
+    sp.msg_lev = GLP_MSG_OFF;
+    sp.presolve = GLP_OFF;
+    int rc = glp_simplex(g, &sp);
+    if (rc != 0 && rc != GLP_ENOPFS) {
+        /* A stale basis can be singular after many objective changes: restart. */
+        glp_std_basis(g);
+        rc = glp_simplex(g, &sp);
     }
+    if (rc == GLP_ENOPFS || glp_get_status(g) == GLP_NOFEAS) return 1;
+    if (rc != 0) return -1;
+    glp_iocp ip;
+    glp_init_iocp(&ip);
+    ip.msg_lev = GLP_MSG_OFF;
+    ip.presolve = GLP_OFF;
+    ip.mip_gap = 0;
+    if (seconds > 0) ip.tm_lim = (int)(seconds * 1000);
+    rc = glp_intopt(g, &ip);
+    int st = glp_mip_status(g);
+    if (st == GLP_NOFEAS) return 1;
+    if (seconds > 0 && rc == GLP_ETMLIM) {
+        if (st != GLP_FEAS) return 2;
+        rc = 0, st = GLP_OPT; /* a panel, not proven best: enough for a face */
+    }
+    if (rc != 0 || st != GLP_OPT) return -1;
+    *value = 0;
+    for (size_t t = 0; t < o->T; t++) {
+        x[t] = (int)lround(glp_mip_col_val(g, (int)t + 1));
+        *value += w[t] * x[t];
+    }
+    return 0;
 }
 
-/* Solves the CBC model c (a clone, deleted here). */
-/* seconds > 0: a time limit, after which the best panel found so far is taken (2 when
- * there is none). */
+/* Solves the CBC model c (a clone, deleted here). seconds > 0: a time limit, after which
+ * the best panel found so far is taken (2 when there is none). */
 static int cbc_solve(Cbc_Model *c, srt_oracle *o, const double *w, double seconds, int *x, double *value) {
     Cbc_setLogLevel(c, 0);
     if (seconds > 0) Cbc_setMaximumSeconds(c, seconds);
@@ -360,9 +351,22 @@ void srt_oracle_free(srt_oracle *o) {
     if (o->glp) glp_delete_prob(o->glp);
     if (o->cbc) Cbc_deleteModel(o->cbc);
     free(o->sol);
-    free(o->rlo);
-    free(o->rhi);
+    free_rows(&o->rows);
     free(o);
+}
+
+size_t srt_oracle_rows(const srt_oracle *o, const double **lo, const double **hi) {
+    *lo = o->rows.lo;
+    *hi = o->rows.hi;
+    return o->rows.nrows;
+}
+
+void srt_oracle_activity(const srt_oracle *o, const double *v, double *out) {
+    for (size_t r = 0; r < o->rows.nrows; r++) {
+        double sum = 0;
+        for (int q = o->rows.start[r]; q < o->rows.start[r + 1]; q++) sum += o->rows.val[q] * v[o->rows.col[q]];
+        out[r] = sum;
+    }
 }
 
 /* ---- master LP ------------------------------------------------------------------ */
@@ -645,7 +649,7 @@ int srt_relax_leximin(const sortition_instance *inst, const srt_types *ty, const
             int row = (int)(m.nrows + t) + 1;
             double y = -glp_get_row_dual(g, row);
             double mt = glp_get_col_prim(g, (int)t + 1) / ty->size[t];
-            if (t == tmax || (y > 1e-6 * ymax && y > 1e-12 && mt <= z + 1e-9)) {
+            if (t == tmax || srt_fix_at_z(y, ymax, mt, z)) {
                 fixed[t] = 1, pi[t] = z, nfixed++;
                 glp_set_row_bnds(g, row, GLP_FR, 0, 0);
                 glp_set_col_bnds(g, (int)t + 1, z * ty->size[t] < ty->size[t] ? GLP_DB : GLP_FX, z * ty->size[t],

@@ -749,9 +749,8 @@ static void oracle_face_bounds_and_time_limit(void **state) {
     sortition_instance *inst = gen_pool(&rng, 200, 20, 3, 0);
     srt_types ty;
     srt_types_build(inst, &ty);
-    size_t nr = 1 + inst->nfeat + inst->nhouseholds;
     double *clo = xcalloc(ty.T, sizeof(double)), *chi = xcalloc(ty.T, sizeof(double));
-    double *rlo = xcalloc(nr, sizeof(double)), *rhi = xcalloc(nr, sizeof(double)), *w = xcalloc(ty.T, sizeof(double));
+    double *w = xcalloc(ty.T, sizeof(double));
     int *x = xcalloc(ty.T, sizeof(int));
     for (int s = 0; s < 2; s++) {
         srt_oracle *o = srt_oracle_new(inst, &ty, s ? SORTITION_SOLVER_GLPK : SORTITION_SOLVER_COIN);
@@ -770,9 +769,9 @@ static void oracle_face_bounds_and_time_limit(void **state) {
         clo[in] = chi[in] = x[in];
         chi[out] = 0;
         w[out] = 1000; /* the face must win over the objective */
-        rlo[0] = rhi[0] = inst->k;
-        for (size_t f = 0; f < inst->nfeat; f++) rlo[1 + f] = inst->feat_min[f], rhi[1 + f] = inst->feat_max[f];
-        for (size_t h = 0; h < inst->nhouseholds; h++) rlo[1 + inst->nfeat + h] = 0, rhi[1 + inst->nfeat + h] = 1;
+        const double *rlo, *rhi; /* the rows as they are */
+        assert_int_equal(srt_oracle_rows(o, &rlo, &rhi), 1 + inst->nfeat + inst->nhouseholds);
+        assert_true(rlo[0] == inst->k && rhi[0] == inst->k);
         int want_in = x[in];
         for (int limited = 0; limited < 2; limited++) {
             srt_face face = {clo, chi, rlo, rhi, limited ? 1e-9 : 0};
@@ -782,9 +781,12 @@ static void oracle_face_bounds_and_time_limit(void **state) {
             if (rc == 0) {
                 assert_int_equal(x[in], want_in);
                 assert_int_equal(x[out], 0);
-                int total = 0;
-                for (size_t t = 0; t < ty.T; t++) total += x[t];
-                assert_int_equal(total, inst->k);
+                /* every row of the model holds at the panel */
+                double xd[ty.T], act[1 + inst->nfeat + inst->nhouseholds];
+                for (size_t t = 0; t < ty.T; t++) xd[t] = x[t];
+                srt_oracle_activity(o, xd, act);
+                for (size_t r = 0; r < 1 + inst->nfeat + inst->nhouseholds; r++)
+                    assert_true(act[r] >= rlo[r] - 1e-9 && act[r] <= rhi[r] + 1e-9);
             }
         }
         /* the oracle's own bounds are back: the unrestricted optimum takes `out` again */
@@ -795,8 +797,6 @@ static void oracle_face_bounds_and_time_limit(void **state) {
     }
     free(clo);
     free(chi);
-    free(rlo);
-    free(rhi);
     free(w);
     free(x);
     srt_types_free(&ty);
