@@ -1067,6 +1067,15 @@ static void get_import(http_request *req, http_response *resp) {
                app_page(req));
 }
 
+/* The rows of an import report's table: where and why. */
+static void report_rows(tv *list, const directory_problem *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        tv *m = tv_push_map(list);
+        tv_set_str(m, "where", p[i].where);
+        tv_set_str(m, "why", p[i].why);
+    }
+}
+
 static void post_import(http_request *req, http_response *resp) {
     app *a = req->app;
     const char *lang = lang_of(req);
@@ -1095,18 +1104,8 @@ static void post_import(http_request *req, http_response *resp) {
     tv_set_int(r, "created", rep.result.created);
     tv_set_int(r, "updated", rep.result.updated);
     tv_set_int(r, "unchanged", rep.result.unchanged);
-    tv *nl = tv_set_list(r, "notes");
-    for (size_t i = 0; rc == 0 && i < rep.n_notes; i++) {
-        tv *m = tv_push_map(nl);
-        tv_set_str(m, "where", rep.notes[i].where);
-        tv_set_str(m, "why", rep.notes[i].why);
-    }
-    tv *pl = tv_set_list(r, "problems");
-    for (size_t i = 0; i < rep.n_problems; i++) {
-        tv *m = tv_push_map(pl);
-        tv_set_str(m, "where", rep.problems[i].where);
-        tv_set_str(m, "why", rep.problems[i].why);
-    }
+    report_rows(tv_set_list(r, "notes"), rep.notes, rc == 0 ? rep.n_notes : 0);
+    report_rows(tv_set_list(r, "problems"), rep.problems, rep.n_problems);
     app_render(req, resp, rc == 0 ? 200 : 400, "dir_import.html",
                T(lang, "Import a directory file"), ctx);
 }
